@@ -1,0 +1,92 @@
+// moekit predict MODEL.json DATA.csv --what ...: predictions as CSV.
+
+#include "commands.hpp"
+#include "report.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/data/csv.hpp"
+#include "moekit/infer/predict.hpp"
+#include "moekit/model/model_json.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+
+namespace moekit::cli {
+
+namespace {
+
+struct PredictArgs {
+  std::string model, data, what = "posterior", out, delimiter = ",";
+};
+
+std::string render(const Model& model, const Dataset& data, const std::string& what) {
+  const Index K = model.components();
+  std::string s;
+  auto header_components = [&](const std::string& prefix) {
+    for (Index k = 0; k < K; ++k) s += fmt::format("{}{}{}", k ? "," : "", prefix, k + 1);
+    s += "\n";
+  };
+  auto rows = [&](const Matrix& m) {
+    for (Index i = 0; i < m.rows(); ++i) {
+      for (Index j = 0; j < m.cols(); ++j) s += fmt::format("{}{:.17g}", j ? "," : "", m(i, j));
+      s += "\n";
+    }
+  };
+  if (what == "posterior") {
+    header_components("posterior_");
+    rows(predict_posterior(model, data));
+  } else if (what == "gate") {
+    header_components("gate_");
+    rows(predict_gate(model, data));
+  } else if (what == "class") {
+    s += "class\n";
+    for (Index c : predict_class(model, data)) s += fmt::format("{}\n", c + 1);
+  } else if (what == "density" || what == "log-density") {
+    const Vector ll = predict_log_density(model, data);
+    s += what == "density" ? "density\n" : "log_density\n";
+    for (Index i = 0; i < ll.size(); ++i) s += fmt::format("{:.17g}\n", what == "density" ? std::exp(ll(i)) : ll(i));
+  } else if (what == "mean") {
+    const auto& names = model.spec().data.response_names;
+    for (size_t j = 0; j < names.size(); ++j) s += fmt::format("{}{}", j ? "," : "", names[j]);
+    s += "\n";
+    rows(predict_mean(model, data));
+  }
+  return s;
+}
+
+void run_predict(const PredictArgs& a) {
+  static const std::vector<std::string> kWhat{"posterior", "class", "density", "log-density", "gate", "mean"};
+  if (std::find(kWhat.begin(), kWhat.end(), a.what) == kWhat.end())
+    throw InputError::option("--what", a.what, "must be posterior, class, density, log-density, gate or mean");
+  if (!a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
+  const Model model = load_model(a.model);
+  CsvOptions csv;
+  if (a.delimiter == "tab") csv.delimiter = '\t';
+  else if (a.delimiter.size() == 1) csv.delimiter = a.delimiter[0];
+  else throw InputError::option("--delimiter", a.delimiter, "must be a single character (or 'tab')");
+  const CsvTable table = read_csv(a.data, csv);
+  const bool need_response = a.what != "gate" && a.what != "mean";
+  const Dataset data = apply_spec(table, model.spec().data, need_response);
+  const std::string text = render(model, data, a.what);
+  if (a.out.empty()) fmt::print("{}", text);
+  else write_file_atomically(a.out, text);
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto a = std::make_shared<PredictArgs>();
+  CLI::App* cmd = app.add_subcommand("predict", "Predict from a fitted model for the rows of a CSV file");
+  cmd->add_option("model", a->model, "Model file written by 'moekit fit --out'")->required();
+  cmd->add_option("data", a->data, "CSV file with the model's columns ('-' reads standard input)")->required();
+  cmd->add_option("--what", a->what,
+                  "posterior | class (1-based component) | density | log-density | gate | mean")
+      ->capture_default_str();
+  cmd->add_option("--delimiter", a->delimiter, "Field separator of the CSV");
+  cmd->add_option("-o,--out", a->out, "Write the CSV here (atomically) instead of standard output");
+  cmd->callback([a] { run_predict(*a); });
+}
+
+}  // namespace moekit::cli

@@ -1,0 +1,11 @@
+#pragma once
+// Internal to moekit: the CUDA side of query_devices(). No CUDA headers leak from here.
+
+#include "moekit/backend/device.hpp"
+
+namespace moekit::cuda {
+
+// Fills the CUDA fields of `report` using the CUDA runtime; never throws.
+void query(DeviceReport& report);
+
+}  // namespace moekit::cuda

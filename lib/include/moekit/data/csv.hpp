@@ -1,0 +1,61 @@
+#pragma once
+// CSV reading: one header row, then records. Numeric columns are parsed with
+// std::from_chars straight into doubles; string columns become factors (sorted levels and
+// integer codes, as R's read.csv + factor()). Problems in a cell (missing, not a number,
+// non-finite) are remembered with their line and raised only when a model uses the column.
+
+#include "moekit/core/types.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moekit {
+
+struct CsvOptions {
+  char delimiter = ',';
+};
+
+enum class ColumnKind { Numeric, Text };
+
+// The first problem found in a column; later ones are only counted.
+struct CellProblem {
+  enum class Kind { Missing, NotNumber, NonFinite };
+  Kind kind = Kind::Missing;
+  std::int64_t line = 0;
+  std::string text;  // the cell as written (unquoted)
+};
+
+struct CsvColumn {
+  std::string name;
+  ColumnKind kind = ColumnKind::Numeric;
+  std::vector<double> values;       // Numeric: one per row (NaN where a problem was found)
+  std::vector<int> codes;           // Text: index into levels, -1 where missing
+  std::vector<std::string> levels;  // Text: sorted distinct values
+  std::optional<CellProblem> problem;
+  std::int64_t problem_count = 0;
+};
+
+class CsvTable {
+ public:
+  std::string source;                // file name, "-" for stdin
+  std::vector<CsvColumn> columns;    // in header order
+  std::vector<std::int64_t> lines;   // physical line number of each data row
+  Index rows() const { return static_cast<Index>(lines.size()); }
+  // Column position (0-based) or -1.
+  int find(std::string_view name) const;
+  // Throws InputError naming the file, column and line when the column has a problem.
+  void require_clean(int column) const;
+};
+
+// Reads a file ("-" = standard input). Throws InputError for unreadable files and for
+// structural problems (empty file, no data rows, ragged rows, duplicate names,
+// unterminated quotes), naming the file, line and column.
+CsvTable read_csv(const std::string& path, const CsvOptions& options = {});
+
+// Parses text already in memory; `source` names it in messages.
+CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOptions& options = {});
+
+}  // namespace moekit

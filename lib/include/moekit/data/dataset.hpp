@@ -1,0 +1,44 @@
+#pragma once
+// A data set ready for fitting: responses Y, expert covariates X and gate covariates Z,
+// built from a CSV table by the model's formulas. DataSpec records how, so that new data
+// are read the same way at prediction time.
+
+#include "moekit/core/types.hpp"
+#include "moekit/data/csv.hpp"
+#include "moekit/data/design_matrix.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+struct DataSpec {
+  std::string formula;       // "y ~ x"; empty: every numeric column is a response, no covariates
+  std::string gate_formula;  // "~ z"; empty: the gate reads the right side of `formula`
+  bool categorical_response = false;  // class labels on the left (logistic experts)
+  // Learned when the data set is first built:
+  std::vector<std::string> response_names;
+  std::vector<std::string> response_levels;  // categorical responses only
+  std::vector<std::string> x_names, z_names;
+  FactorLevels factor_levels;
+};
+
+struct Dataset {
+  Matrix y;  // n x q numeric responses, or n x 1 class codes 0..L-1 when categorical
+  Matrix x;  // n x p expert design matrix (at least the intercept)
+  Matrix z;  // n x r gate design matrix
+  std::vector<std::int64_t> lines;  // source line of each row, for messages
+  std::string source;
+  Index rows() const { return y.rows() > 0 ? y.rows() : x.rows(); }
+};
+
+// Builds the data set and completes `spec` (names, levels). Throws InputError for unknown
+// columns, bad cells in used columns, a constant response column, too few rows.
+Dataset make_dataset(const CsvTable& table, DataSpec& spec);
+
+// Applies a completed spec to new data. Without `need_response` the left side is not read
+// (prediction of means); y is then empty.
+Dataset apply_spec(const CsvTable& table, const DataSpec& spec, bool need_response);
+
+}  // namespace moekit

@@ -1,0 +1,48 @@
+#pragma once
+// Model formulas in R's notation: "y1 + y2 ~ x1 + log(x2) + I(x1^2) + a:b - 1".
+// The left side lists responses joined by '+'; the right side lists terms. Supported on
+// the right: column names (`backquoted` when they hold odd characters), 1 / 0 / -1 for
+// the intercept, '.' (every column not on the left), a:b interactions, a*b (= a + b + a:b),
+// log/exp/sqrt/abs(expr), I(expr) with + - * / ^ inside, parentheses.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+// An arithmetic expression over columns, evaluated row-wise.
+struct Expr {
+  enum class Kind { Column, Number, Call, Binary, Negate };
+  Kind kind = Kind::Number;
+  std::string name;  // Column: column name; Call: function name; Binary: operator
+  double number = 0.0;
+  std::vector<std::shared_ptr<const Expr>> args;
+  // Canonical text ("log(x)", "I(x^2)"): names the design-matrix column.
+  std::string text;
+  // Column names the expression reads.
+  void columns(std::vector<std::string>& out) const;
+};
+using ExprPtr = std::shared_ptr<const Expr>;
+
+// One term: the product (interaction) of its factors, e.g. a:log(b).
+struct Term {
+  std::vector<ExprPtr> factors;
+  std::string label() const;  // "a:log(b)"
+};
+
+struct Formula {
+  std::string text;
+  std::vector<ExprPtr> responses;  // empty for a one-sided formula "~ z"
+  std::vector<Term> terms;         // in order of appearance, duplicates removed
+  bool intercept = true;
+  bool has_dot = false;  // '.' appeared: expand with expand_dot() once the columns are known
+};
+
+// Throws InputError "bad formula: <what> at position P" followed by the formula and a caret.
+Formula parse_formula(const std::string& text);
+
+// Replaces '.' by every column not used on the left side, in table order.
+void expand_dot(Formula& f, const std::vector<std::string>& all_columns);
+
+}  // namespace moekit

@@ -1,0 +1,74 @@
+#pragma once
+// The covariances of K Gaussian-type experts under one structure (full, diag, spherical,
+// tied ...), kept as Cholesky factors: densities by triangular solves, never an inverse.
+// Shared by the gaussian experts and the regression experts built on Gaussian noise.
+
+#include "moekit/core/covariance.hpp"
+#include "moekit/core/types.hpp"
+
+#include <vector>
+
+namespace moekit {
+
+class CovarianceSet {
+ public:
+  CovarianceSet() = default;
+  // reg_covar is added to the diagonal of every estimate (scikit-learn's reg_covar).
+  CovarianceSet(CovarianceStructure structure, Index K, Index q, double reg_covar);
+
+  CovarianceStructure structure() const { return structure_; }
+  Index components() const { return K_; }
+  Index dim() const { return q_; }
+  double reg_covar() const { return reg_covar_; }
+
+  // Reference variances of the data (one per dimension): collapse is judged relative to them.
+  void set_reference_variance(const Vector& var) { reference_var_ = var; }
+
+  // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k.
+  // Tied structures pool: Sigma = sum_k S_k / sum_k N_k. Returns components that
+  // collapsed (N_k below one observation, or a conditional variance below
+  // collapse_tol times the reference variance); their factors are left as they were.
+  std::vector<Index> fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol);
+
+  // Sets component k (or the shared matrix when tied) directly; throws NumericalError if
+  // sigma is not positive definite.
+  void set(Index k, const Matrix& sigma);
+
+  // out(i) = log N(e_i; 0, Sigma_k) for the residual rows e (b x q).
+  void log_density(Index k, const ConstMatrixRef& e, VectorRef out) const;
+  // Squared Mahalanobis distances e_i' Sigma_k^{-1} e_i.
+  void mahalanobis(Index k, const ConstMatrixRef& e, VectorRef out) const;
+
+  const Matrix& covariance(Index k) const { return sigma_[slot(k)]; }
+  const Matrix& cholesky(Index k) const { return chol_[slot(k)]; }
+  double log_det(Index k) const { return log_det_[slot(k)]; }  // log |Sigma_k|
+
+  Index num_params() const;
+  // Unconstrained layout: per distinct matrix, full: lower-triangular Cholesky entries with
+  // log diagonal (column by column); diag: log variances; spherical: log variance.
+  void append_parameters(Vector& theta) const;
+  // Reads the layout above starting at theta[pos]; advances pos.
+  void read_parameters(const ConstVectorRef& theta, Index& pos);
+  // Maps G_k = d loglik / d Sigma_k (symmetric) to the gradient in the unconstrained layout.
+  void append_score(const std::vector<Matrix>& G, Vector& out) const;
+  // G = 1/2 Sigma^{-1} (S - N Sigma) Sigma^{-1}: the gradient of the weighted Gaussian
+  // log-likelihood in Sigma_k, given the scatter S about the mean and the weight N.
+  Matrix gradient(Index k, const Matrix& scatter, double N) const;
+
+  // y ~ N(0, Sigma_k): L z with z standard normal draws.
+  Matrix distinct_matrix(Index m) const { return sigma_[static_cast<size_t>(m)]; }
+  Index distinct() const { return static_cast<Index>(sigma_.size()); }
+
+ private:
+  Index slot(Index k) const { return is_tied(structure_) ? 0 : k; }
+  void factor(Index m);
+
+  CovarianceStructure structure_ = CovarianceStructure::Full;
+  Index K_ = 0, q_ = 0;
+  double reg_covar_ = 1e-6;
+  Vector reference_var_;
+  std::vector<Matrix> sigma_, chol_;
+  std::vector<double> log_det_;
+};
+
+}  // namespace moekit

@@ -1,0 +1,61 @@
+#pragma once
+// The experts of a model: the K leaf densities p_k(y | x) of one family, fitted together
+// (tied covariances are shared across components). Polymorphism is per batch of rows: one
+// virtual call fills an n x K block; the row math inside is inline.
+
+#include "moekit/core/rng.hpp"
+#include "moekit/core/types.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+// What an M-step reports besides new parameters.
+struct MStepReport {
+  std::vector<Index> collapsed;       // components that degenerated and need re-seeding
+  std::vector<std::string> warnings;  // e.g. separation in a logistic expert
+};
+
+class Experts {
+ public:
+  virtual ~Experts() = default;
+
+  virtual std::string family() const = 0;  // "gaussian", "linear", ...
+  virtual Index components() const = 0;    // K
+  virtual Index response_dim() const = 0;  // q
+
+  // out(i, k) = log p_k(y_i | x_i) for the rows of one block (x: b x p, y: b x q, out: b x K).
+  virtual void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const = 0;
+
+  // Weighted M-step: maximises sum_i sum_k resp(i, k) log p_k(y_i | x_i) (or increases it).
+  virtual MStepReport fit(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) = 0;
+
+  // Gradient of sum_i sum_k resp(i, k) log p_k(y_i | x_i) in the unconstrained parameters
+  // (the layout of parameters()). By Fisher's identity, at resp = posterior this is the
+  // gradient of the observed log-likelihood.
+  virtual Vector score(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) const = 0;
+  virtual Vector parameters() const = 0;
+  virtual void set_parameters(const ConstVectorRef& theta) = 0;
+  // Free parameters (the count used in AIC/BIC).
+  virtual Index num_params() const = 0;
+
+  // E[y | x, component k] for every k: K matrices of n x q.
+  virtual std::vector<Matrix> predict_means(const ConstMatrixRef& x) const = 0;
+  // One draw of y per row from the component given in `component`.
+  virtual Matrix sample(const ConstMatrixRef& x, const std::vector<Index>& component, Rng& rng) const = 0;
+
+  // Places component k at row `row` of the data with a broad spread (after a collapse).
+  virtual void reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) = 0;
+
+  // Named parameters per component, and those shared by all (tied covariance).
+  virtual std::vector<ParameterMap> component_params() const = 0;
+  virtual ParameterMap shared_params() const { return {}; }
+  // Inverse of the two above; InputError (ModelFormatError) on wrong names or shapes.
+  virtual void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) = 0;
+
+  virtual std::unique_ptr<Experts> clone() const = 0;
+};
+
+}  // namespace moekit

@@ -1,0 +1,49 @@
+#pragma once
+// Gaussian experts: p_k(y | x) = N(y; mu_k, Sigma_k), ignoring x. With a constant gate this
+// is a Gaussian mixture model; with a softmax gate in x, the adaptive mixture of local
+// experts of Jacobs, Jordan, Nowlan & Hinton (1991).
+
+#include "moekit/experts/covariance_set.hpp"
+#include "moekit/experts/expert.hpp"
+
+namespace moekit {
+
+class GaussianExperts final : public Experts {
+ public:
+  GaussianExperts(Index K, Index q, CovarianceStructure structure, double reg_covar, double collapse_tol = 1e-8);
+
+  std::string family() const override { return "gaussian"; }
+  Index components() const override { return means_.rows(); }
+  Index response_dim() const override { return means_.cols(); }
+
+  void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
+  MStepReport fit(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) override;
+  Vector score(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) const override;
+  Vector parameters() const override;
+  void set_parameters(const ConstVectorRef& theta) override;
+  Index num_params() const override;
+
+  std::vector<Matrix> predict_means(const ConstMatrixRef& x) const override;
+  Matrix sample(const ConstMatrixRef& x, const std::vector<Index>& component, Rng& rng) const override;
+  void reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) override;
+
+  std::vector<ParameterMap> component_params() const override;
+  ParameterMap shared_params() const override;
+  void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) override;
+  std::unique_ptr<Experts> clone() const override { return std::make_unique<GaussianExperts>(*this); }
+
+  const Matrix& means() const { return means_; }  // K x q
+  const CovarianceSet& covariances() const { return cov_; }
+  void set_mean(Index k, const Vector& mu) { means_.row(k) = mu.transpose(); }
+  void set_covariance(Index k, const Matrix& sigma) { cov_.set(k, sigma); }
+
+ private:
+  // Weighted scatter of y about the current means, per component (fixed block order).
+  std::vector<Matrix> scatter(const ConstMatrixRef& y, const ConstMatrixRef& resp) const;
+
+  Matrix means_;  // K x q
+  CovarianceSet cov_;
+  double collapse_tol_;
+};
+
+}  // namespace moekit

@@ -1,0 +1,35 @@
+#pragma once
+// Expectation-maximisation for a mixture of experts (Dempster, Laird & Rubin 1977; Jordan
+// & Jacobs 1994): E-step posterior responsibilities, M-step weighted fits of the experts and
+// the gate. Restarts keep the best log-likelihood; collapsed components are re-seeded
+// with a warning.
+
+#include "moekit/data/dataset.hpp"
+#include "moekit/fit/options.hpp"
+#include "moekit/fit/result.hpp"
+#include "moekit/model/model.hpp"
+
+namespace moekit {
+
+class EmFitter {
+ public:
+  explicit EmFitter(FitOptions options = {});
+  const FitOptions& options() const { return options_; }
+
+  // Fits `model` (its spec fixes families and K) to `data`; the fitted parameters replace
+  // the model's. Throws NumericalError when no start could be fitted.
+  FitResult fit(Model& model, const Dataset& data) const;
+
+  // EM from the model's current parameters (no initialisation), one start.
+  FitResult refine(Model& model, const Dataset& data) const;
+
+ private:
+  FitResult run(Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const;
+  FitOptions options_;
+};
+
+// Features that the initialiser clusters: y for gaussian experts, [x without intercept, y]
+// for regression experts.
+Matrix init_features(const Model& model, const Dataset& data);
+
+}  // namespace moekit

@@ -1,0 +1,40 @@
+#pragma once
+// Options of a fit; validate() names the option and the rule it breaks.
+
+#include "moekit/backend/device.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace moekit {
+
+enum class InitMethod { KMeansPlusPlus, Random };
+std::string to_string(InitMethod m);
+InitMethod parse_init(const std::string& name);  // "kmeans++" | "random"
+
+// Reported after every EM iteration; return false to stop the fit early.
+struct IterationInfo {
+  int restart = 0, restarts = 1;
+  int iteration = 0;
+  double loglik = 0.0;
+  double change = 0.0;  // relative change of the log-likelihood
+  double seconds = 0.0;
+};
+
+struct FitOptions {
+  int max_iter = 1000;
+  double tol = 1e-8;  // stop when |l_t - l_{t-1}| <= tol * |l_t|
+  int restarts = 1;
+  std::uint64_t seed = 1;
+  InitMethod init = InitMethod::KMeansPlusPlus;
+  int kmeans_iter = 20;  // Lloyd iterations after k-means++ seeding
+  int max_reseeds = 20;  // re-seeds of collapsed components allowed per start
+  int threads = 0;       // 0: all hardware threads
+  Device device = Device::Cpu;
+  std::function<bool(const IterationInfo&)> on_iteration;
+
+  void validate() const;
+};
+
+}  // namespace moekit

@@ -1,0 +1,31 @@
+#pragma once
+// The outcome of a fit: a value with a status, the log-likelihood trace and warnings.
+
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+enum class FitStatus { Converged, MaxIterations, Stopped };
+std::string to_string(FitStatus s);
+
+struct FitResult {
+  FitStatus status = FitStatus::MaxIterations;
+  double loglik = 0.0;
+  std::vector<double> loglik_trace;  // after each E-step of the best start
+  std::vector<int> reseed_iterations;  // iterations of the best start at which a component was re-seeded
+  int iterations = 0;
+  int restarts = 0;      // starts tried
+  int best_restart = 0;  // 0-based
+  std::vector<double> restart_logliks;
+  double seconds = 0.0;
+  long n_obs = 0, n_params = 0;
+  double aic = 0.0, bic = 0.0, icl = 0.0;
+  std::vector<std::string> warnings;
+  std::string stopping_rule;  // "relative log-likelihood change 3.1e-09 <= tol 1e-08" ...
+
+  bool converged() const { return status == FitStatus::Converged; }
+  std::string brief_report() const;
+};
+
+}  // namespace moekit

@@ -1,0 +1,28 @@
+#pragma once
+// The model file: JSON with "format": "moekit-model", "version", the spec, the parameters
+// and the fit record. Files are written atomically (temporary file, then rename).
+
+#include "moekit/fit/result.hpp"
+#include "moekit/model/model.hpp"
+
+#include <string>
+
+namespace moekit {
+
+inline constexpr int kModelFormatVersion = 1;
+
+std::string model_to_json(const Model& model, const FitResult* fit, int indent = 2);
+// Throws ModelFormatError (an InputError) naming what is wrong.
+Model model_from_json(const std::string& text, const std::string& source);
+
+void save_model(const Model& model, const FitResult* fit, const std::string& path);
+Model load_model(const std::string& path);
+
+// The fit record stored beside a model (empty result when absent).
+FitResult fit_record_from_json(const std::string& text);
+
+// Writes `content` to `path` through a temporary file in the same folder and a rename, so a
+// reader never sees a half-written file. InputError when the folder is not writable.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace moekit

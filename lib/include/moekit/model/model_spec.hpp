@@ -1,0 +1,26 @@
+#pragma once
+// What a model is, apart from its parameter values: families, sizes, structure and how it
+// reads data. Written into the model file so that a fitted model can be rebuilt.
+
+#include "moekit/core/covariance.hpp"
+#include "moekit/core/types.hpp"
+#include "moekit/data/dataset.hpp"
+
+#include <string>
+
+namespace moekit {
+
+struct ModelSpec {
+  std::string experts = "gaussian";  // gaussian | linear | logistic | laplace | t
+  std::string gate = "constant";     // constant | softmax | gaussian
+  Index K = 2;
+  CovarianceStructure covariance = CovarianceStructure::Full;
+  double reg_covar = 1e-6;     // ridge added to covariance diagonals (scikit-learn's reg_covar)
+  double collapse_tol = 1e-8;  // a variance below collapse_tol x the data's marks a collapse
+  DataSpec data;
+
+  // InputError naming the option at fault.
+  void validate() const;
+};
+
+}  // namespace moekit

@@ -1,0 +1,47 @@
+#include "moekit/core/parallel.hpp"
+
+#include <atomic>
+#include <thread>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace moekit {
+
+namespace {
+std::atomic<int> g_threads{0};
+}
+
+int num_threads() {
+  const int n = g_threads.load();
+  if (n > 0) return n;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+void set_num_threads(int n) { g_threads.store(n < 0 ? 0 : n); }
+
+void parallel_blocks(Index n,
+                     const std::function<void(Index block, Index begin, Index size)>& body) {
+  const Index blocks = num_blocks(n);
+  const int threads = static_cast<int>(std::min<Index>(num_threads(), blocks));
+  if (threads <= 1) {
+    for (Index b = 0; b < blocks; ++b) body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (Index b = 0; b < blocks; ++b) body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
+#else
+  std::vector<std::thread> pool;
+  std::atomic<Index> next{0};
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (Index b = next++; b < blocks; b = next++)
+        body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
+    });
+  for (auto& th : pool) th.join();
+#endif
+}
+
+}  // namespace moekit

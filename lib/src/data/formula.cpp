@@ -1,0 +1,415 @@
+#include "moekit/data/formula.hpp"
+
+#include "moekit/core/error.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <set>
+
+namespace moekit {
+
+void Expr::columns(std::vector<std::string>& out) const {
+  if (kind == Kind::Column) {
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    return;
+  }
+  for (const auto& a : args) a->columns(out);
+}
+
+std::string Term::label() const {
+  std::string s;
+  for (size_t i = 0; i < factors.size(); ++i) s += (i ? ":" : "") + factors[i]->text;
+  return s;
+}
+
+namespace {
+
+bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
+bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
+
+std::string quote_name(const std::string& name) {
+  const bool dot_digit =
+      name.size() > 1 && name[0] == '.' && std::isdigit(static_cast<unsigned char>(name[1]));
+  if (name.empty() || !is_name_start(name[0]) || dot_digit) return "`" + name + "`";
+  for (char c : name)
+    if (!is_name_char(c)) return "`" + name + "`";
+  return name;
+}
+
+ExprPtr make_column(const std::string& name) {
+  auto e = std::make_shared<Expr>();
+  e->kind = Expr::Kind::Column;
+  e->name = name;
+  e->text = quote_name(name);
+  return e;
+}
+
+std::string format_number(double v) { return fmt::format("{}", v); }
+
+class Parser {
+ public:
+  explicit Parser(const std::string& text) : s_(text) {}
+
+  Formula parse() {
+    Formula f;
+    f.text = s_;
+    skip();
+    if (peek() != '~') {
+      f.responses = parse_lhs();
+      skip();
+      if (peek() != '~') fail("expected '~' after the responses");
+    }
+    ++pos_;
+    skip();
+    if (at_end()) fail("expected terms after '~' (use 1 for an intercept only)");
+    Side rhs = parse_sum();
+    skip();
+    if (!at_end()) fail(fmt::format("unexpected '{}'", s_[pos_]));
+    f.intercept = rhs.intercept;
+    f.has_dot = rhs.dot;
+    f.terms = std::move(rhs.terms);
+    return f;
+  }
+
+ private:
+  struct Side {
+    std::vector<Term> terms;
+    bool intercept = true;
+    bool dot = false;
+    bool intercept_literal = false;  // the part was the number 1 or 0
+  };
+  using Part = Side;
+
+  [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
+  [[noreturn]] void fail_at(size_t pos, const std::string& what) const {
+    throw InputError(fmt::format("bad formula: {} at position {}\n  {}\n  {}^", what, pos + 1, s_,
+                                 std::string(pos, ' ')));
+  }
+  bool at_end() const { return pos_ >= s_.size(); }
+  char peek() const { return at_end() ? '\0' : s_[pos_]; }
+  void skip() {
+    while (!at_end() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  }
+
+  std::vector<ExprPtr> parse_lhs() {
+    std::vector<ExprPtr> out;
+    for (;;) {
+      skip();
+      out.push_back(parse_arith());
+      skip();
+      if (peek() == '+') {
+        ++pos_;
+        continue;
+      }
+      return out;
+    }
+  }
+
+  static void add_term(std::vector<Term>& terms, const Term& t) {
+    const std::string l = t.label();
+    for (const auto& u : terms)
+      if (u.label() == l) return;
+    terms.push_back(t);
+  }
+
+  // sum := ['-'] product { ('+' | '-') product }
+  Side parse_sum() {
+    Side side;
+    bool negate = false;
+    skip();
+    if (peek() == '-') {
+      negate = true;
+      ++pos_;
+    } else if (peek() == '+') {
+      ++pos_;
+    }
+    for (;;) {
+      skip();
+      apply(side, parse_product(), negate);
+      skip();
+      if (peek() == '+') {
+        negate = false;
+        ++pos_;
+      } else if (peek() == '-') {
+        negate = true;
+        ++pos_;
+      } else {
+        return side;
+      }
+    }
+  }
+
+  void apply(Side& side, const Side& part, bool negate) {
+    if (!negate) {
+      for (const auto& t : part.terms) add_term(side.terms, t);
+      if (!part.intercept) side.intercept = false;
+      side.dot = side.dot || part.dot;
+      return;
+    }
+    // "- 1" / "- 0" drops the intercept; "- a" removes the term a.
+    if (part.intercept_literal) side.intercept = false;
+    for (const auto& t : part.terms) {
+      const std::string l = t.label();
+      side.terms.erase(std::remove_if(side.terms.begin(), side.terms.end(),
+                                      [&](const Term& u) { return u.label() == l; }),
+                       side.terms.end());
+    }
+  }
+
+  // product := inter { '*' inter }  ;  a*b = a + b + a:b
+  Part parse_product() {
+    Part p = parse_inter();
+    for (;;) {
+      skip();
+      if (peek() != '*') return p;
+      const size_t at = pos_;
+      ++pos_;
+      skip();
+      Part q = parse_inter();
+      if (p.intercept_literal || q.intercept_literal || p.dot || q.dot) fail_at(at, "'*' needs terms on both sides");
+      std::vector<Term> all = p.terms;
+      for (const auto& t : q.terms) add_term(all, t);
+      for (const auto& a : p.terms)
+        for (const auto& b : q.terms) {
+          Term ab = a;
+          for (const auto& f : b.factors) {
+            bool present = false;
+            for (const auto& g : ab.factors) present = present || g->text == f->text;
+            if (!present) ab.factors.push_back(f);
+          }
+          add_term(all, ab);
+        }
+      p.terms = std::move(all);
+    }
+  }
+
+  // inter := atom { ':' atom }
+  Part parse_inter() {
+    const size_t start = pos_;
+    Part p = parse_atom();
+    for (;;) {
+      skip();
+      if (peek() != ':') return p;
+      ++pos_;
+      skip();
+      const size_t at = pos_;
+      Part q = parse_atom();
+      if (p.intercept_literal || q.intercept_literal || p.dot || q.dot || p.terms.size() != 1 ||
+          q.terms.size() != 1)
+        fail_at(p.terms.size() != 1 ? start : at, "':' joins single terms (e.g. a:b)");
+      Term t = p.terms[0];
+      for (const auto& f : q.terms[0].factors) t.factors.push_back(f);
+      p.terms = {t};
+    }
+  }
+
+  Part parse_atom() {
+    skip();
+    Part p;
+    const char c = peek();
+    if (at_end()) fail("expected a term");
+    if (c == '(') {
+      ++pos_;
+      Side inner = parse_sum();
+      skip();
+      if (peek() != ')') fail("expected ')'");
+      ++pos_;
+      p.terms = inner.terms;
+      p.intercept = inner.intercept;
+      p.dot = inner.dot;
+      return p;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      const size_t at = pos_;
+      const double v = parse_number();
+      if (v == 1.0) {
+        p.intercept_literal = true;
+        return p;
+      }
+      if (v == 0.0) {
+        p.intercept_literal = true;
+        p.intercept = false;
+        return p;
+      }
+      fail_at(at, "a number in a formula term must be 0 or 1 (use I(...) for arithmetic)");
+    }
+    if (c == '.' && (pos_ + 1 >= s_.size() || !is_name_char(s_[pos_ + 1]))) {
+      ++pos_;
+      p.dot = true;
+      return p;
+    }
+    const size_t at = pos_;
+    ExprPtr e = parse_primary();
+    if (e->kind == Expr::Kind::Number) fail_at(at, "expected a column name");
+    p.terms.push_back(Term{{e}});
+    return p;
+  }
+
+  double parse_number() {
+    const size_t start = pos_;
+    while (!at_end() && (std::isdigit(static_cast<unsigned char>(peek())) || peek() == '.')) ++pos_;
+    if (!at_end() && (peek() == 'e' || peek() == 'E')) {
+      ++pos_;
+      if (peek() == '+' || peek() == '-') ++pos_;
+      while (!at_end() && std::isdigit(static_cast<unsigned char>(peek()))) ++pos_;
+    }
+    double v = 0.0;
+    auto [ptr, ec] = std::from_chars(s_.data() + start, s_.data() + pos_, v);
+    if (ec != std::errc() || ptr != s_.data() + pos_) fail_at(start, "malformed number");
+    return v;
+  }
+
+  std::string parse_name() {
+    if (peek() == '`') {
+      const size_t start = ++pos_;
+      while (!at_end() && peek() != '`') ++pos_;
+      if (at_end()) fail_at(start - 1, "unterminated backquoted name");
+      std::string n = s_.substr(start, pos_ - start);
+      ++pos_;
+      return n;
+    }
+    if (!is_name_start(peek())) fail("expected a column name");
+    const size_t start = pos_;
+    while (!at_end() && is_name_char(peek())) ++pos_;
+    return s_.substr(start, pos_ - start);
+  }
+
+  // Arithmetic, used inside I(...), function calls and on the left side.
+  // arith := mul { ('+'|'-') mul } ; mul := unary { ('*'|'/') unary } ;
+  // unary := '-' unary | power ; power := primary [ '^' unary ]
+  ExprPtr parse_arith() {
+    ExprPtr a = parse_mul();
+    for (;;) {
+      skip();
+      const char c = peek();
+      if (!in_call_ || (c != '+' && c != '-')) return a;
+      ++pos_;
+      a = binary(std::string(1, c), a, parse_mul());
+    }
+  }
+  ExprPtr parse_mul() {
+    ExprPtr a = parse_unary();
+    for (;;) {
+      skip();
+      const char c = peek();
+      if ((c != '*' && c != '/') || !in_call_) return a;
+      ++pos_;
+      a = binary(std::string(1, c), a, parse_unary());
+    }
+  }
+  ExprPtr parse_unary() {
+    skip();
+    if (peek() == '-' && in_call_) {
+      ++pos_;
+      auto e = std::make_shared<Expr>();
+      e->kind = Expr::Kind::Negate;
+      e->args = {parse_unary()};
+      e->text = "-" + e->args[0]->text;
+      return e;
+    }
+    ExprPtr base = parse_primary();
+    skip();
+    if (peek() == '^') {
+      if (!in_call_) fail("powers need I(...), e.g. I(x^2)");
+      ++pos_;
+      return binary("^", base, parse_unary());
+    }
+    return base;
+  }
+  static ExprPtr binary(const std::string& op, ExprPtr a, ExprPtr b) {
+    auto e = std::make_shared<Expr>();
+    e->kind = Expr::Kind::Binary;
+    e->name = op;
+    e->text = a->text + op + b->text;
+    e->args = {std::move(a), std::move(b)};
+    return e;
+  }
+
+  ExprPtr parse_primary() {
+    skip();
+    const char c = peek();
+    if (at_end()) fail("expected a column name or a number");
+    if (c == '(') {
+      if (!in_call_) fail("expected a column name");
+      ++pos_;
+      ExprPtr inner = parse_arith();
+      skip();
+      if (peek() != ')') fail("expected ')'");
+      ++pos_;
+      auto e = std::make_shared<Expr>(*inner);
+      e->text = "(" + inner->text + ")";
+      return e;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c)) ||
+        (c == '.' && pos_ + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_ + 1])))) {
+      if (!in_call_) fail("expected a column name");
+      auto e = std::make_shared<Expr>();
+      e->kind = Expr::Kind::Number;
+      e->number = parse_number();
+      e->text = format_number(e->number);
+      return e;
+    }
+    const size_t at = pos_;
+    const bool backquoted = c == '`';
+    std::string name = parse_name();
+    skip();
+    if (!backquoted && peek() == '(') {
+      static const std::set<std::string> kFunctions{"I", "log", "exp", "sqrt", "abs", "log2", "log10"};
+      if (!kFunctions.count(name))
+        fail_at(at, fmt::format("unknown function '{}' (known: I, log, log2, log10, exp, sqrt, abs)", name));
+      ++pos_;
+      const bool was = in_call_;
+      in_call_ = true;
+      skip();
+      ExprPtr arg = parse_arith();
+      in_call_ = was;
+      skip();
+      if (peek() != ')') fail("expected ')'");
+      ++pos_;
+      if (name == "I") {
+        auto e = std::make_shared<Expr>(*arg);
+        e->text = "I(" + arg->text + ")";
+        return e;
+      }
+      auto e = std::make_shared<Expr>();
+      e->kind = Expr::Kind::Call;
+      e->name = name;
+      e->args = {arg};
+      e->text = name + "(" + arg->text + ")";
+      return e;
+    }
+    return make_column(name);
+  }
+
+  const std::string& s_;
+  size_t pos_ = 0;
+  bool in_call_ = false;
+};
+
+}  // namespace
+
+Formula parse_formula(const std::string& text) {
+  Formula f = Parser(text).parse();
+  return f;
+}
+
+void expand_dot(Formula& f, const std::vector<std::string>& all_columns) {
+  if (!f.has_dot) return;
+  std::vector<std::string> used;
+  for (const auto& r : f.responses) r->columns(used);
+  std::vector<Term> terms;
+  for (const auto& name : all_columns) {
+    if (std::find(used.begin(), used.end(), name) != used.end()) continue;
+    Term t{{make_column(name)}};
+    bool present = false;
+    for (const auto& u : f.terms) present = present || u.label() == t.label();
+    if (!present) terms.push_back(t);
+  }
+  f.terms.insert(f.terms.begin(), terms.begin(), terms.end());
+  f.has_dot = false;
+}
+
+}  // namespace moekit

@@ -1,0 +1,194 @@
+#include "moekit/experts/covariance_set.hpp"
+
+#include "moekit/core/error.hpp"
+
+#include <Eigen/Cholesky>
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace moekit {
+
+namespace {
+constexpr double kLog2Pi = 1.8378770664093454836;
+
+bool diagonal_structure(CovarianceStructure s) {
+  return s != CovarianceStructure::Full && s != CovarianceStructure::TiedFull;
+}
+bool spherical_structure(CovarianceStructure s) {
+  return s == CovarianceStructure::Spherical || s == CovarianceStructure::TiedSpherical;
+}
+}  // namespace
+
+CovarianceSet::CovarianceSet(CovarianceStructure structure, Index K, Index q, double reg_covar)
+    : structure_(structure), K_(K), q_(q), reg_covar_(reg_covar) {
+  const Index m = is_tied(structure) ? 1 : K;
+  sigma_.assign(static_cast<size_t>(m), Matrix::Identity(q, q));
+  chol_.assign(static_cast<size_t>(m), Matrix::Identity(q, q));
+  log_det_.assign(static_cast<size_t>(m), 0.0);
+}
+
+void CovarianceSet::factor(Index m) {
+  const size_t s = static_cast<size_t>(m);
+  Eigen::LLT<Matrix> llt(sigma_[s]);
+  if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
+    throw NumericalError(fmt::format("covariance matrix {} is not positive definite even with reg_covar = {}; "
+                                     "increase --reg-covar or check for collinear columns",
+                                     m + 1, reg_covar_));
+  chol_[s] = llt.matrixL();
+  log_det_[s] = 2.0 * chol_[s].diagonal().array().log().sum();
+}
+
+void CovarianceSet::set(Index k, const Matrix& sigma) {
+  sigma_[static_cast<size_t>(slot(k))] = sigma;
+  factor(slot(k));
+}
+
+std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol) {
+  std::vector<Index> collapsed;
+  const Vector ref = reference_var_.size() == q_ ? reference_var_ : Vector::Ones(q_);
+  // Structure restriction of a raw estimate, and the collapse test on it.
+  auto restrict = [&](Matrix S) {
+    if (spherical_structure(structure_)) {
+      const double v = S.trace() / static_cast<double>(q_);
+      S.setZero();
+      S.diagonal().setConstant(v);
+    } else if (diagonal_structure(structure_)) {
+      const Vector d = S.diagonal();
+      S = d.asDiagonal();
+    }
+    return S;
+  };
+  auto degenerate = [&](const Matrix& S) {
+    if (spherical_structure(structure_)) return S(0, 0) < collapse_tol * ref.mean();
+    if (diagonal_structure(structure_)) return ((S.diagonal().array() / ref.array()) < collapse_tol).any();
+    Eigen::LLT<Matrix> llt(S);
+    if (llt.info() != Eigen::Success) return true;
+    const Vector cond = llt.matrixLLT().diagonal().array().square();
+    return ((cond.array() / ref.array()) < collapse_tol).any();
+  };
+
+  for (Index k = 0; k < K_; ++k)
+    if (!(N(k) >= 1.0)) collapsed.push_back(k);
+
+  if (is_tied(structure_)) {
+    Matrix S = Matrix::Zero(q_, q_);
+    for (const auto& s : scatter) S += s;
+    S = restrict(S / N.sum());
+    if (degenerate(S))
+      throw NumericalError("the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
+                           "subspace; drop a collinear column or use a larger --reg-covar");
+    S.diagonal().array() += reg_covar_;
+    sigma_[0] = S;
+    factor(0);
+    return collapsed;
+  }
+  for (Index k = 0; k < K_; ++k) {
+    if (std::find(collapsed.begin(), collapsed.end(), k) != collapsed.end()) continue;
+    Matrix S = restrict(scatter[static_cast<size_t>(k)] / N(k));
+    if (degenerate(S)) {
+      collapsed.push_back(k);
+      continue;
+    }
+    S.diagonal().array() += reg_covar_;
+    sigma_[static_cast<size_t>(k)] = S;
+    factor(k);
+  }
+  std::sort(collapsed.begin(), collapsed.end());
+  return collapsed;
+}
+
+void CovarianceSet::mahalanobis(Index k, const ConstMatrixRef& e, VectorRef out) const {
+  const Matrix& L = chol_[static_cast<size_t>(slot(k))];
+  if (diagonal_structure(structure_)) {
+    const Vector inv = L.diagonal().array().square().inverse();
+    out.noalias() = e.array().square().matrix() * inv;
+    return;
+  }
+  thread_local Matrix z;
+  z.resize(q_, e.rows());
+  z = e.transpose();
+  L.triangularView<Eigen::Lower>().solveInPlace(z);
+  out = z.colwise().squaredNorm().transpose();
+}
+
+void CovarianceSet::log_density(Index k, const ConstMatrixRef& e, VectorRef out) const {
+  mahalanobis(k, e, out);
+  const double c = -0.5 * (static_cast<double>(q_) * kLog2Pi + log_det(k));
+  out.array() = c - 0.5 * out.array();
+}
+
+Index CovarianceSet::num_params() const { return covariance_num_params(structure_, K_, q_); }
+
+void CovarianceSet::append_parameters(Vector& theta) const {
+  std::vector<double> v;
+  for (const Matrix& L : chol_) {
+    if (spherical_structure(structure_)) {
+      v.push_back(2.0 * std::log(L(0, 0)));
+    } else if (diagonal_structure(structure_)) {
+      for (Index j = 0; j < q_; ++j) v.push_back(2.0 * std::log(L(j, j)));
+    } else {
+      for (Index j = 0; j < q_; ++j)
+        for (Index i = j; i < q_; ++i) v.push_back(i == j ? std::log(L(j, j)) : L(i, j));
+    }
+  }
+  const Index old = theta.size();
+  theta.conservativeResize(old + static_cast<Index>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) theta(old + static_cast<Index>(i)) = v[i];
+}
+
+void CovarianceSet::read_parameters(const ConstVectorRef& theta, Index& pos) {
+  for (size_t m = 0; m < chol_.size(); ++m) {
+    Matrix L = Matrix::Zero(q_, q_);
+    if (spherical_structure(structure_)) {
+      L.diagonal().setConstant(std::exp(0.5 * theta(pos++)));
+    } else if (diagonal_structure(structure_)) {
+      for (Index j = 0; j < q_; ++j) L(j, j) = std::exp(0.5 * theta(pos++));
+    } else {
+      for (Index j = 0; j < q_; ++j)
+        for (Index i = j; i < q_; ++i) L(i, j) = i == j ? std::exp(theta(pos++)) : theta(pos++);
+    }
+    chol_[m] = L;
+    sigma_[m] = L * L.transpose();
+    log_det_[m] = 2.0 * L.diagonal().array().log().sum();
+  }
+}
+
+Matrix CovarianceSet::gradient(Index k, const Matrix& scatter, double N) const {
+  const Matrix& L = chol_[static_cast<size_t>(slot(k))];
+  // Sigma^{-1} A by two triangular solves with the factor L.
+  auto solve = [&](Matrix A) {
+    L.triangularView<Eigen::Lower>().solveInPlace(A);
+    L.transpose().triangularView<Eigen::Upper>().solveInPlace(A);
+    return A;
+  };
+  const Matrix inv = solve(Matrix::Identity(q_, q_));
+  const Matrix a = solve(scatter);                       // Sigma^{-1} S
+  const Matrix b = solve(Matrix(a.transpose()));         // Sigma^{-1} S Sigma^{-1}
+  Matrix G = 0.5 * (b - N * inv);
+  return 0.5 * (G + G.transpose());
+}
+
+void CovarianceSet::append_score(const std::vector<Matrix>& G, Vector& out) const {
+  std::vector<Matrix> pooled(chol_.size(), Matrix::Zero(q_, q_));
+  for (Index k = 0; k < K_; ++k) pooled[static_cast<size_t>(slot(k))] += G[static_cast<size_t>(k)];
+  std::vector<double> v;
+  for (size_t m = 0; m < chol_.size(); ++m) {
+    const Matrix& L = chol_[m];
+    const Matrix& g = pooled[m];
+    if (spherical_structure(structure_)) {
+      v.push_back(g.trace() * L(0, 0) * L(0, 0));  // d/d log(s2) = tr(G) s2
+    } else if (diagonal_structure(structure_)) {
+      for (Index j = 0; j < q_; ++j) v.push_back(g(j, j) * L(j, j) * L(j, j));
+    } else {
+      const Matrix D = 2.0 * g * L;  // d/dL of tr-linear forms in Sigma = L L'
+      for (Index j = 0; j < q_; ++j)
+        for (Index i = j; i < q_; ++i) v.push_back(i == j ? D(j, j) * L(j, j) : D(i, j));
+    }
+  }
+  const Index old = out.size();
+  out.conservativeResize(old + static_cast<Index>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) out(old + static_cast<Index>(i)) = v[i];
+}
+
+}  // namespace moekit

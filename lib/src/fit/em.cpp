@@ -1,0 +1,185 @@
+#include "moekit/fit/em.hpp"
+
+#include "moekit/backend/estep_backend.hpp"
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+#include "moekit/fit/init.hpp"
+#include "moekit/infer/criteria.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+namespace moekit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Restores the library's thread count when a fit ends, however it ends.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : saved_(num_threads()) {
+    if (threads > 0) set_num_threads(threads);
+  }
+  ~ThreadScope() { set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+}  // namespace
+
+Matrix init_features(const Model& model, const Dataset& data) {
+  if (model.spec().experts == "gaussian") return data.y;
+  // Regression experts: cluster on the covariates (without the intercept) and responses.
+  std::vector<Index> cols;
+  for (Index j = 0; j < data.x.cols(); ++j)
+    if (!(data.x.col(j).array() == data.x(0, j)).all()) cols.push_back(j);
+  Matrix f(data.rows(), static_cast<Index>(cols.size()) + data.y.cols());
+  for (size_t c = 0; c < cols.size(); ++c) f.col(static_cast<Index>(c)) = data.x.col(cols[c]);
+  f.rightCols(data.y.cols()) = data.y;
+  return f;
+}
+
+EmFitter::EmFitter(FitOptions options) : options_(std::move(options)) { options_.validate(); }
+
+FitResult EmFitter::run(Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const {
+  const auto t0 = Clock::now();
+  const Index n = data.rows(), K = model.components();
+  const auto backend = make_backend(options_.device);
+  FitResult result;
+  Matrix resp;
+  Vector row_loglik;
+  Rng rng(derive_seed(seed, static_cast<std::uint64_t>(restart)));
+  int reseeds = 0;
+
+  // Re-seeds every collapsed component at the row the model explains worst (a new row each).
+  auto reseed = [&](const std::vector<Index>& collapsed, int iteration) {
+    if (collapsed.empty()) return false;
+    reseeds += static_cast<int>(collapsed.size());
+    if (reseeds > options_.max_reseeds)
+      throw NumericalError(fmt::format("component {}", collapsed.front() + 1), iteration,
+                           fmt::format("components keep collapsing ({} re-seeds); the data may hold repeated "
+                                       "points or fewer clusters than K = {}: try a smaller -k, another "
+                                       "--covariance or a larger --reg-covar",
+                                       reseeds, K));
+    for (Index k : collapsed) {
+      Index row = 0;
+      if (row_loglik.size() == n) {
+        row_loglik.minCoeff(&row);
+        row_loglik(row) = std::numeric_limits<double>::infinity();
+      } else {
+        row = static_cast<Index>(uniform01(rng) * static_cast<double>(n)) % n;
+      }
+      model.experts().reseed(k, data.x, data.y, row);
+      model.gate().reset_component(k);
+      result.warnings.push_back(fmt::format("component {} collapsed at iteration {} (too few points or a "
+                                            "singular covariance); re-seeded at the row on line {}",
+                                            k + 1, iteration, data.lines.empty() ? row + 1 : data.lines[static_cast<size_t>(row)]));
+    }
+    result.reseed_iterations.push_back(iteration);
+    return true;
+  };
+
+  if (initialise) {
+    resp = initial_responsibilities(init_features(model, data), K, options_, rng);
+    MStepReport r = model.experts().fit(data.x, data.y, resp);
+    for (auto& w : model.gate().fit(data.z, resp)) result.warnings.push_back(w);
+    for (auto& w : r.warnings) result.warnings.push_back(w);
+    reseed(r.collapsed, 0);
+  }
+  double loglik = backend->estep(model, data, resp, &row_loglik).loglik;
+  result.loglik_trace.push_back(loglik);
+  result.status = FitStatus::MaxIterations;
+  result.stopping_rule = fmt::format("iteration cap {} reached", options_.max_iter);
+  for (int it = 1; it <= options_.max_iter; ++it) {
+    MStepReport r = model.experts().fit(data.x, data.y, resp);
+    for (auto& w : r.warnings)
+      if (std::find(result.warnings.begin(), result.warnings.end(), w) == result.warnings.end())
+        result.warnings.push_back(w);
+    for (auto& w : model.gate().fit(data.z, resp))
+      if (std::find(result.warnings.begin(), result.warnings.end(), w) == result.warnings.end())
+        result.warnings.push_back(w);
+    const bool reseeded = reseed(r.collapsed, it);
+    const double previous = loglik;
+    loglik = backend->estep(model, data, resp, &row_loglik).loglik;
+    result.loglik_trace.push_back(loglik);
+    result.iterations = it;
+    const double change = std::abs(loglik - previous) / std::max(std::abs(loglik), 1e-300);
+    if (options_.on_iteration) {
+      IterationInfo info{restart, options_.restarts, it, loglik, change, seconds_since(t0)};
+      if (!options_.on_iteration(info)) {
+        result.status = FitStatus::Stopped;
+        result.stopping_rule = "stopped by the caller";
+        break;
+      }
+    }
+    if (!reseeded && change <= options_.tol) {
+      result.status = FitStatus::Converged;
+      result.stopping_rule = fmt::format("relative log-likelihood change {:.3g} <= tol {:.3g}", change, options_.tol);
+      break;
+    }
+  }
+  result.loglik = loglik;
+  result.n_obs = static_cast<long>(n);
+  result.n_params = static_cast<long>(model.num_params());
+  result.aic = aic(loglik, model.num_params());
+  result.bic = bic(loglik, model.num_params(), n);
+  result.icl = icl(loglik, model.num_params(), resp);
+  result.seconds = seconds_since(t0);
+  return result;
+}
+
+FitResult EmFitter::fit(Model& model, const Dataset& data) const {
+  const auto t0 = Clock::now();
+  ThreadScope threads(options_.threads);
+  model.spec().validate();
+  if (data.rows() < model.components())
+    throw InputError(fmt::format("{} rows cannot be split into {} components", data.rows(), model.components()));
+  FitResult best;
+  Model best_model;
+  bool have = false;
+  std::vector<double> logliks;
+  std::vector<std::string> failures;
+  for (int r = 0; r < options_.restarts; ++r) {
+    Model trial(model);
+    try {
+      FitResult res = run(trial, data, r, options_.seed, true);
+      logliks.push_back(res.loglik);
+      if (!have || res.loglik > best.loglik) {
+        best = std::move(res);
+        best.best_restart = r;
+        best_model = std::move(trial);
+        have = true;
+      }
+    } catch (const NumericalError& e) {
+      logliks.push_back(std::numeric_limits<double>::quiet_NaN());
+      failures.push_back(fmt::format("start {} failed: {}", r + 1, e.what()));
+      if (options_.restarts == 1) throw;
+    }
+  }
+  if (!have) throw NumericalError(fmt::format("every start failed; the first: {}", failures.front()));
+  model = std::move(best_model);
+  best.restarts = options_.restarts;
+  best.restart_logliks = logliks;
+  for (auto& f : failures) best.warnings.push_back(f);
+  best.seconds = seconds_since(t0);
+  return best;
+}
+
+FitResult EmFitter::refine(Model& model, const Dataset& data) const {
+  ThreadScope threads(options_.threads);
+  FitResult r = run(model, data, 0, options_.seed, false);
+  r.restarts = 1;
+  r.restart_logliks = {r.loglik};
+  return r;
+}
+
+}  // namespace moekit

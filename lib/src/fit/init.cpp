@@ -1,0 +1,98 @@
+#include "moekit/fit/init.hpp"
+
+#include "moekit/core/error.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+
+namespace moekit {
+
+std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features, Index K, int iterations, Rng& rng) {
+  const Index n = features.rows(), d = features.cols();
+  if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
+  // Standardise so that the clustering does not depend on the units of each column.
+  const RowVector mean = features.colwise().mean();
+  RowVector sd = ((features.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n)).sqrt();
+  for (Index j = 0; j < d; ++j)
+    if (!(sd(j) > 0)) sd(j) = 1.0;
+  const Matrix X = (features.rowwise() - mean).array().rowwise() / sd.array();
+
+  Matrix centers(K, d);
+  Vector dist = Vector::Constant(n, std::numeric_limits<double>::infinity());
+  Index first = static_cast<Index>(uniform01(rng) * static_cast<double>(n));
+  centers.row(0) = X.row(std::min(first, n - 1));
+  for (Index c = 1; c < K; ++c) {
+    dist = dist.cwiseMin((X.rowwise() - centers.row(c - 1)).rowwise().squaredNorm());
+    const double total = dist.sum();
+    Index pick = 0;
+    if (total > 0) {
+      // D^2 sampling (Arthur & Vassilvitskii 2007).
+      double u = uniform01(rng) * total, acc = 0.0;
+      for (pick = 0; pick < n - 1; ++pick) {
+        acc += dist(pick);
+        if (acc > u) break;
+      }
+    } else {
+      pick = static_cast<Index>(uniform01(rng) * static_cast<double>(n));
+    }
+    centers.row(c) = X.row(std::min(pick, n - 1));
+  }
+
+  std::vector<Index> label(static_cast<size_t>(n), 0);
+  Matrix d2(n, K);
+  for (int it = 0; it <= iterations; ++it) {
+    for (Index c = 0; c < K; ++c) d2.col(c) = (X.rowwise() - centers.row(c)).rowwise().squaredNorm();
+    bool changed = false;
+    for (Index i = 0; i < n; ++i) {
+      Index best;
+      d2.row(i).minCoeff(&best);
+      changed = changed || label[static_cast<size_t>(i)] != best;
+      label[static_cast<size_t>(i)] = best;
+    }
+    if ((!changed && it > 0) || it == iterations) break;
+    Matrix sum = Matrix::Zero(K, d);
+    Vector count = Vector::Zero(K);
+    for (Index i = 0; i < n; ++i) {
+      sum.row(label[static_cast<size_t>(i)]) += X.row(i);
+      count(label[static_cast<size_t>(i)]) += 1.0;
+    }
+    for (Index c = 0; c < K; ++c) {
+      if (count(c) > 0) {
+        centers.row(c) = sum.row(c) / count(c);
+      } else {
+        // Empty cluster: move it to the point farthest from its centre.
+        Index far = 0;
+        double worst = -1.0;
+        for (Index i = 0; i < n; ++i)
+          if (d2(i, label[static_cast<size_t>(i)]) > worst) {
+            worst = d2(i, label[static_cast<size_t>(i)]);
+            far = i;
+          }
+        centers.row(c) = X.row(far);
+        label[static_cast<size_t>(far)] = c;
+        d2(far, c) = 0.0;
+      }
+    }
+  }
+  return label;
+}
+
+Matrix initial_responsibilities(const ConstMatrixRef& features, Index K, const FitOptions& options, Rng& rng) {
+  const Index n = features.rows();
+  Matrix resp = Matrix::Zero(n, K);
+  if (options.init == InitMethod::Random) {
+    if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
+    for (Index i = 0; i < n; ++i) {
+      for (Index k = 0; k < K; ++k) resp(i, k) = uniform01(rng) + 1e-12;
+      resp.row(i) /= resp.row(i).sum();
+    }
+    return resp;
+  }
+  const std::vector<Index> label = kmeans_plus_plus(features, K, options.kmeans_iter, rng);
+  for (Index i = 0; i < n; ++i) resp(i, label[static_cast<size_t>(i)]) = 1.0;
+  return resp;
+}
+
+}  // namespace moekit

@@ -1,0 +1,62 @@
+#include "moekit/gates/constant.hpp"
+
+#include "moekit/core/error.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace moekit {
+
+ConstantGate::ConstantGate(Index K) : weights_(Vector::Constant(K, 1.0 / static_cast<double>(K))) {}
+
+void ConstantGate::log_weights(const ConstMatrixRef& z, MatrixRef out) const {
+  const RowVector lw = weights_.array().log().matrix().transpose();
+  out = lw.replicate(z.rows(), 1);
+}
+
+std::vector<std::string> ConstantGate::fit(const ConstMatrixRef&, const ConstMatrixRef& resp) {
+  const Vector N = resp.colwise().sum().transpose();
+  weights_ = N / N.sum();
+  return {};
+}
+
+Vector ConstantGate::score(const ConstMatrixRef&, const ConstMatrixRef& resp) const {
+  // d/d eta_k of sum_i sum_j r_ij log pi_j = N_k - n pi_k.
+  const Vector N = resp.colwise().sum().transpose();
+  return (N - N.sum() * weights_).tail(weights_.size() - 1);
+}
+
+Vector ConstantGate::parameters() const {
+  return (weights_.array() / weights_(0)).log().matrix().tail(weights_.size() - 1);
+}
+
+void ConstantGate::set_parameters(const ConstVectorRef& theta) {
+  Vector eta(weights_.size());
+  eta(0) = 0.0;
+  eta.tail(theta.size()) = theta;
+  const double m = eta.maxCoeff();
+  Vector w = (eta.array() - m).exp();
+  weights_ = w / w.sum();
+}
+
+void ConstantGate::reset_component(Index k) {
+  weights_(k) = 1.0 / static_cast<double>(weights_.size());
+  weights_ /= weights_.sum();
+}
+
+void ConstantGate::set_weights(const Vector& w) {
+  if (w.size() != weights_.size() || !(w.array() > 0).all() || !w.allFinite())
+    throw ModelFormatError("constant gate: weights must be K positive numbers");
+  weights_ = w / w.sum();
+}
+
+ParameterMap ConstantGate::params() const { return {{"weights", weights_}}; }
+
+void ConstantGate::set_params(const ParameterMap& p) {
+  auto it = p.find("weights");
+  if (it == p.end() || it->second.cols() != 1) throw ModelFormatError("constant gate: missing 'weights' (K numbers)");
+  set_weights(it->second.col(0));
+}
+
+}  // namespace moekit

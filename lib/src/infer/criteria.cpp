@@ -1,0 +1,23 @@
+#include "moekit/infer/criteria.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace moekit {
+
+double aic(double loglik, Index p) { return -2.0 * loglik + 2.0 * static_cast<double>(p); }
+
+double bic(double loglik, Index p, Index n) {
+  return -2.0 * loglik + static_cast<double>(p) * std::log(static_cast<double>(n));
+}
+
+double icl(double loglik, Index p, const ConstMatrixRef& resp) {
+  double entropy = 0.0;
+  for (Index i = 0; i < resp.rows(); ++i) {
+    const double r = resp.row(i).maxCoeff();
+    entropy -= r > 0 ? std::log(r) : std::log(std::numeric_limits<double>::min());
+  }
+  return bic(loglik, p, resp.rows()) + 2.0 * entropy;
+}
+
+}  // namespace moekit

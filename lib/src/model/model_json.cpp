@@ -1,0 +1,255 @@
+#include "moekit/model/model_json.hpp"
+
+#include "moekit/config.hpp"
+#include "moekit/core/error.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace moekit {
+
+using nlohmann::json;
+
+namespace {
+
+// Vectors (one column) as flat arrays, matrices as arrays of rows.
+json matrix_to_json(const Matrix& m) {
+  if (m.cols() == 1) {
+    json a = json::array();
+    for (Index i = 0; i < m.rows(); ++i) a.push_back(m(i, 0));
+    return a;
+  }
+  json rows = json::array();
+  for (Index i = 0; i < m.rows(); ++i) {
+    json r = json::array();
+    for (Index j = 0; j < m.cols(); ++j) r.push_back(m(i, j));
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+Matrix matrix_from_json(const json& j, const std::string& where) {
+  if (!j.is_array() || j.empty()) throw ModelFormatError(fmt::format("{}: expected a non-empty array", where));
+  if (!j[0].is_array()) {
+    Matrix m(static_cast<Index>(j.size()), 1);
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (!j[i].is_number()) throw ModelFormatError(fmt::format("{}[{}]: expected a number", where, i));
+      m(static_cast<Index>(i), 0) = j[i].get<double>();
+    }
+    return m;
+  }
+  const size_t cols = j[0].size();
+  Matrix m(static_cast<Index>(j.size()), static_cast<Index>(cols));
+  for (size_t i = 0; i < j.size(); ++i) {
+    if (!j[i].is_array() || j[i].size() != cols)
+      throw ModelFormatError(fmt::format("{}: row {} does not have {} entries", where, i + 1, cols));
+    for (size_t c = 0; c < cols; ++c) {
+      if (!j[i][c].is_number()) throw ModelFormatError(fmt::format("{}[{}][{}]: expected a number", where, i, c));
+      m(static_cast<Index>(i), static_cast<Index>(c)) = j[i][c].get<double>();
+    }
+  }
+  return m;
+}
+
+json params_to_json(const ParameterMap& p) {
+  json o = json::object();
+  for (const auto& [name, m] : p) o[name] = matrix_to_json(m);
+  return o;
+}
+
+ParameterMap params_from_json(const json& j, const std::string& where) {
+  ParameterMap p;
+  if (!j.is_object()) throw ModelFormatError(fmt::format("{}: expected an object", where));
+  for (auto it = j.begin(); it != j.end(); ++it)
+    p[it.key()] = matrix_from_json(it.value(), where + "." + it.key());
+  return p;
+}
+
+template <typename T>
+T field(const json& j, const char* name, const std::string& where) {
+  if (!j.contains(name)) throw ModelFormatError(fmt::format("{}: missing field '{}'", where, name));
+  try {
+    return j.at(name).get<T>();
+  } catch (const json::exception&) {
+    throw ModelFormatError(fmt::format("{}: field '{}' has the wrong type", where, name));
+  }
+}
+
+json fit_to_json(const FitResult& f) {
+  json j;
+  j["loglik"] = f.loglik;
+  j["n_obs"] = f.n_obs;
+  j["n_params"] = f.n_params;
+  j["aic"] = f.aic;
+  j["bic"] = f.bic;
+  j["icl"] = f.icl;
+  j["iterations"] = f.iterations;
+  j["converged"] = f.converged();
+  j["status"] = to_string(f.status);
+  j["stopping_rule"] = f.stopping_rule;
+  j["restarts"] = f.restarts;
+  j["best_restart"] = f.best_restart + 1;
+  j["seconds"] = f.seconds;
+  j["warnings"] = f.warnings;
+  j["loglik_trace"] = f.loglik_trace;
+  return j;
+}
+
+}  // namespace
+
+std::string model_to_json(const Model& model, const FitResult* fit, int indent) {
+  const ModelSpec& s = model.spec();
+  json j;
+  j["format"] = "moekit-model";
+  j["version"] = kModelFormatVersion;
+  j["moekit_version"] = MOEKIT_VERSION_STRING;
+  json spec;
+  spec["experts"] = s.experts;
+  spec["gate"] = s.gate;
+  spec["K"] = s.K;
+  spec["covariance"] = to_string(s.covariance);
+  spec["reg_covar"] = s.reg_covar;
+  spec["collapse_tol"] = s.collapse_tol;
+  json data;
+  data["formula"] = s.data.formula;
+  data["gate_formula"] = s.data.gate_formula;
+  data["categorical_response"] = s.data.categorical_response;
+  data["response_names"] = s.data.response_names;
+  data["response_levels"] = s.data.response_levels;
+  data["x_names"] = s.data.x_names;
+  data["z_names"] = s.data.z_names;
+  data["factor_levels"] = s.data.factor_levels;
+  spec["data"] = data;
+  j["spec"] = spec;
+  json params;
+  params["gate"] = params_to_json(model.gate().params());
+  json comps = json::array();
+  for (const auto& c : model.experts().component_params()) comps.push_back(params_to_json(c));
+  params["experts"] = {{"components", comps}, {"shared", params_to_json(model.experts().shared_params())}};
+  j["parameters"] = params;
+  if (fit) j["fit"] = fit_to_json(*fit);
+  return j.dump(indent);
+}
+
+Model model_from_json(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ModelFormatError(fmt::format("{}: not a JSON model file ({})", source, e.what()));
+  }
+  if (!j.is_object() || j.value("format", "") != "moekit-model")
+    throw ModelFormatError(fmt::format("{}: not a moekit model file (no \"format\": \"moekit-model\")", source));
+  const int version = field<int>(j, "version", source);
+  if (version > kModelFormatVersion || version < 1)
+    throw ModelFormatError(fmt::format("{}: model format version {} is not supported by moekit {} (reads 1 to {})",
+                                       source, version, MOEKIT_VERSION_STRING, kModelFormatVersion));
+  const json& js = j.at("spec");
+  ModelSpec s;
+  const std::string where = source + ": spec";
+  s.experts = field<std::string>(js, "experts", where);
+  s.gate = field<std::string>(js, "gate", where);
+  s.K = field<Index>(js, "K", where);
+  s.covariance = parse_covariance(field<std::string>(js, "covariance", where));
+  s.reg_covar = field<double>(js, "reg_covar", where);
+  s.collapse_tol = js.value("collapse_tol", 1e-8);
+  const json& jd = js.at("data");
+  const std::string dwhere = where + ".data";
+  s.data.formula = field<std::string>(jd, "formula", dwhere);
+  s.data.gate_formula = field<std::string>(jd, "gate_formula", dwhere);
+  s.data.categorical_response = field<bool>(jd, "categorical_response", dwhere);
+  s.data.response_names = field<std::vector<std::string>>(jd, "response_names", dwhere);
+  s.data.response_levels = field<std::vector<std::string>>(jd, "response_levels", dwhere);
+  s.data.x_names = field<std::vector<std::string>>(jd, "x_names", dwhere);
+  s.data.z_names = field<std::vector<std::string>>(jd, "z_names", dwhere);
+  s.data.factor_levels = field<FactorLevels>(jd, "factor_levels", dwhere);
+  try {
+    s.validate();
+  } catch (const InputError& e) {
+    throw ModelFormatError(fmt::format("{}: {}", where, e.what()));
+  }
+  const Index q = s.data.categorical_response ? 1 : static_cast<Index>(s.data.response_names.size());
+  Model m(s, q, static_cast<Index>(s.data.x_names.size()), static_cast<Index>(s.data.z_names.size()));
+  const json& jp = j.at("parameters");
+  m.gate().set_params(params_from_json(jp.at("gate"), source + ": parameters.gate"));
+  std::vector<ParameterMap> comps;
+  const json& je = jp.at("experts");
+  for (size_t k = 0; k < je.at("components").size(); ++k)
+    comps.push_back(params_from_json(je.at("components")[k], fmt::format("{}: parameters.experts.components[{}]", source, k)));
+  m.experts().set_params(comps, params_from_json(je.value("shared", json::object()), source + ": parameters.experts.shared"));
+  return m;
+}
+
+FitResult fit_record_from_json(const std::string& text) {
+  FitResult f;
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.contains("fit")) return f;
+  const json& r = j.at("fit");
+  f.loglik = r.value("loglik", 0.0);
+  f.n_obs = r.value("n_obs", 0L);
+  f.n_params = r.value("n_params", 0L);
+  f.aic = r.value("aic", 0.0);
+  f.bic = r.value("bic", 0.0);
+  f.icl = r.value("icl", 0.0);
+  f.iterations = r.value("iterations", 0);
+  const std::string status = r.value("status", "");
+  f.status = status == "converged" ? FitStatus::Converged
+             : status == "stopped" ? FitStatus::Stopped
+                                   : FitStatus::MaxIterations;
+  f.stopping_rule = r.value("stopping_rule", "");
+  f.restarts = r.value("restarts", 0);
+  f.best_restart = r.value("best_restart", 1) - 1;
+  f.seconds = r.value("seconds", 0.0);
+  f.warnings = r.value("warnings", std::vector<std::string>{});
+  f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
+  return f;
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  std::string tmpl = path + ".tmp-XXXXXX";
+  const int fd = mkstemp(tmpl.data());
+  if (fd < 0) throw InputError(fmt::format("{}: cannot create a file there: {}", path, std::strerror(errno)));
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
+    if (w < 0) {
+      const int err = errno;
+      ::close(fd);
+      std::remove(tmpl.c_str());
+      throw InputError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    std::remove(tmpl.c_str());
+    throw InputError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
+  }
+  if (std::rename(tmpl.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmpl.c_str());
+    throw InputError(fmt::format("{}: cannot replace the file: {}", path, std::strerror(err)));
+  }
+}
+
+void save_model(const Model& model, const FitResult* fit, const std::string& path) {
+  write_file_atomically(path, model_to_json(model, fit) + "\n");
+}
+
+Model load_model(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open model file: {}", path, std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return model_from_json(ss.str(), path);
+}
+
+}  // namespace moekit
