@@ -244,6 +244,8 @@ class Parser {
     const size_t at = pos_;
     ExprPtr e = parse_primary();
     if (e->kind == Expr::Kind::Number) fail_at(at, "expected a column name");
+    skip();
+    if (peek() == '^') fail("powers need I(...), e.g. I(x^2)");
     p.terms.push_back(Term{{e}});
     return p;
   }
