@@ -116,6 +116,7 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   spec["gate"] = s.gate;
   spec["K"] = s.K;
   spec["covariance"] = to_string(s.covariance);
+  spec["response_dim"] = model.experts().response_dim();
   spec["reg_covar"] = s.reg_covar;
   spec["collapse_tol"] = s.collapse_tol;
   json data;
@@ -139,6 +140,10 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   return j.dump(indent);
 }
 
+namespace {
+Model model_from_parsed(const json& j, const std::string& source);
+}
+
 Model model_from_json(const std::string& text, const std::string& source) {
   json j;
   try {
@@ -152,6 +157,17 @@ Model model_from_json(const std::string& text, const std::string& source) {
   if (version > kModelFormatVersion || version < 1)
     throw ModelFormatError(fmt::format("{}: model format version {} is not supported by moekit {} (reads 1 to {})",
                                        source, version, MOEKIT_VERSION_STRING, kModelFormatVersion));
+  try {
+    return model_from_parsed(j, source);
+  } catch (const json::exception& e) {
+    throw ModelFormatError(fmt::format("{}: malformed model file: {}", source, e.what()));
+  } catch (const NumericalError& e) {
+    throw ModelFormatError(fmt::format("{}: invalid parameters: {}", source, e.what()));
+  }
+}
+
+namespace {
+Model model_from_parsed(const json& j, const std::string& source) {
   const json& js = j.at("spec");
   ModelSpec s;
   const std::string where = source + ": spec";
@@ -176,7 +192,8 @@ Model model_from_json(const std::string& text, const std::string& source) {
   } catch (const InputError& e) {
     throw ModelFormatError(fmt::format("{}: {}", where, e.what()));
   }
-  const Index q = s.data.categorical_response ? 1 : static_cast<Index>(s.data.response_names.size());
+  const Index q = field<Index>(js, "response_dim", where);
+  if (q < 1) throw ModelFormatError(fmt::format("{}: response_dim must be >= 1", where));
   Model m(s, q, static_cast<Index>(s.data.x_names.size()), static_cast<Index>(s.data.z_names.size()));
   const json& jp = j.at("parameters");
   m.gate().set_params(params_from_json(jp.at("gate"), source + ": parameters.gate"));
@@ -187,6 +204,7 @@ Model model_from_json(const std::string& text, const std::string& source) {
   m.experts().set_params(comps, params_from_json(je.value("shared", json::object()), source + ": parameters.experts.shared"));
   return m;
 }
+}  // namespace
 
 FitResult fit_record_from_json(const std::string& text) {
   FitResult f;
