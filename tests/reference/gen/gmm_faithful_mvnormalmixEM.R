@@ -88,7 +88,7 @@ for (K in 2:3) {
     bic_ours = -2 * best$loglik + df * log(n),
     parameters = list(proportions = best$lambda,
                       means = lapply(best$mu, as.numeric),
-                      covariances = lapply(best$sigma, function(S) unname(as.numeric(S)))),
+                      covariances = lapply(best$sigma, function(S) unname(as.matrix(S)))),
     per_seed = per_seed)
   cat(sprintf("%-34s %22.15g %22.15g %4d %20.12f  (best seed %d)\n", key, best$loglik, llr,
               as.integer(df), -2 * best$loglik + df * log(n), best_seed))
