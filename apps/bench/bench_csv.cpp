@@ -16,7 +16,8 @@ const std::string& numeric_text() {
     Rng rng(1);
     std::string s = "a,b,c,d,e,f,g,h\n";
     for (int i = 0; i < 200000; ++i)
-      for (int j = 0; j < 8; ++j) s += fmt::format("{:.17g}{}", 100.0 * standard_normal(rng), j == 7 ? '\n' : ',');
+      for (int j = 0; j < 8; ++j)
+        s += fmt::format("{:.17g}{}", 100.0 * standard_normal(rng), j == 7 ? '\n' : ',');
     return s;
   }();
   return text;
@@ -28,7 +29,8 @@ void BM_ReadNumericCsv(benchmark::State& state) {
     CsvTable t = parse_csv(text, "bench.csv");
     benchmark::DoNotOptimize(t.columns[0].values.data());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(text.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(text.size()));
 }
 BENCHMARK(BM_ReadNumericCsv)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -21,11 +21,13 @@ using namespace moekit;
 Dataset make_data(Index n, Index d, Index K) {
   Rng rng(42);
   Matrix means(K, d);
-  for (Index i = 0; i < means.size(); ++i) means.data()[i] = 1.5 * standard_normal(rng);  // overlapping: EM keeps moving
+  for (Index i = 0; i < means.size(); ++i)
+    means.data()[i] = 1.5 * standard_normal(rng);  // overlapping: EM keeps moving
   std::vector<Matrix> L(static_cast<size_t>(K), Matrix::Zero(d, d));
   for (auto& l : L)
     for (Index c = 0; c < d; ++c)
-      for (Index r = c; r < d; ++r) l(r, c) = r == c ? 0.5 + uniform01(rng) : 0.3 * standard_normal(rng);
+      for (Index r = c; r < d; ++r)
+        l(r, c) = r == c ? 0.5 + uniform01(rng) : 0.3 * standard_normal(rng);
   Dataset data;
   data.y.resize(n, d);
   Vector z(d);
@@ -81,7 +83,8 @@ int main(int argc, char** argv) {
       for (Index j = 0; j < y.cols(); ++j) out << (j ? "," : "") << "y" << j + 1;
       out << "\n";
       for (Index r = 0; r < y.rows(); ++r) {
-        for (Index j = 0; j < y.cols(); ++j) out << (j ? "," : "") << fmt::format("{:.17g}", y(r, j));
+        for (Index j = 0; j < y.cols(); ++j)
+          out << (j ? "," : "") << fmt::format("{:.17g}", y(r, j));
         out << "\n";
       }
       return 0;

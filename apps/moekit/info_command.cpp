@@ -18,12 +18,14 @@ void add_info_command(CLI::App& app) {
     fmt::print("threads: {} (results do not depend on the count)\n", num_threads());
     fmt::print("CUDA backend compiled: {}\n", r.cuda_compiled ? "yes" : "no");
     if (r.cuda_compiled)
-      fmt::print("CUDA runtime {}.{}, driver {}\n", r.runtime_version / 1000, (r.runtime_version % 1000) / 10,
-                 r.driver_version == 0 ? std::string("none") :
-                 fmt::format("{}.{}", r.driver_version / 1000, (r.driver_version % 1000) / 10));
+      fmt::print("CUDA runtime {}.{}, driver {}\n", r.runtime_version / 1000,
+                 (r.runtime_version % 1000) / 10,
+                 r.driver_version == 0 ? std::string("none")
+                                       : fmt::format("{}.{}", r.driver_version / 1000,
+                                                     (r.driver_version % 1000) / 10));
     for (const GpuInfo& g : r.gpus)
-      fmt::print("GPU {}: {} (compute {}.{}, {:.1f} GiB, {} SMs)\n", g.index, g.name, g.compute_major, g.compute_minor,
-                 g.memory_gib, g.multiprocessors);
+      fmt::print("GPU {}: {} (compute {}.{}, {:.1f} GiB, {} SMs)\n", g.index, g.name,
+                 g.compute_major, g.compute_minor, g.memory_gib, g.multiprocessors);
     fmt::print("devices: {}\n", r.status);
   });
 }

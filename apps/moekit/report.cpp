@@ -16,7 +16,9 @@ std::string fit_json(const Model& model, const FitResult& fit) {
   nlohmann::json out = m.at("fit");
   out["spec"] = m.at("spec");
   out["parameters"] = m.at("parameters");
-  out["criteria_convention"] = "lower is better: AIC = -2 loglik + 2 p, BIC = -2 loglik + p log n, ICL = BIC + 2 * entropy (hard)";
+  out["criteria_convention"] =
+      "lower is better: AIC = -2 loglik + 2 p, BIC = -2 loglik + p log n, ICL = BIC + 2 * entropy "
+      "(hard)";
   return out.dump();
 }
 
@@ -41,21 +43,28 @@ std::string fit_text(const Model& model, const FitResult& fit) {
   const ModelSpec& s = model.spec();
   std::string out;
   out += fmt::format("moekit model: {} experts, {} gate, K = {}", s.experts, s.gate, s.K);
-  if (s.experts == "gaussian") out += fmt::format(", covariance {} (mclust {})", to_string(s.covariance), mclust_name(s.covariance));
+  if (s.experts == "gaussian")
+    out += fmt::format(", covariance {} (mclust {})", to_string(s.covariance),
+                       mclust_name(s.covariance));
   out += "\n";
-  out += fmt::format("data: {}\n", s.data.formula.empty() ? "all numeric columns as responses" : "formula " + s.data.formula);
+  out += fmt::format("data: {}\n", s.data.formula.empty() ? "all numeric columns as responses"
+                                                          : "formula " + s.data.formula);
   std::string names;
   for (const auto& n : s.data.response_names) names += (names.empty() ? "" : ", ") + n;
   out += fmt::format("responses: {}\n", names);
   if (fit.n_obs > 0) {
-    out += fmt::format("\nlog-likelihood {:.10g}   n = {}   parameters = {}\n", fit.loglik, fit.n_obs, fit.n_params);
-    out += fmt::format("AIC {:.6f}   BIC {:.6f}   ICL {:.6f}   (lower is better; BIC = -2 loglik + p log n)\n", fit.aic,
-                       fit.bic, fit.icl);
-    out += fmt::format("EM: {} iterations, {} ({}); {} start(s), best #{}; {:.3f} s\n", fit.iterations,
-                       to_string(fit.status), fit.stopping_rule, fit.restarts, fit.best_restart + 1, fit.seconds);
+    out += fmt::format("\nlog-likelihood {:.10g}   n = {}   parameters = {}\n", fit.loglik,
+                       fit.n_obs, fit.n_params);
+    out += fmt::format(
+        "AIC {:.6f}   BIC {:.6f}   ICL {:.6f}   (lower is better; BIC = -2 loglik + p log n)\n",
+        fit.aic, fit.bic, fit.icl);
+    out += fmt::format("EM: {} iterations, {} ({}); {} start(s), best #{}; {:.3f} s\n",
+                       fit.iterations, to_string(fit.status), fit.stopping_rule, fit.restarts,
+                       fit.best_restart + 1, fit.seconds);
   }
   out += "\ngate (" + model.gate().kind() + "):\n";
-  for (const auto& [name, m] : model.gate().params()) out += "  " + name + ":\n" + format_matrix(m, "    ");
+  for (const auto& [name, m] : model.gate().params())
+    out += "  " + name + ":\n" + format_matrix(m, "    ");
   const auto comps = model.experts().component_params();
   for (size_t k = 0; k < comps.size(); ++k) {
     out += fmt::format("\nexpert {}:\n", k + 1);

@@ -20,7 +20,8 @@ void add_summary_command(CLI::App& app) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("summary", "Describe a saved model: spec, parameters, fit record");
+  CLI::App* cmd =
+      app.add_subcommand("summary", "Describe a saved model: spec, parameters, fit record");
   cmd->add_option("model", a->model, "Model file written by 'moekit fit --out'")->required();
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([a] {

@@ -5,12 +5,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 using Catch::Matchers::Contains;
 using moekit::testing::TempFile;
@@ -32,7 +32,8 @@ std::string slurp(const std::string& path) {
 // Runs `moekit ARGS` through the shell, capturing stdout and stderr.
 Run run_cli(const std::string& args, const std::string& stdin_text = "") {
   TempFile out("", ".out"), err("", ".err"), in(stdin_text, ".in");
-  const std::string cmd = std::string(MOEKIT_CLI) + " " + args + " <" + in.path() + " >" + out.path() + " 2>" + err.path();
+  const std::string cmd = std::string(MOEKIT_CLI) + " " + args + " <" + in.path() + " >" +
+                          out.path() + " 2>" + err.path();
   const int raw = std::system(cmd.c_str());
   Run r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
@@ -49,8 +50,8 @@ TEST_CASE("fit prints the JSON keys the contract names", "[cli]") {
   const Run r = run_cli("fit " + kFaithful + " -k 2 --restarts 3 --seed 1 --json");
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.out);
-  for (const char* key : {"loglik", "n_obs", "n_params", "aic", "bic", "icl", "iterations", "converged", "seconds",
-                          "parameters"})
+  for (const char* key : {"loglik", "n_obs", "n_params", "aic", "bic", "icl", "iterations",
+                          "converged", "seconds", "parameters"})
     CHECK(j.contains(key));
   CHECK(j["n_obs"] == 272);
   CHECK(j["n_params"] == 11);
@@ -87,7 +88,8 @@ TEST_CASE("fit, save, summary and predict work together", "[cli]") {
   CHECK(dens.status == 0);
   CHECK(dens.out.rfind("density\n", 0) == 0);
   TempFile out("", ".csv");
-  const Run to_file = run_cli("predict " + model.path() + " " + kFaithful + " --what log-density --out " + out.path());
+  const Run to_file = run_cli("predict " + model.path() + " " + kFaithful +
+                              " --what log-density --out " + out.path());
   CHECK(to_file.status == 0);
   CHECK(slurp(out.path()).rfind("log_density\n", 0) == 0);
 }
@@ -147,7 +149,8 @@ TEST_CASE("numerical failure exits 2 without NaN output", "[cli][errors]") {
   // points cannot avoid singular covariances.
   std::string csv = "a,b\n";
   for (int rep = 0; rep < 3; ++rep)
-    for (int p = 0; p < 6; ++p) csv += std::to_string(p * 10) + "," + std::to_string((p * 37) % 11) + "\n";
+    for (int p = 0; p < 6; ++p)
+      csv += std::to_string(p * 10) + "," + std::to_string((p * 37) % 11) + "\n";
   TempFile f(csv);
   const Run r = run_cli("fit " + f.path() + " -k 5 --reg-covar 0 --json");
   CHECK(r.status == 2);

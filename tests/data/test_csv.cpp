@@ -21,7 +21,9 @@ Dataset build(const std::string& csv, const std::string& formula = "") {
 }  // namespace
 
 TEST_CASE("numeric and string columns, quotes, CRLF and BOM", "[csv]") {
-  const std::string text = "\xEF\xBB\xBF" "a,\"b c\",label\r\n1.5,\"2\",x\r\n-3e2,+4,\"y, \"\"quoted\"\"\"\r\n\r\n";
+  const std::string text =
+      "\xEF\xBB\xBF"
+      "a,\"b c\",label\r\n1.5,\"2\",x\r\n-3e2,+4,\"y, \"\"quoted\"\"\"\r\n\r\n";
   const CsvTable t = parse_csv(text, "t.csv");
   REQUIRE(t.columns.size() == 3);
   CHECK(t.columns[0].name == "a");
@@ -61,9 +63,12 @@ TEST_CASE("numbers round-trip exactly as strtod reads them", "[csv]") {
 
 TEST_CASE("bad files give one-line errors naming file, line and column", "[csv][errors]") {
   SECTION("missing file") {
-    CHECK_THROWS_WITH(read_csv("/nonexistent/dir/data.csv"), Contains("/nonexistent/dir/data.csv") && Contains("cannot open"));
+    CHECK_THROWS_WITH(read_csv("/nonexistent/dir/data.csv"),
+                      Contains("/nonexistent/dir/data.csv") && Contains("cannot open"));
   }
-  SECTION("empty file") { CHECK_THROWS_WITH(parse_csv("", "e.csv"), Contains("e.csv") && Contains("empty file")); }
+  SECTION("empty file") {
+    CHECK_THROWS_WITH(parse_csv("", "e.csv"), Contains("e.csv") && Contains("empty file"));
+  }
   SECTION("header only") {
     CHECK_THROWS_WITH(parse_csv("a,b\n", "h.csv"), Contains("h.csv") && Contains("no data rows"));
   }
@@ -72,37 +77,47 @@ TEST_CASE("bad files give one-line errors naming file, line and column", "[csv][
                       Contains("r.csv:line 3") && Contains("1 fields but the header has 2"));
   }
   SECTION("duplicate column names") {
-    CHECK_THROWS_WITH(parse_csv("a,b,a\n1,2,3\n", "d.csv"),
-                      Contains("d.csv:line 1") && Contains("column 3 ('a')") && Contains("duplicate column name"));
+    CHECK_THROWS_WITH(parse_csv("a,b,a\n1,2,3\n", "d.csv"), Contains("d.csv:line 1") &&
+                                                                Contains("column 3 ('a')") &&
+                                                                Contains("duplicate column name"));
   }
   SECTION("unterminated quote") {
-    CHECK_THROWS_WITH(parse_csv("a\n\"abc\n", "q.csv"), Contains("q.csv:line 2") && Contains("unterminated"));
+    CHECK_THROWS_WITH(parse_csv("a\n\"abc\n", "q.csv"),
+                      Contains("q.csv:line 2") && Contains("unterminated"));
   }
 }
 
 TEST_CASE("bad cells are errors only in columns the model uses", "[csv][errors]") {
   SECTION("non-numeric cell") {
-    CHECK_THROWS_WITH(build("x,y\n1,2\n2,abc\n3,5\n"),
-                      Contains("data.csv:line 3, column 2 ('y')") && Contains("'abc' is not a number"));
+    CHECK_THROWS_WITH(
+        build("x,y\n1,2\n2,abc\n3,5\n"),
+        Contains("data.csv:line 3, column 2 ('y')") && Contains("'abc' is not a number"));
     // Not used by the formula: no error.
     CHECK_NOTHROW(build("x,y,z\n1,2,1\n2,3,oops\n3,5,2\n4,1,1\n", "y ~ x"));
   }
   SECTION("NA or empty cell") {
-    CHECK_THROWS_WITH(build("x,y\n1,2\n2,NA\n3,5\n"), Contains("line 3, column 2 ('y')") && Contains("missing value"));
-    CHECK_THROWS_WITH(build("x,y\n1,2\n,4\n3,5\n"), Contains("line 3, column 1 ('x')") && Contains("missing value"));
+    CHECK_THROWS_WITH(build("x,y\n1,2\n2,NA\n3,5\n"),
+                      Contains("line 3, column 2 ('y')") && Contains("missing value"));
+    CHECK_THROWS_WITH(build("x,y\n1,2\n,4\n3,5\n"),
+                      Contains("line 3, column 1 ('x')") && Contains("missing value"));
   }
   SECTION("inf and nan") {
-    CHECK_THROWS_WITH(build("x,y\n1,2\n2,inf\n3,5\n"), Contains("line 3, column 2 ('y')") && Contains("non-finite"));
-    CHECK_THROWS_WITH(build("x,y\n1,nan\n2,1\n3,5\n"), Contains("line 2, column 2 ('y')") && Contains("non-finite"));
+    CHECK_THROWS_WITH(build("x,y\n1,2\n2,inf\n3,5\n"),
+                      Contains("line 3, column 2 ('y')") && Contains("non-finite"));
+    CHECK_THROWS_WITH(build("x,y\n1,nan\n2,1\n3,5\n"),
+                      Contains("line 2, column 2 ('y')") && Contains("non-finite"));
   }
   SECTION("unknown column in the formula") {
-    CHECK_THROWS_WITH(build("x,y\n1,2\n2,3\n3,5\n", "y ~ w"), Contains("column 'w'") && Contains("no such column"));
+    CHECK_THROWS_WITH(build("x,y\n1,2\n2,3\n3,5\n", "y ~ w"),
+                      Contains("column 'w'") && Contains("no such column"));
   }
   SECTION("response with zero variance") {
-    CHECK_THROWS_WITH(build("x,y\n1,2\n2,2\n3,2\n"), Contains("column 'y'") && Contains("zero variance"));
+    CHECK_THROWS_WITH(build("x,y\n1,2\n2,2\n3,2\n"),
+                      Contains("column 'y'") && Contains("zero variance"));
   }
   SECTION("string response for a numeric family") {
-    CHECK_THROWS_WITH(build("x,y\n1,a\n2,b\n3,a\n", "y ~ x"), Contains("'y'") && Contains("string column"));
+    CHECK_THROWS_WITH(build("x,y\n1,a\n2,b\n3,a\n", "y ~ x"),
+                      Contains("'y'") && Contains("string column"));
   }
 }
 

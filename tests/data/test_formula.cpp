@@ -33,9 +33,11 @@ TEST_CASE("formula syntax", "[formula]") {
 }
 
 TEST_CASE("bad formulas point at the position", "[formula][errors]") {
-  CHECK_THROWS_WITH(parse_formula("y ~ x + * z"), Contains("position 9") && Contains("\n          ^"));
+  CHECK_THROWS_WITH(parse_formula("y ~ x + * z"),
+                    Contains("position 9") && Contains("\n          ^"));
   CHECK_THROWS_WITH(parse_formula("y ~ x^2"), Contains("powers need I(...)"));
-  CHECK_THROWS_WITH(parse_formula("y ~ foo(x)"), Contains("unknown function 'foo'") && Contains("position 5"));
+  CHECK_THROWS_WITH(parse_formula("y ~ foo(x)"),
+                    Contains("unknown function 'foo'") && Contains("position 5"));
   CHECK_THROWS_WITH(parse_formula("y x"), Contains("expected '~'"));
   CHECK_THROWS_WITH(parse_formula("y ~ (x"), Contains("expected ')'"));
   CHECK_THROWS_WITH(parse_formula("y ~ 2"), Contains("must be 0 or 1"));
@@ -48,10 +50,11 @@ TEST_CASE("design matrices follow R's model.matrix", "[formula][design]") {
     DataSpec s;
     s.formula = "y ~ x + I(x^2) + log(x) + g";
     const Dataset d = make_dataset(t, s);
-    CHECK(s.x_names == std::vector<std::string>{"(Intercept)", "x", "I(x^2)", "log(x)", "gb", "gc"});
+    CHECK(s.x_names ==
+          std::vector<std::string>{"(Intercept)", "x", "I(x^2)", "log(x)", "gb", "gc"});
     Matrix expect(4, 6);
-    expect << 1, 1, 1, 0, 1, 0,  //
-        1, 2, 4, std::log(2.0), 0, 0,  //
+    expect << 1, 1, 1, 0, 1, 0,         //
+        1, 2, 4, std::log(2.0), 0, 0,   //
         1, 4, 16, std::log(4.0), 0, 1,  //
         1, 3, 9, std::log(3.0), 0, 0;
     CHECK(d.x.isApprox(expect));
@@ -72,7 +75,8 @@ TEST_CASE("design matrices follow R's model.matrix", "[formula][design]") {
     DataSpec s2;
     s2.formula = "y ~ g*h";
     make_dataset(t, s2);
-    CHECK(s2.x_names == std::vector<std::string>{"(Intercept)", "gb", "gc", "hv", "gb:hv", "gc:hv"});
+    CHECK(s2.x_names ==
+          std::vector<std::string>{"(Intercept)", "gb", "gc", "hv", "gb:hv", "gc:hv"});
   }
   SECTION("dot means every other column; gate formula is separate") {
     DataSpec s;
@@ -91,12 +95,14 @@ TEST_CASE("design matrices follow R's model.matrix", "[formula][design]") {
     const Dataset d = apply_spec(fresh, s, true);
     CHECK(d.x.row(0) == RowVector((RowVector(3) << 1, 0, 1).finished()));
     const CsvTable unseen = parse_csv("y,x,g,h\n1,1,zz,u\n", "new.csv");
-    CHECK_THROWS_WITH(apply_spec(unseen, s, true), Contains("new.csv:line 2") && Contains("'zz' was not seen"));
+    CHECK_THROWS_WITH(apply_spec(unseen, s, true),
+                      Contains("new.csv:line 2") && Contains("'zz' was not seen"));
   }
   SECTION("log of a non-positive value names the line") {
     const CsvTable bad = parse_csv("y,x\n1,1\n2,0\n3,2\n", "b.csv");
     DataSpec s;
     s.formula = "y ~ log(x)";
-    CHECK_THROWS_WITH(make_dataset(bad, s), Contains("b.csv:line 3") && Contains("log(x) is not finite"));
+    CHECK_THROWS_WITH(make_dataset(bad, s),
+                      Contains("b.csv:line 3") && Contains("log(x) is not finite"));
   }
 }

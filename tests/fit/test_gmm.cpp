@@ -39,8 +39,9 @@ Model gmm(Index K, Index q, CovarianceStructure c, double reg = 1e-6) {
 }
 
 const std::vector<CovarianceStructure> kStructures{
-    CovarianceStructure::Full,     CovarianceStructure::Diag,     CovarianceStructure::Spherical,
-    CovarianceStructure::TiedFull, CovarianceStructure::TiedDiag, CovarianceStructure::TiedSpherical};
+    CovarianceStructure::Full,      CovarianceStructure::Diag,
+    CovarianceStructure::Spherical, CovarianceStructure::TiedFull,
+    CovarianceStructure::TiedDiag,  CovarianceStructure::TiedSpherical};
 
 // The observed-data log-likelihood at the model's parameters.
 double loglik_of(const Model& m, const Dataset& d) { return predict_log_density(m, d).sum(); }
@@ -63,8 +64,10 @@ TEST_CASE("one component: the sample mean and the biased covariance", "[gmm]") {
 
 TEST_CASE("parameter counts per covariance structure", "[gmm]") {
   // K = 3, q = 4: means 12, weights 2, covariance by structure.
-  const std::vector<Index> expected{12 + 2 + 30, 12 + 2 + 12, 12 + 2 + 3, 12 + 2 + 10, 12 + 2 + 4, 12 + 2 + 1};
-  for (size_t s = 0; s < kStructures.size(); ++s) CHECK(gmm(3, 4, kStructures[s]).num_params() == expected[s]);
+  const std::vector<Index> expected{12 + 2 + 30, 12 + 2 + 12, 12 + 2 + 3,
+                                    12 + 2 + 10, 12 + 2 + 4,  12 + 2 + 1};
+  for (size_t s = 0; s < kStructures.size(); ++s)
+    CHECK(gmm(3, 4, kStructures[s]).num_params() == expected[s]);
 }
 
 TEST_CASE("parameters of a simulated mixture are recovered", "[gmm][recovery]") {
@@ -110,7 +113,8 @@ TEST_CASE("EM never decreases the log-likelihood (200 random problems)", "[gmm][
     for (Index i = 0; i < means.size(); ++i) means.data()[i] = 4.0 * standard_normal(rng);
     std::vector<Matrix> chol(static_cast<size_t>(K), Matrix::Identity(q, q));
     for (auto& L : chol) L *= 0.5 + uniform01(rng);
-    const auto sim = simulate_mixture(n, Vector::Constant(K, 1.0 / static_cast<double>(K)), means, chol, rng);
+    const auto sim =
+        simulate_mixture(n, Vector::Constant(K, 1.0 / static_cast<double>(K)), means, chol, rng);
     Model m = gmm(K, q, structure);
     FitOptions o;
     o.seed = static_cast<std::uint64_t>(trial);
@@ -124,11 +128,11 @@ TEST_CASE("EM never decreases the log-likelihood (200 random problems)", "[gmm][
     }
     ++checked;
     for (size_t t = 1; t < r.loglik_trace.size(); ++t) {
-      const bool reseeded =
-          std::find(r.reseed_iterations.begin(), r.reseed_iterations.end(), static_cast<int>(t)) !=
-          r.reseed_iterations.end();
+      const bool reseeded = std::find(r.reseed_iterations.begin(), r.reseed_iterations.end(),
+                                      static_cast<int>(t)) != r.reseed_iterations.end();
       if (reseeded) continue;
-      INFO("trial " << trial << " K=" << K << " q=" << q << " " << to_string(structure) << " iteration " << t);
+      INFO("trial " << trial << " K=" << K << " q=" << q << " " << to_string(structure)
+                    << " iteration " << t);
       CHECK(r.loglik_trace[t] >= r.loglik_trace[t - 1] - 1e-10 * std::abs(r.loglik_trace[t - 1]));
     }
   }
@@ -230,7 +234,8 @@ TEST_CASE("a model file round trip gives identical predictions", "[gmm][json]") 
 TEST_CASE("model files with the wrong format or version are refused", "[json][errors]") {
   using Catch::Matchers::Contains;
   CHECK_THROWS_AS(model_from_json("{", "m.json"), ModelFormatError);
-  CHECK_THROWS_WITH(model_from_json(R"({"format":"other"})", "m.json"), Contains("not a moekit model file"));
+  CHECK_THROWS_WITH(model_from_json(R"({"format":"other"})", "m.json"),
+                    Contains("not a moekit model file"));
   CHECK_THROWS_WITH(model_from_json(R"({"format":"moekit-model","version":99})", "m.json"),
                     Contains("version 99 is not supported"));
   Model m = gmm(2, 1, CovarianceStructure::Full);

@@ -37,12 +37,14 @@ const Reference kReferences[] = {
     {"full", 2, -1130.26406828685, -1130.26396018475, -1130.2640657692968, -1130.2639601936953},
     {"diag", 2, -1147.80635267749, -1147.80635253781, -1147.8063525814696, -1147.8063525443206},
     {"spherical", 2, -1709.53218571254, -1709.52928217753, -1709.5293302130453, -1709.529282177952},
-    {"tied-full", 2, -1140.18676032611, -1140.18675943708, -1140.1867600231433, -1140.1867594422004},
+    {"tied-full", 2, -1140.18676032611, -1140.18675943708, -1140.1867600231433,
+     -1140.1867594422004},
     {"tied-diag", 2, -1157.6800149756, -1157.68001234169, std::nullopt, std::nullopt},
     {"tied-spherical", 2, -1709.68182001646, -1709.68137294974, std::nullopt, std::nullopt},
     {"full", 3, -1127.19881022621, -1127.07166741692, -1119.7991765479842, -1119.2139707572123},
     {"diag", 3, -1131.94229013817, -1131.81853485217, -1127.2788423829893, -1127.0075192431705},
-    {"spherical", 3, -1637.46706584199, -1637.43441800186, -1637.4538747260685, -1637.4344180245412},
+    {"spherical", 3, -1637.46706584199, -1637.43441800186, -1637.4538747260685,
+     -1637.4344180245412},
     {"tied-full", 3, -1126.32623646826, -1126.31592782723, -1126.9907076991012, -1126.315927898212},
     {"tied-diag", 3, -1133.47819517299, -1133.45539992649, std::nullopt, std::nullopt},
     {"tied-spherical", 3, -1663.6245627045, -1663.53959976432, std::nullopt, std::nullopt},
@@ -65,7 +67,8 @@ double fit_faithful(const std::string& covariance, int K, double tol) {
 
 }  // namespace
 
-TEST_CASE("faithful: at least the peers' log-likelihood with default settings", "[gmm][reference]") {
+TEST_CASE("faithful: at least the peers' log-likelihood with default settings",
+          "[gmm][reference]") {
   for (const Reference& r : kReferences) {
     const double ours = fit_faithful(r.covariance, r.K, 1e-8);
     INFO(r.covariance << " K=" << r.K << " moekit " << ours);

@@ -14,8 +14,8 @@ struct SimulatedMixture {
 };
 
 // Draws n rows from sum_k w_k N(mu_k, L_k L_k'); means is K x q, chol holds K factors.
-inline SimulatedMixture simulate_mixture(Index n, const Vector& w, const Matrix& means, const std::vector<Matrix>& chol,
-                                         Rng& rng) {
+inline SimulatedMixture simulate_mixture(
+    Index n, const Vector& w, const Matrix& means, const std::vector<Matrix>& chol, Rng& rng) {
   const Index q = means.cols();
   SimulatedMixture s{Matrix(n, q), std::vector<Index>(static_cast<size_t>(n))};
   Vector z(q);

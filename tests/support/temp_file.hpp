@@ -1,10 +1,10 @@
 #pragma once
 // Temporary files for tests, removed when the object goes out of scope.
 
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 namespace moekit::testing {
 

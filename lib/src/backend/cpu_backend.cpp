@@ -10,7 +10,10 @@
 
 namespace moekit {
 
-EStepResult CpuBackend::estep(const Model& model, const Dataset& data, Matrix& resp, Vector* row_loglik) const {
+EStepResult CpuBackend::estep(const Model& model,
+                              const Dataset& data,
+                              Matrix& resp,
+                              Vector* row_loglik) const {
   const Index n = data.rows(), K = model.components();
   resp.resize(n, K);
   if (row_loglik) row_loglik->resize(n);
@@ -36,10 +39,12 @@ EStepResult CpuBackend::estep(const Model& model, const Dataset& data, Matrix& r
   });
   for (Index r : bad_row)
     if (r >= 0) {
-      const auto line = r < static_cast<Index>(data.lines.size()) ? data.lines[static_cast<size_t>(r)] : r + 1;
-      throw NumericalError(fmt::format("E-step: the row on line {} has zero or non-finite density under every "
-                                       "component (log-likelihood not finite)",
-                                       line));
+      const auto line =
+          r < static_cast<Index>(data.lines.size()) ? data.lines[static_cast<size_t>(r)] : r + 1;
+      throw NumericalError(
+          fmt::format("E-step: the row on line {} has zero or non-finite density under every "
+                      "component (log-likelihood not finite)",
+                      line));
     }
   EStepResult out;
   for (double v : block_loglik) out.loglik += v;  // block order: independent of the thread count
@@ -48,9 +53,10 @@ EStepResult CpuBackend::estep(const Model& model, const Dataset& data, Matrix& r
 
 std::unique_ptr<EStepBackend> make_backend(Device device) {
   if (device == Device::Cpu) return std::make_unique<CpuBackend>();
-  throw InputError::option("--device", "cuda",
-                           "this build has no CUDA E-step kernels yet (moekit info shows the GPU it sees); use "
-                           "--device cpu");
+  throw InputError::option(
+      "--device", "cuda",
+      "this build has no CUDA E-step kernels yet (moekit info shows the GPU it sees); use "
+      "--device cpu");
 }
 
 }  // namespace moekit

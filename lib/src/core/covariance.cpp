@@ -6,24 +6,36 @@ namespace moekit {
 
 std::string to_string(CovarianceStructure c) {
   switch (c) {
-    case CovarianceStructure::Full: return "full";
-    case CovarianceStructure::Diag: return "diag";
-    case CovarianceStructure::Spherical: return "spherical";
-    case CovarianceStructure::TiedFull: return "tied-full";
-    case CovarianceStructure::TiedDiag: return "tied-diag";
-    case CovarianceStructure::TiedSpherical: return "tied-spherical";
+    case CovarianceStructure::Full:
+      return "full";
+    case CovarianceStructure::Diag:
+      return "diag";
+    case CovarianceStructure::Spherical:
+      return "spherical";
+    case CovarianceStructure::TiedFull:
+      return "tied-full";
+    case CovarianceStructure::TiedDiag:
+      return "tied-diag";
+    case CovarianceStructure::TiedSpherical:
+      return "tied-spherical";
   }
   return "full";
 }
 
 std::string mclust_name(CovarianceStructure c) {
   switch (c) {
-    case CovarianceStructure::Full: return "VVV";
-    case CovarianceStructure::Diag: return "VVI";
-    case CovarianceStructure::Spherical: return "VII";
-    case CovarianceStructure::TiedFull: return "EEE";
-    case CovarianceStructure::TiedDiag: return "EEI";
-    case CovarianceStructure::TiedSpherical: return "EII";
+    case CovarianceStructure::Full:
+      return "VVV";
+    case CovarianceStructure::Diag:
+      return "VVI";
+    case CovarianceStructure::Spherical:
+      return "VII";
+    case CovarianceStructure::TiedFull:
+      return "EEE";
+    case CovarianceStructure::TiedDiag:
+      return "EEI";
+    case CovarianceStructure::TiedSpherical:
+      return "EII";
   }
   return "VVV";
 }
@@ -47,12 +59,18 @@ bool is_tied(CovarianceStructure c) {
 
 long covariance_num_params(CovarianceStructure c, long K, long q) {
   switch (c) {
-    case CovarianceStructure::Full: return K * q * (q + 1) / 2;
-    case CovarianceStructure::Diag: return K * q;
-    case CovarianceStructure::Spherical: return K;
-    case CovarianceStructure::TiedFull: return q * (q + 1) / 2;
-    case CovarianceStructure::TiedDiag: return q;
-    case CovarianceStructure::TiedSpherical: return 1;
+    case CovarianceStructure::Full:
+      return K * q * (q + 1) / 2;
+    case CovarianceStructure::Diag:
+      return K * q;
+    case CovarianceStructure::Spherical:
+      return K;
+    case CovarianceStructure::TiedFull:
+      return q * (q + 1) / 2;
+    case CovarianceStructure::TiedDiag:
+      return q;
+    case CovarianceStructure::TiedSpherical:
+      return 1;
   }
   return 0;
 }

@@ -12,7 +12,8 @@ std::string locate(const SourceLocation& w, const std::string& message) {
     s += s.empty() ? "" : ", ";
     if (w.column > 0) s += fmt::format("column {}", w.column);
     if (!w.column_name.empty())
-      s += w.column > 0 ? fmt::format(" ('{}')", w.column_name) : fmt::format("column '{}'", w.column_name);
+      s += w.column > 0 ? fmt::format(" ('{}')", w.column_name)
+                        : fmt::format("column '{}'", w.column_name);
   }
   return s.empty() ? message : s + ": " + message;
 }

@@ -26,12 +26,14 @@ void parallel_blocks(Index n,
   const Index blocks = num_blocks(n);
   const int threads = static_cast<int>(std::min<Index>(num_threads(), blocks));
   if (threads <= 1) {
-    for (Index b = 0; b < blocks; ++b) body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
+    for (Index b = 0; b < blocks; ++b)
+      body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
     return;
   }
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(threads)
-  for (Index b = 0; b < blocks; ++b) body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
+  for (Index b = 0; b < blocks; ++b)
+    body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
 #else
   std::vector<std::thread> pool;
   std::atomic<Index> next{0};

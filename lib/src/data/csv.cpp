@@ -27,7 +27,9 @@ std::string read_all(const std::string& path) {
     return text;
   }
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw InputError(SourceLocation{path}, fmt::format("cannot open file: {}", std::strerror(errno)));
+  if (!f)
+    throw InputError(SourceLocation{path},
+                     fmt::format("cannot open file: {}", std::strerror(errno)));
   char buf[1 << 16];
   size_t got;
   while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, got);
@@ -54,7 +56,8 @@ bool parse_double(std::string_view s, double& v) {
   if (ptr != end) return false;
   if (ec == std::errc::result_out_of_range) {
     // from_chars leaves v unset: a negative exponent underflowed to 0, anything else overflowed.
-    const bool underflow = s.find("e-") != std::string_view::npos || s.find("E-") != std::string_view::npos;
+    const bool underflow =
+        s.find("e-") != std::string_view::npos || s.find("E-") != std::string_view::npos;
     v = underflow ? 0.0 : std::numeric_limits<double>::infinity();
     return true;
   }
@@ -76,8 +79,10 @@ struct Builder {
     cell = trim(cell);
     if (is_missing_token(cell)) {
       note(CellProblem::Kind::Missing, line, cell);
-      if (col.kind == ColumnKind::Text) col.codes.push_back(-1);
-      else col.values.push_back(kNaN);
+      if (col.kind == ColumnKind::Text)
+        col.codes.push_back(-1);
+      else
+        col.values.push_back(kNaN);
       return;
     }
     double v;
@@ -116,7 +121,8 @@ struct Builder {
     if (col.kind != ColumnKind::Text) return;
     std::vector<int> order(col.levels.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return col.levels[a] < col.levels[b]; });
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return col.levels[a] < col.levels[b]; });
     std::vector<int> remap(order.size());
     std::vector<std::string> sorted(order.size());
     for (size_t r = 0; r < order.size(); ++r) {
@@ -189,8 +195,9 @@ class Scanner {
     ++p_;  // opening quote
     for (;;) {
       if (p_ >= end_)
-        throw InputError(SourceLocation{source_, start_line, static_cast<std::int64_t>(fields.size() + 1)},
-                         "unterminated quoted field");
+        throw InputError(
+            SourceLocation{source_, start_line, static_cast<std::int64_t>(fields.size() + 1)},
+            "unterminated quoted field");
       const char c = *p_++;
       if (c == '"') {
         if (p_ < end_ && *p_ == '"') {
@@ -240,10 +247,13 @@ void CsvTable::require_clean(int j) const {
       c.problem_count > 1 ? fmt::format(" ({} such cells in this column)", c.problem_count) : "";
   switch (p.kind) {
     case CellProblem::Kind::Missing:
-      throw InputError(where, fmt::format("missing value ('{}'){}; moekit does not impute: remove or fill the row",
-                                          p.text, more));
+      throw InputError(
+          where,
+          fmt::format("missing value ('{}'){}; moekit does not impute: remove or fill the row",
+                      p.text, more));
     case CellProblem::Kind::NotNumber:
-      throw InputError(where, fmt::format("'{}' is not a number in a numeric column{}", p.text, more));
+      throw InputError(where,
+                       fmt::format("'{}' is not a number in a numeric column{}", p.text, more));
     case CellProblem::Kind::NonFinite:
       throw InputError(where, fmt::format("non-finite value '{}'{}", p.text, more));
   }
@@ -256,7 +266,8 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
   Scanner scan(text, source, options.delimiter);
   std::vector<std::string_view> fields;
   std::int64_t line = 0;
-  if (!scan.next_record(fields, line)) throw InputError(SourceLocation{source}, "empty file (no header row)");
+  if (!scan.next_record(fields, line))
+    throw InputError(SourceLocation{source}, "empty file (no header row)");
 
   CsvTable table;
   table.source = source;
@@ -265,7 +276,8 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
   for (size_t j = 0; j < fields.size(); ++j) {
     std::string name(trim(fields[j]));
     if (name.empty())
-      throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1)}, "empty column name in the header");
+      throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1)},
+                       "empty column name in the header");
     if (auto it = seen.find(name); it != seen.end())
       throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1), name},
                        fmt::format("duplicate column name (also column {})", it->second + 1));
@@ -281,13 +293,16 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
     if (fields.size() != width) {
       // A row of a single empty field is a blank line with spaces; anything else is ragged.
       if (fields.size() == 1 && trim(fields[0]).empty()) continue;
-      throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(std::min(fields.size(), width) + 1)},
-                       fmt::format("row has {} fields but the header has {}", fields.size(), width));
+      throw InputError(
+          SourceLocation{source, line,
+                         static_cast<std::int64_t>(std::min(fields.size(), width) + 1)},
+          fmt::format("row has {} fields but the header has {}", fields.size(), width));
     }
     for (size_t j = 0; j < width; ++j) builders[j].add(fields[j], line);
     table.lines.push_back(line);
   }
-  if (table.lines.empty()) throw InputError(SourceLocation{source, line}, "no data rows after the header");
+  if (table.lines.empty())
+    throw InputError(SourceLocation{source, line}, "no data rows after the header");
   table.columns.reserve(width);
   for (auto& b : builders) {
     b.finish();

@@ -18,16 +18,19 @@ Formula parse_model_formula(const std::string& text) {
   return f;
 }
 
-void check_response_variance(const Matrix& y, const std::vector<std::string>& names, const CsvTable& t) {
+void check_response_variance(const Matrix& y,
+                             const std::vector<std::string>& names,
+                             const CsvTable& t) {
   for (Index j = 0; j < y.cols(); ++j) {
     if (y.rows() > 0 && (y.col(j).array() == y(0, j)).all())
-      throw InputError(SourceLocation{t.source, 0, 0, names[static_cast<size_t>(j)]},
-                       fmt::format("response has zero variance (every value is {}); nothing to model",
-                                   y(0, j)));
+      throw InputError(
+          SourceLocation{t.source, 0, 0, names[static_cast<size_t>(j)]},
+          fmt::format("response has zero variance (every value is {}); nothing to model", y(0, j)));
   }
 }
 
-Dataset build(const CsvTable& t, const DataSpec& spec, bool need_response, bool learn, DataSpec* out) {
+Dataset build(
+    const CsvTable& t, const DataSpec& spec, bool need_response, bool learn, DataSpec* out) {
   Dataset d;
   d.source = t.source;
   d.lines = t.lines;
@@ -71,7 +74,8 @@ Dataset build(const CsvTable& t, const DataSpec& spec, bool need_response, bool 
   if (!spec.gate_formula.empty()) {
     g = parse_formula(spec.gate_formula);
     if (!g.responses.empty())
-      throw InputError(fmt::format("bad gate formula '{}': it takes no response (write '~ z')", spec.gate_formula));
+      throw InputError(fmt::format("bad gate formula '{}': it takes no response (write '~ z')",
+                                   spec.gate_formula));
     if (g.has_dot) expand_dot(g, all);
   }
   FactorLevels gate_levels = spec.factor_levels;
@@ -83,12 +87,14 @@ Dataset build(const CsvTable& t, const DataSpec& spec, bool need_response, bool 
   if (need_response) {
     if (spec.categorical_response) {
       if (f.responses.size() != 1 || f.responses[0]->kind != Expr::Kind::Column)
-        throw InputError(fmt::format("formula '{}': class labels need a single column on the left", spec.formula));
+        throw InputError(fmt::format("formula '{}': class labels need a single column on the left",
+                                     spec.formula));
       const std::string& name = f.responses[0]->name;
       std::vector<std::string> levels = spec.response_levels;
       if (learn) {
         const int j = t.find(name);
-        if (j < 0) throw InputError(SourceLocation{t.source, 0, 0, name}, "no such column in the data");
+        if (j < 0)
+          throw InputError(SourceLocation{t.source, 0, 0, name}, "no such column in the data");
         const CsvColumn& c = t.columns[static_cast<size_t>(j)];
         t.require_clean(j);
         levels.clear();
@@ -101,7 +107,8 @@ Dataset build(const CsvTable& t, const DataSpec& spec, bool need_response, bool 
           for (double u : v) levels.push_back(fmt::format("{}", u));
         }
         if (levels.size() < 2)
-          throw InputError(SourceLocation{t.source, 0, j + 1, name}, "class labels take a single value; nothing to model");
+          throw InputError(SourceLocation{t.source, 0, j + 1, name},
+                           "class labels take a single value; nothing to model");
         out->response_levels = levels;
       }
       const std::vector<int> codes = factor_codes(t, name, levels);
@@ -113,8 +120,9 @@ Dataset build(const CsvTable& t, const DataSpec& spec, bool need_response, bool 
         if (f.responses[j]->kind == Expr::Kind::Column) {
           const int c = t.find(f.responses[j]->name);
           if (c >= 0 && t.columns[static_cast<size_t>(c)].kind == ColumnKind::Text)
-            throw InputError(SourceLocation{t.source, 0, c + 1, f.responses[j]->name},
-                             "the response is a string column; use logistic experts for class labels");
+            throw InputError(
+                SourceLocation{t.source, 0, c + 1, f.responses[j]->name},
+                "the response is a string column; use logistic experts for class labels");
         }
         d.y.col(static_cast<Index>(j)) = evaluate(*f.responses[j], t);
       }

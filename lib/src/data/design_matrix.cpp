@@ -16,7 +16,8 @@ int column_or_throw(const CsvTable& t, const std::string& name) {
   const int j = t.find(name);
   if (j < 0) {
     std::string known;
-    for (size_t i = 0; i < t.columns.size() && i < 12; ++i) known += (i ? ", " : "") + t.columns[i].name;
+    for (size_t i = 0; i < t.columns.size() && i < 12; ++i)
+      known += (i ? ", " : "") + t.columns[i].name;
     if (t.columns.size() > 12) known += ", ...";
     throw InputError(SourceLocation{t.source, 0, 0, name},
                      fmt::format("no such column in the data (columns: {})", known));
@@ -41,10 +42,12 @@ Vector evaluate(const Expr& e, const CsvTable& t) {
       const int j = column_or_throw(t, e.name);
       const CsvColumn& c = t.columns[static_cast<size_t>(j)];
       if (c.kind == ColumnKind::Text)
-        throw InputError(SourceLocation{t.source, 0, j + 1, c.name},
-                         fmt::format("string column used where a number is needed (e.g. '{}' on line {})",
-                                     c.levels.empty() ? "" : c.levels[static_cast<size_t>(std::max(0, c.codes[0]))],
-                                     t.lines.empty() ? 0 : t.lines[0]));
+        throw InputError(
+            SourceLocation{t.source, 0, j + 1, c.name},
+            fmt::format(
+                "string column used where a number is needed (e.g. '{}' on line {})",
+                c.levels.empty() ? "" : c.levels[static_cast<size_t>(std::max(0, c.codes[0]))],
+                t.lines.empty() ? 0 : t.lines[0]));
       t.require_clean(j);
       return Eigen::Map<const Vector>(c.values.data(), n);
     }
@@ -52,12 +55,18 @@ Vector evaluate(const Expr& e, const CsvTable& t) {
       return -evaluate(*e.args[0], t);
     case Expr::Kind::Call: {
       Vector a = evaluate(*e.args[0], t);
-      if (e.name == "log") a = a.array().log();
-      else if (e.name == "log2") a = a.array().log() / std::log(2.0);
-      else if (e.name == "log10") a = a.array().log10();
-      else if (e.name == "exp") a = a.array().exp();
-      else if (e.name == "sqrt") a = a.array().sqrt();
-      else if (e.name == "abs") a = a.array().abs();
+      if (e.name == "log")
+        a = a.array().log();
+      else if (e.name == "log2")
+        a = a.array().log() / std::log(2.0);
+      else if (e.name == "log10")
+        a = a.array().log10();
+      else if (e.name == "exp")
+        a = a.array().exp();
+      else if (e.name == "sqrt")
+        a = a.array().sqrt();
+      else if (e.name == "abs")
+        a = a.array().abs();
       for (Index i = 0; i < n; ++i)
         if (!std::isfinite(a(i)))
           throw InputError(SourceLocation{t.source, t.lines[static_cast<size_t>(i)]},
@@ -68,11 +77,16 @@ Vector evaluate(const Expr& e, const CsvTable& t) {
     case Expr::Kind::Binary: {
       const Vector a = evaluate(*e.args[0], t), b = evaluate(*e.args[1], t);
       Vector r(n);
-      if (e.name == "+") r = a + b;
-      else if (e.name == "-") r = a - b;
-      else if (e.name == "*") r = a.cwiseProduct(b);
-      else if (e.name == "/") r = a.cwiseQuotient(b);
-      else r = a.binaryExpr(b, [](double u, double v) { return std::pow(u, v); });
+      if (e.name == "+")
+        r = a + b;
+      else if (e.name == "-")
+        r = a - b;
+      else if (e.name == "*")
+        r = a.cwiseProduct(b);
+      else if (e.name == "/")
+        r = a.cwiseQuotient(b);
+      else
+        r = a.binaryExpr(b, [](double u, double v) { return std::pow(u, v); });
       for (Index i = 0; i < n; ++i)
         if (!std::isfinite(r(i)))
           throw InputError(SourceLocation{t.source, t.lines[static_cast<size_t>(i)]},
@@ -83,7 +97,9 @@ Vector evaluate(const Expr& e, const CsvTable& t) {
   return Vector();
 }
 
-std::vector<int> factor_codes(const CsvTable& t, const std::string& name, const std::vector<std::string>& levels) {
+std::vector<int> factor_codes(const CsvTable& t,
+                              const std::string& name,
+                              const std::vector<std::string>& levels) {
   const int j = column_or_throw(t, name);
   const CsvColumn& c = t.columns[static_cast<size_t>(j)];
   std::vector<int> out(static_cast<size_t>(t.rows()));
@@ -116,7 +132,8 @@ std::vector<int> factor_codes(const CsvTable& t, const std::string& name, const 
   return out;
 }
 
-DesignMatrixSpec::DesignMatrixSpec(const Formula& formula, const CsvTable& table) : formula_(formula) {
+DesignMatrixSpec::DesignMatrixSpec(const Formula& formula, const CsvTable& table)
+    : formula_(formula) {
   for (const Term& term : formula_.terms)
     for (const ExprPtr& f : term.factors) {
       std::vector<std::string> cols;
@@ -173,7 +190,8 @@ void DesignMatrixSpec::plan() {
       std::vector<std::string> piece;
       if (f.is_factor) {
         const auto& lv = levels_.at(f.expr->name);
-        for (size_t l = f.full_coding ? 0 : 1; l < lv.size(); ++l) piece.push_back(f.expr->text + lv[l]);
+        for (size_t l = f.full_coding ? 0 : 1; l < lv.size(); ++l)
+          piece.push_back(f.expr->text + lv[l]);
       } else {
         piece.push_back(f.expr->text);
       }
@@ -209,7 +227,8 @@ Matrix DesignMatrixSpec::build(const CsvTable& table) const {
         const std::vector<int> codes = factor_codes(table, f.expr->name, lv);
         for (size_t l = f.full_coding ? 0 : 1; l < lv.size(); ++l) {
           Vector ind(n);
-          for (Index i = 0; i < n; ++i) ind(i) = codes[static_cast<size_t>(i)] == static_cast<int>(l) ? 1.0 : 0.0;
+          for (Index i = 0; i < n; ++i)
+            ind(i) = codes[static_cast<size_t>(i)] == static_cast<int>(l) ? 1.0 : 0.0;
           piece.push_back(std::move(ind));
         }
       } else {

@@ -27,8 +27,12 @@ std::string Term::label() const {
 
 namespace {
 
-bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
+bool is_name_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+}
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+}
 
 std::string quote_name(const std::string& name) {
   const bool dot_digit =
@@ -169,7 +173,8 @@ class Parser {
       ++pos_;
       skip();
       Part q = parse_inter();
-      if (p.intercept_literal || q.intercept_literal || p.dot || q.dot) fail_at(at, "'*' needs terms on both sides");
+      if (p.intercept_literal || q.intercept_literal || p.dot || q.dot)
+        fail_at(at, "'*' needs terms on both sides");
       std::vector<Term> all = p.terms;
       for (const auto& t : q.terms) add_term(all, t);
       for (const auto& a : p.terms)
@@ -346,7 +351,8 @@ class Parser {
       return e;
     }
     if (std::isdigit(static_cast<unsigned char>(c)) ||
-        (c == '.' && pos_ + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_ + 1])))) {
+        (c == '.' && pos_ + 1 < s_.size() &&
+         std::isdigit(static_cast<unsigned char>(s_[pos_ + 1])))) {
       if (!in_call_) fail("expected a column name");
       auto e = std::make_shared<Expr>();
       e->kind = Expr::Kind::Number;
@@ -359,9 +365,12 @@ class Parser {
     std::string name = parse_name();
     skip();
     if (!backquoted && peek() == '(') {
-      static const std::set<std::string> kFunctions{"I", "log", "exp", "sqrt", "abs", "log2", "log10"};
+      static const std::set<std::string> kFunctions{"I",   "log",  "exp",  "sqrt",
+                                                    "abs", "log2", "log10"};
       if (!kFunctions.count(name))
-        fail_at(at, fmt::format("unknown function '{}' (known: I, log, log2, log10, exp, sqrt, abs)", name));
+        fail_at(at,
+                fmt::format("unknown function '{}' (known: I, log, log2, log10, exp, sqrt, abs)",
+                            name));
       ++pos_;
       const bool was = in_call_;
       in_call_ = true;

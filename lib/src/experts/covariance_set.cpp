@@ -2,8 +2,8 @@
 
 #include "moekit/core/error.hpp"
 
-#include <Eigen/Cholesky>
 #include <fmt/format.h>
+#include <Eigen/Cholesky>
 
 #include <cmath>
 
@@ -32,9 +32,10 @@ void CovarianceSet::factor(Index m) {
   const size_t s = static_cast<size_t>(m);
   Eigen::LLT<Matrix> llt(sigma_[s]);
   if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
-    throw NumericalError(fmt::format("covariance matrix {} is not positive definite even with reg_covar = {}; "
-                                     "increase --reg-covar or check for collinear columns",
-                                     m + 1, reg_covar_));
+    throw NumericalError(
+        fmt::format("covariance matrix {} is not positive definite even with reg_covar = {}; "
+                    "increase --reg-covar or check for collinear columns",
+                    m + 1, reg_covar_));
   chol_[s] = llt.matrixL();
   log_det_[s] = 2.0 * chol_[s].diagonal().array().log().sum();
 }
@@ -44,7 +45,9 @@ void CovarianceSet::set(Index k, const Matrix& sigma) {
   factor(slot(k));
 }
 
-std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol) {
+std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
+                                      const Vector& N,
+                                      double collapse_tol) {
   std::vector<Index> collapsed;
   const Vector ref = reference_var_.size() == q_ ? reference_var_ : Vector::Ones(q_);
   // Structure restriction of a raw estimate, and the collapse test on it.
@@ -61,7 +64,8 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter, const 
   };
   auto degenerate = [&](const Matrix& S) {
     if (spherical_structure(structure_)) return S(0, 0) < collapse_tol * ref.mean();
-    if (diagonal_structure(structure_)) return ((S.diagonal().array() / ref.array()) < collapse_tol).any();
+    if (diagonal_structure(structure_))
+      return ((S.diagonal().array() / ref.array()) < collapse_tol).any();
     Eigen::LLT<Matrix> llt(S);
     if (llt.info() != Eigen::Success) return true;
     const Vector cond = llt.matrixLLT().diagonal().array().square();
@@ -76,8 +80,9 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter, const 
     for (const auto& s : scatter) S += s;
     S = restrict(S / N.sum());
     if (degenerate(S))
-      throw NumericalError("the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
-                           "subspace; drop a collinear column or use a larger --reg-covar");
+      throw NumericalError(
+          "the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
+          "subspace; drop a collinear column or use a larger --reg-covar");
     S.diagonal().array() += reg_covar_;
     sigma_[0] = S;
     factor(0);
@@ -163,8 +168,8 @@ Matrix CovarianceSet::gradient(Index k, const Matrix& scatter, double N) const {
     return A;
   };
   const Matrix inv = solve(Matrix::Identity(q_, q_));
-  const Matrix a = solve(scatter);                       // Sigma^{-1} S
-  const Matrix b = solve(Matrix(a.transpose()));         // Sigma^{-1} S Sigma^{-1}
+  const Matrix a = solve(scatter);                // Sigma^{-1} S
+  const Matrix b = solve(Matrix(a.transpose()));  // Sigma^{-1} S Sigma^{-1}
   Matrix G = 0.5 * (b - N * inv);
   return 0.5 * (G + G.transpose());
 }

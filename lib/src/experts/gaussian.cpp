@@ -9,10 +9,13 @@
 
 namespace moekit {
 
-GaussianExperts::GaussianExperts(Index K, Index q, CovarianceStructure structure, double reg_covar, double collapse_tol)
+GaussianExperts::GaussianExperts(
+    Index K, Index q, CovarianceStructure structure, double reg_covar, double collapse_tol)
     : means_(Matrix::Zero(K, q)), cov_(structure, K, q, reg_covar), collapse_tol_(collapse_tol) {}
 
-void GaussianExperts::log_density(const ConstMatrixRef&, const ConstMatrixRef& y, MatrixRef out) const {
+void GaussianExperts::log_density(const ConstMatrixRef&,
+                                  const ConstMatrixRef& y,
+                                  MatrixRef out) const {
   thread_local Matrix e;
   for (Index k = 0; k < components(); ++k) {
     e.resize(y.rows(), y.cols());
@@ -21,7 +24,8 @@ void GaussianExperts::log_density(const ConstMatrixRef&, const ConstMatrixRef& y
   }
 }
 
-std::vector<Matrix> GaussianExperts::scatter(const ConstMatrixRef& y, const ConstMatrixRef& resp) const {
+std::vector<Matrix> GaussianExperts::scatter(const ConstMatrixRef& y,
+                                             const ConstMatrixRef& resp) const {
   const Index K = components(), q = response_dim();
   struct Acc {
     std::vector<Matrix> S;
@@ -42,7 +46,9 @@ std::vector<Matrix> GaussianExperts::scatter(const ConstMatrixRef& y, const Cons
   return total.S;
 }
 
-MStepReport GaussianExperts::fit(const ConstMatrixRef&, const ConstMatrixRef& y, const ConstMatrixRef& resp) {
+MStepReport GaussianExperts::fit(const ConstMatrixRef&,
+                                 const ConstMatrixRef& y,
+                                 const ConstMatrixRef& resp) {
   const Index K = components(), q = response_dim();
   if (cov_.dim() != q || resp.cols() != K) throw Error("GaussianExperts::fit: shape mismatch");
   // Reference scale for the collapse test: the variance of each response.
@@ -62,11 +68,11 @@ MStepReport GaussianExperts::fit(const ConstMatrixRef&, const ConstMatrixRef& y,
       return *this;
     }
   };
-  Acc total = reduce_blocks(y.rows(), Acc{Matrix::Zero(K, q), Vector::Zero(K)},
-                            [&](Index begin, Index size, Acc& acc) {
-                              acc.RY.noalias() += resp.middleRows(begin, size).transpose() * y.middleRows(begin, size);
-                              acc.N += resp.middleRows(begin, size).colwise().sum().transpose();
-                            });
+  Acc total = reduce_blocks(
+      y.rows(), Acc{Matrix::Zero(K, q), Vector::Zero(K)}, [&](Index begin, Index size, Acc& acc) {
+        acc.RY.noalias() += resp.middleRows(begin, size).transpose() * y.middleRows(begin, size);
+        acc.N += resp.middleRows(begin, size).colwise().sum().transpose();
+      });
   MStepReport report;
   const Matrix old_means = means_;
   for (Index k = 0; k < K; ++k)
@@ -77,14 +83,17 @@ MStepReport GaussianExperts::fit(const ConstMatrixRef&, const ConstMatrixRef& y,
   return report;
 }
 
-Vector GaussianExperts::score(const ConstMatrixRef&, const ConstMatrixRef& y, const ConstMatrixRef& resp) const {
+Vector GaussianExperts::score(const ConstMatrixRef&,
+                              const ConstMatrixRef& y,
+                              const ConstMatrixRef& resp) const {
   const Index K = components(), q = response_dim();
   Vector out(K * q);
   const std::vector<Matrix> S = scatter(y, resp);
   std::vector<Matrix> G(static_cast<size_t>(K));
   for (Index k = 0; k < K; ++k) {
     // d/d mu_k = Sigma_k^{-1} sum_i r_ik (y_i - mu_k)
-    Vector s = (resp.col(k).transpose() * y).transpose() - resp.col(k).sum() * means_.row(k).transpose();
+    Vector s =
+        (resp.col(k).transpose() * y).transpose() - resp.col(k).sum() * means_.row(k).transpose();
     const Matrix& L = cov_.cholesky(k);
     L.triangularView<Eigen::Lower>().solveInPlace(s);
     L.transpose().triangularView<Eigen::Upper>().solveInPlace(s);
@@ -105,13 +114,16 @@ Vector GaussianExperts::parameters() const {
 
 void GaussianExperts::set_parameters(const ConstVectorRef& theta) {
   const Index K = components(), q = response_dim();
-  if (theta.size() != num_params() - 0) throw Error("GaussianExperts::set_parameters: wrong length");
+  if (theta.size() != num_params() - 0)
+    throw Error("GaussianExperts::set_parameters: wrong length");
   for (Index k = 0; k < K; ++k) means_.row(k) = theta.segment(k * q, q).transpose();
   Index pos = K * q;
   cov_.read_parameters(theta, pos);
 }
 
-Index GaussianExperts::num_params() const { return components() * response_dim() + cov_.num_params(); }
+Index GaussianExperts::num_params() const {
+  return components() * response_dim() + cov_.num_params();
+}
 
 std::vector<Matrix> GaussianExperts::predict_means(const ConstMatrixRef& x) const {
   std::vector<Matrix> out;
@@ -119,7 +131,9 @@ std::vector<Matrix> GaussianExperts::predict_means(const ConstMatrixRef& x) cons
   return out;
 }
 
-Matrix GaussianExperts::sample(const ConstMatrixRef& x, const std::vector<Index>& component, Rng& rng) const {
+Matrix GaussianExperts::sample(const ConstMatrixRef& x,
+                               const std::vector<Index>& component,
+                               Rng& rng) const {
   const Index q = response_dim();
   Matrix y(x.rows(), q);
   Vector z(q);
@@ -137,7 +151,8 @@ void GaussianExperts::reseed(Index k, const ConstMatrixRef&, const ConstMatrixRe
   // A broad start: the covariance of the whole data set, in the component's structure.
   const RowVector mean = y.colwise().mean();
   const Matrix centered = y.rowwise() - mean;
-  Matrix S = centered.transpose() * centered / static_cast<double>(std::max<Index>(1, y.rows() - 1));
+  Matrix S =
+      centered.transpose() * centered / static_cast<double>(std::max<Index>(1, y.rows() - 1));
   if (cov_.structure() == CovarianceStructure::Diag) S = Matrix(S.diagonal().asDiagonal());
   if (cov_.structure() == CovarianceStructure::Spherical) {
     const double v = S.trace() / static_cast<double>(S.rows());
@@ -163,24 +178,29 @@ ParameterMap GaussianExperts::shared_params() const {
   return {{"covariance", cov_.covariance(0)}};
 }
 
-void GaussianExperts::set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) {
+void GaussianExperts::set_params(const std::vector<ParameterMap>& components,
+                                 const ParameterMap& shared) {
   const Index K = this->components(), q = response_dim();
-  auto get = [](const ParameterMap& m, const std::string& name, Index rows, Index cols, const std::string& where) {
+  auto get = [](const ParameterMap& m, const std::string& name, Index rows, Index cols,
+                const std::string& where) {
     auto it = m.find(name);
     if (it == m.end()) throw ModelFormatError(fmt::format("{}: missing '{}'", where, name));
     if (it->second.rows() != rows || it->second.cols() != cols)
-      throw ModelFormatError(fmt::format("{}: '{}' is {}x{}, expected {}x{}", where, name, it->second.rows(),
-                                         it->second.cols(), rows, cols));
+      throw ModelFormatError(fmt::format("{}: '{}' is {}x{}, expected {}x{}", where, name,
+                                         it->second.rows(), it->second.cols(), rows, cols));
     return it->second;
   };
   if (static_cast<Index>(components.size()) != K)
-    throw ModelFormatError(fmt::format("gaussian experts: {} components given, expected {}", components.size(), K));
+    throw ModelFormatError(
+        fmt::format("gaussian experts: {} components given, expected {}", components.size(), K));
   for (Index k = 0; k < K; ++k) {
     const std::string where = fmt::format("gaussian expert {}", k + 1);
     means_.row(k) = get(components[static_cast<size_t>(k)], "mean", q, 1, where).transpose();
-    if (!is_tied(cov_.structure())) cov_.set(k, get(components[static_cast<size_t>(k)], "covariance", q, q, where));
+    if (!is_tied(cov_.structure()))
+      cov_.set(k, get(components[static_cast<size_t>(k)], "covariance", q, q, where));
   }
-  if (is_tied(cov_.structure())) cov_.set(0, get(shared, "covariance", q, q, "gaussian experts (tied)"));
+  if (is_tied(cov_.structure()))
+    cov_.set(0, get(shared, "covariance", q, q, "gaussian experts (tied)"));
 }
 
 }  // namespace moekit

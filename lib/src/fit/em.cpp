@@ -50,7 +50,8 @@ Matrix init_features(const Model& model, const Dataset& data) {
 
 EmFitter::EmFitter(FitOptions options) : options_(std::move(options)) { options_.validate(); }
 
-FitResult EmFitter::run(Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const {
+FitResult EmFitter::run(
+    Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const {
   const auto t0 = Clock::now();
   const Index n = data.rows(), K = model.components();
   const auto backend = make_backend(options_.device);
@@ -65,11 +66,12 @@ FitResult EmFitter::run(Model& model, const Dataset& data, int restart, std::uin
     if (collapsed.empty()) return false;
     reseeds += static_cast<int>(collapsed.size());
     if (reseeds > options_.max_reseeds)
-      throw NumericalError(fmt::format("component {}", collapsed.front() + 1), iteration,
-                           fmt::format("components keep collapsing ({} re-seeds); the data may hold repeated "
-                                       "points or fewer clusters than K = {}: try a smaller -k, another "
-                                       "--covariance or a larger --reg-covar",
-                                       reseeds, K));
+      throw NumericalError(
+          fmt::format("component {}", collapsed.front() + 1), iteration,
+          fmt::format("components keep collapsing ({} re-seeds); the data may hold repeated "
+                      "points or fewer clusters than K = {}: try a smaller -k, another "
+                      "--covariance or a larger --reg-covar",
+                      reseeds, K));
     for (Index k : collapsed) {
       Index row = 0;
       if (row_loglik.size() == n) {
@@ -80,9 +82,10 @@ FitResult EmFitter::run(Model& model, const Dataset& data, int restart, std::uin
       }
       model.experts().reseed(k, data.x, data.y, row);
       model.gate().reset_component(k);
-      result.warnings.push_back(fmt::format("component {} collapsed at iteration {} (too few points or a "
-                                            "singular covariance); re-seeded at the row on line {}",
-                                            k + 1, iteration, data.lines.empty() ? row + 1 : data.lines[static_cast<size_t>(row)]));
+      result.warnings.push_back(fmt::format(
+          "component {} collapsed at iteration {} (too few points or a "
+          "singular covariance); re-seeded at the row on line {}",
+          k + 1, iteration, data.lines.empty() ? row + 1 : data.lines[static_cast<size_t>(row)]));
     }
     result.reseed_iterations.push_back(iteration);
     return true;
@@ -123,7 +126,8 @@ FitResult EmFitter::run(Model& model, const Dataset& data, int restart, std::uin
     }
     if (!reseeded && change <= options_.tol) {
       result.status = FitStatus::Converged;
-      result.stopping_rule = fmt::format("relative log-likelihood change {:.3g} <= tol {:.3g}", change, options_.tol);
+      result.stopping_rule =
+          fmt::format("relative log-likelihood change {:.3g} <= tol {:.3g}", change, options_.tol);
       break;
     }
   }
@@ -142,7 +146,8 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
   ThreadScope threads(options_.threads);
   model.spec().validate();
   if (data.rows() < model.components())
-    throw InputError(fmt::format("{} rows cannot be split into {} components", data.rows(), model.components()));
+    throw InputError(
+        fmt::format("{} rows cannot be split into {} components", data.rows(), model.components()));
   FitResult best;
   Model best_model;
   bool have = false;
@@ -165,7 +170,8 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
       if (options_.restarts == 1) throw;
     }
   }
-  if (!have) throw NumericalError(fmt::format("every start failed; the first: {}", failures.front()));
+  if (!have)
+    throw NumericalError(fmt::format("every start failed; the first: {}", failures.front()));
   model = std::move(best_model);
   best.restarts = options_.restarts;
   best.restart_logliks = logliks;

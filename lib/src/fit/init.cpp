@@ -9,12 +9,17 @@
 
 namespace moekit {
 
-std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features, Index K, int iterations, Rng& rng) {
+std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
+                                    Index K,
+                                    int iterations,
+                                    Rng& rng) {
   const Index n = features.rows(), d = features.cols();
   if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
   // Standardise so that the clustering does not depend on the units of each column.
   const RowVector mean = features.colwise().mean();
-  RowVector sd = ((features.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n)).sqrt();
+  RowVector sd =
+      ((features.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n))
+          .sqrt();
   for (Index j = 0; j < d; ++j)
     if (!(sd(j) > 0)) sd(j) = 1.0;
   const Matrix X = (features.rowwise() - mean).array().rowwise() / sd.array();
@@ -43,7 +48,8 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features, Index K, int
   std::vector<Index> label(static_cast<size_t>(n), 0);
   Matrix d2(n, K);
   for (int it = 0; it <= iterations; ++it) {
-    for (Index c = 0; c < K; ++c) d2.col(c) = (X.rowwise() - centers.row(c)).rowwise().squaredNorm();
+    for (Index c = 0; c < K; ++c)
+      d2.col(c) = (X.rowwise() - centers.row(c)).rowwise().squaredNorm();
     bool changed = false;
     for (Index i = 0; i < n; ++i) {
       Index best;
@@ -79,7 +85,10 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features, Index K, int
   return label;
 }
 
-Matrix initial_responsibilities(const ConstMatrixRef& features, Index K, const FitOptions& options, Rng& rng) {
+Matrix initial_responsibilities(const ConstMatrixRef& features,
+                                Index K,
+                                const FitOptions& options,
+                                Rng& rng) {
   const Index n = features.rows();
   Matrix resp = Matrix::Zero(n, K);
   if (options.init == InitMethod::Random) {

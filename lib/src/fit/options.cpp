@@ -18,26 +18,36 @@ InitMethod parse_init(const std::string& name) {
 }
 
 void FitOptions::validate() const {
-  if (max_iter < 1) throw InputError::option("--max-iter", std::to_string(max_iter), "must be >= 1");
-  if (!(tol > 0) || !std::isfinite(tol)) throw InputError::option("--tol", fmt::format("{}", tol), "must be finite and > 0");
-  if (restarts < 1) throw InputError::option("--restarts", std::to_string(restarts), "must be >= 1");
-  if (kmeans_iter < 0) throw InputError::option("--kmeans-iter", std::to_string(kmeans_iter), "must be >= 0");
-  if (max_reseeds < 0) throw InputError::option("--max-reseeds", std::to_string(max_reseeds), "must be >= 0");
-  if (threads < 0) throw InputError::option("--threads", std::to_string(threads), "must be >= 0 (0: all cores)");
+  if (max_iter < 1)
+    throw InputError::option("--max-iter", std::to_string(max_iter), "must be >= 1");
+  if (!(tol > 0) || !std::isfinite(tol))
+    throw InputError::option("--tol", fmt::format("{}", tol), "must be finite and > 0");
+  if (restarts < 1)
+    throw InputError::option("--restarts", std::to_string(restarts), "must be >= 1");
+  if (kmeans_iter < 0)
+    throw InputError::option("--kmeans-iter", std::to_string(kmeans_iter), "must be >= 0");
+  if (max_reseeds < 0)
+    throw InputError::option("--max-reseeds", std::to_string(max_reseeds), "must be >= 0");
+  if (threads < 0)
+    throw InputError::option("--threads", std::to_string(threads), "must be >= 0 (0: all cores)");
 }
 
 std::string to_string(FitStatus s) {
   switch (s) {
-    case FitStatus::Converged: return "converged";
-    case FitStatus::MaxIterations: return "max-iterations";
-    case FitStatus::Stopped: return "stopped";
+    case FitStatus::Converged:
+      return "converged";
+    case FitStatus::MaxIterations:
+      return "max-iterations";
+    case FitStatus::Stopped:
+      return "stopped";
   }
   return "unknown";
 }
 
 std::string FitResult::brief_report() const {
-  return fmt::format("loglik {:.10g} after {} iterations ({}; {}), {} start(s), best #{}, {:.3f} s", loglik,
-                     iterations, to_string(status), stopping_rule, restarts, best_restart + 1, seconds);
+  return fmt::format("loglik {:.10g} after {} iterations ({}; {}), {} start(s), best #{}, {:.3f} s",
+                     loglik, iterations, to_string(status), stopping_rule, restarts,
+                     best_restart + 1, seconds);
 }
 
 }  // namespace moekit

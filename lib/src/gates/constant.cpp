@@ -55,7 +55,8 @@ ParameterMap ConstantGate::params() const { return {{"weights", weights_}}; }
 
 void ConstantGate::set_params(const ParameterMap& p) {
   auto it = p.find("weights");
-  if (it == p.end() || it->second.cols() != 1) throw ModelFormatError("constant gate: missing 'weights' (K numbers)");
+  if (it == p.end() || it->second.cols() != 1)
+    throw ModelFormatError("constant gate: missing 'weights' (K numbers)");
   set_weights(it->second.col(0));
 }
 

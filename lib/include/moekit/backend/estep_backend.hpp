@@ -21,13 +21,19 @@ class EStepBackend {
   // resp (n x K) receives posterior probabilities; row_loglik (n), when non-null, the
   // per-row log-likelihood. Throws NumericalError when a row has zero density under
   // every component or a non-finite value appears.
-  virtual EStepResult estep(const Model& model, const Dataset& data, Matrix& resp, Vector* row_loglik) const = 0;
+  virtual EStepResult estep(const Model& model,
+                            const Dataset& data,
+                            Matrix& resp,
+                            Vector* row_loglik) const = 0;
 };
 
 class CpuBackend final : public EStepBackend {
  public:
   std::string name() const override { return "cpu"; }
-  EStepResult estep(const Model& model, const Dataset& data, Matrix& resp, Vector* row_loglik) const override;
+  EStepResult estep(const Model& model,
+                    const Dataset& data,
+                    Matrix& resp,
+                    Vector* row_loglik) const override;
 };
 
 // The only factory. Device::Cuda is an InputError naming --device until the CUDA backend

@@ -7,12 +7,12 @@
 namespace moekit {
 
 enum class CovarianceStructure {
-  Full,            // mclust VVV: one unrestricted covariance per component
-  Diag,            // VVI: per-component diagonal
-  Spherical,       // VII: per-component sigma^2 I
-  TiedFull,        // EEE: one covariance shared by all components
-  TiedDiag,        // EEI
-  TiedSpherical,   // EII
+  Full,           // mclust VVV: one unrestricted covariance per component
+  Diag,           // VVI: per-component diagonal
+  Spherical,      // VII: per-component sigma^2 I
+  TiedFull,       // EEE: one covariance shared by all components
+  TiedDiag,       // EEI
+  TiedSpherical,  // EII
 };
 
 std::string to_string(CovarianceStructure c);

@@ -20,7 +20,10 @@ struct SourceLocation {
                  std::int64_t line_ = 0,
                  std::int64_t column_ = 0,
                  std::string column_name_ = {})
-      : file(std::move(file_)), line(line_), column(column_), column_name(std::move(column_name_)) {}
+      : file(std::move(file_)),
+        line(line_),
+        column(column_),
+        column_name(std::move(column_name_)) {}
   std::string file;         // "-" for stdin, empty when not from a file
   std::int64_t line = 0;    // 1-based physical line, 0 when unknown
   std::int64_t column = 0;  // 1-based field number, 0 when unknown

@@ -20,14 +20,17 @@ void set_num_threads(int n);
 inline Index num_blocks(Index n) { return (n + kBlockRows - 1) / kBlockRows; }
 
 // Calls body(block, begin, size) for every block of rows of [0, n), possibly in parallel.
-void parallel_blocks(Index n, const std::function<void(Index block, Index begin, Index size)>& body);
+void parallel_blocks(Index n,
+                     const std::function<void(Index block, Index begin, Index size)>& body);
 
 // Sums per-block partial results in block order: body(begin, size, partial) adds the
 // contribution of rows [begin, begin + size) to `partial`, which starts as a copy of `zero`.
 template <typename T, typename Body>
 T reduce_blocks(Index n, const T& zero, Body body) {
   std::vector<T> partial(static_cast<size_t>(num_blocks(n)), zero);
-  parallel_blocks(n, [&](Index b, Index begin, Index size) { body(begin, size, partial[static_cast<size_t>(b)]); });
+  parallel_blocks(n, [&](Index b, Index begin, Index size) {
+    body(begin, size, partial[static_cast<size_t>(b)]);
+  });
   T total = zero;
   for (const T& p : partial) total += p;
   return total;

@@ -18,9 +18,7 @@ inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
 }
 
 // Uniform on [0, 1) from 53 random bits (portable, unlike std::uniform_real_distribution).
-inline double uniform01(Rng& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
+inline double uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 // Standard normal by the Box-Muller transform on uniform01 (portable across libraries).
 double standard_normal(Rng& rng);

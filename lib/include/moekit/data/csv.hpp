@@ -40,9 +40,9 @@ struct CsvColumn {
 
 class CsvTable {
  public:
-  std::string source;                // file name, "-" for stdin
-  std::vector<CsvColumn> columns;    // in header order
-  std::vector<std::int64_t> lines;   // physical line number of each data row
+  std::string source;               // file name, "-" for stdin
+  std::vector<CsvColumn> columns;   // in header order
+  std::vector<std::int64_t> lines;  // physical line number of each data row
   Index rows() const { return static_cast<Index>(lines.size()); }
   // Column position (0-based) or -1.
   int find(std::string_view name) const;
@@ -56,6 +56,8 @@ class CsvTable {
 CsvTable read_csv(const std::string& path, const CsvOptions& options = {});
 
 // Parses text already in memory; `source` names it in messages.
-CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOptions& options = {});
+CsvTable parse_csv(std::string_view text,
+                   const std::string& source,
+                   const CsvOptions& options = {});
 
 }  // namespace moekit

@@ -52,6 +52,8 @@ class DesignMatrixSpec {
 
 // Row codes of a factor column mapped onto `levels` (from fit time); InputError for an
 // unseen level, naming the line.
-std::vector<int> factor_codes(const CsvTable& table, const std::string& column, const std::vector<std::string>& levels);
+std::vector<int> factor_codes(const CsvTable& table,
+                              const std::string& column,
+                              const std::vector<std::string>& levels);
 
 }  // namespace moekit

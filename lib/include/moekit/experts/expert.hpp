@@ -27,15 +27,21 @@ class Experts {
   virtual Index response_dim() const = 0;  // q
 
   // out(i, k) = log p_k(y_i | x_i) for the rows of one block (x: b x p, y: b x q, out: b x K).
-  virtual void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const = 0;
+  virtual void log_density(const ConstMatrixRef& x,
+                           const ConstMatrixRef& y,
+                           MatrixRef out) const = 0;
 
   // Weighted M-step: maximises sum_i sum_k resp(i, k) log p_k(y_i | x_i) (or increases it).
-  virtual MStepReport fit(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) = 0;
+  virtual MStepReport fit(const ConstMatrixRef& x,
+                          const ConstMatrixRef& y,
+                          const ConstMatrixRef& resp) = 0;
 
   // Gradient of sum_i sum_k resp(i, k) log p_k(y_i | x_i) in the unconstrained parameters
   // (the layout of parameters()). By Fisher's identity, at resp = posterior this is the
   // gradient of the observed log-likelihood.
-  virtual Vector score(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) const = 0;
+  virtual Vector score(const ConstMatrixRef& x,
+                       const ConstMatrixRef& y,
+                       const ConstMatrixRef& resp) const = 0;
   virtual Vector parameters() const = 0;
   virtual void set_parameters(const ConstVectorRef& theta) = 0;
   // Free parameters (the count used in AIC/BIC).
@@ -44,7 +50,9 @@ class Experts {
   // E[y | x, component k] for every k: K matrices of n x q.
   virtual std::vector<Matrix> predict_means(const ConstMatrixRef& x) const = 0;
   // One draw of y per row from the component given in `component`.
-  virtual Matrix sample(const ConstMatrixRef& x, const std::vector<Index>& component, Rng& rng) const = 0;
+  virtual Matrix sample(const ConstMatrixRef& x,
+                        const std::vector<Index>& component,
+                        Rng& rng) const = 0;
 
   // Places component k at row `row` of the data with a broad spread (after a collapse).
   virtual void reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) = 0;
@@ -53,7 +61,8 @@ class Experts {
   virtual std::vector<ParameterMap> component_params() const = 0;
   virtual ParameterMap shared_params() const { return {}; }
   // Inverse of the two above; InputError (ModelFormatError) on wrong names or shapes.
-  virtual void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) = 0;
+  virtual void set_params(const std::vector<ParameterMap>& components,
+                          const ParameterMap& shared) = 0;
 
   virtual std::unique_ptr<Experts> clone() const = 0;
 };

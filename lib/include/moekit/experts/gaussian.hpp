@@ -10,27 +10,39 @@ namespace moekit {
 
 class GaussianExperts final : public Experts {
  public:
-  GaussianExperts(Index K, Index q, CovarianceStructure structure, double reg_covar, double collapse_tol = 1e-8);
+  GaussianExperts(Index K,
+                  Index q,
+                  CovarianceStructure structure,
+                  double reg_covar,
+                  double collapse_tol = 1e-8);
 
   std::string family() const override { return "gaussian"; }
   Index components() const override { return means_.rows(); }
   Index response_dim() const override { return means_.cols(); }
 
   void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
-  MStepReport fit(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) override;
-  Vector score(const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& resp) const override;
+  MStepReport fit(const ConstMatrixRef& x,
+                  const ConstMatrixRef& y,
+                  const ConstMatrixRef& resp) override;
+  Vector score(const ConstMatrixRef& x,
+               const ConstMatrixRef& y,
+               const ConstMatrixRef& resp) const override;
   Vector parameters() const override;
   void set_parameters(const ConstVectorRef& theta) override;
   Index num_params() const override;
 
   std::vector<Matrix> predict_means(const ConstMatrixRef& x) const override;
-  Matrix sample(const ConstMatrixRef& x, const std::vector<Index>& component, Rng& rng) const override;
+  Matrix sample(const ConstMatrixRef& x,
+                const std::vector<Index>& component,
+                Rng& rng) const override;
   void reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) override;
 
   std::vector<ParameterMap> component_params() const override;
   ParameterMap shared_params() const override;
   void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) override;
-  std::unique_ptr<Experts> clone() const override { return std::make_unique<GaussianExperts>(*this); }
+  std::unique_ptr<Experts> clone() const override {
+    return std::make_unique<GaussianExperts>(*this);
+  }
 
   const Matrix& means() const { return means_; }  // K x q
   const CovarianceSet& covariances() const { return cov_; }

@@ -24,7 +24,8 @@ class EmFitter {
   FitResult refine(Model& model, const Dataset& data) const;
 
  private:
-  FitResult run(Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const;
+  FitResult run(
+      Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const;
   FitOptions options_;
 };
 

@@ -10,9 +10,15 @@ namespace moekit {
 
 // Labels 0..K-1 from k-means++ seeding and up to `iterations` Lloyd steps on the columns of
 // `features` standardised to unit variance.
-std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features, Index K, int iterations, Rng& rng);
+std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
+                                    Index K,
+                                    int iterations,
+                                    Rng& rng);
 
 // n x K starting responsibilities for the chosen method.
-Matrix initial_responsibilities(const ConstMatrixRef& features, Index K, const FitOptions& options, Rng& rng);
+Matrix initial_responsibilities(const ConstMatrixRef& features,
+                                Index K,
+                                const FitOptions& options,
+                                Rng& rng);
 
 }  // namespace moekit

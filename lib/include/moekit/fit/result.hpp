@@ -13,7 +13,8 @@ struct FitResult {
   FitStatus status = FitStatus::MaxIterations;
   double loglik = 0.0;
   std::vector<double> loglik_trace;  // after each E-step of the best start
-  std::vector<int> reseed_iterations;  // iterations of the best start at which a component was re-seeded
+  std::vector<int>
+      reseed_iterations;  // iterations of the best start at which a component was re-seeded
   int iterations = 0;
   int restarts = 0;      // starts tried
   int best_restart = 0;  // 0-based
