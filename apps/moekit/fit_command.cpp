@@ -27,6 +27,8 @@ struct FitArgs {
   int restarts = 1, max_iter = 1000, threads = 0;
   std::uint64_t seed = 1;
   double tol = 1e-8, reg_covar = 1e-6;
+  double gate_ridge = 0.0;  // softmax gate: L2 penalty on the gate coefficients
+  double df = 0.0;  // t experts: fixed nu; 0 estimates it
   bool json = false, quiet = false;
 };
 
@@ -70,6 +72,12 @@ void run_fit(const FitArgs& a) {
   spec.K = a.K;
   spec.covariance = parse_covariance(a.covariance);
   spec.reg_covar = a.reg_covar;
+  if (a.gate_ridge != 0.0 && a.gate != "softmax")
+    throw InputError::option("--gate-ridge", fmt::format("{}", a.gate_ridge), "applies to --gate softmax only");
+  spec.gate_ridge = a.gate_ridge;
+  if (a.df != 0.0 && a.experts != "t")
+    throw InputError::option("--df", fmt::format("{}", a.df), "applies to --experts t only");
+  spec.df = a.df;
   spec.data.formula = a.formula;
   spec.data.gate_formula = a.gate_formula;
   spec.data.categorical_response = a.experts == "logistic";
@@ -133,6 +141,12 @@ void add_fit_command(CLI::App& app) {
   cmd->add_option("--max-iter", a->max_iter, "Iteration cap per start")->capture_default_str();
   cmd->add_option("--tol", a->tol, "Stop when the relative log-likelihood change is at most this")->capture_default_str();
   cmd->add_option("--reg-covar", a->reg_covar, "Ridge added to covariance diagonals")->capture_default_str();
+  cmd->add_option("--df", a->df,
+                  "t experts: hold every nu_k at this value (e.g. 4; 1e6 is Gaussian); 0 estimates nu_k in [0.5, 200]")
+      ->capture_default_str();
+  cmd->add_option("--gate-ridge", a->gate_ridge,
+                  "Softmax gate: L2 penalty (ridge/2)||v||^2 on the gate coefficients (0: plain maximum likelihood)")
+      ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads (0: all cores); results do not depend on it")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
   cmd->add_option("--delimiter", a->delimiter, "Field separator of the CSV (',' by default; 'tab')");

@@ -119,6 +119,8 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   spec["response_dim"] = model.experts().response_dim();
   spec["reg_covar"] = s.reg_covar;
   spec["collapse_tol"] = s.collapse_tol;
+  spec["gate_ridge"] = s.gate_ridge;
+  spec["df"] = s.df;
   json data;
   data["formula"] = s.data.formula;
   data["gate_formula"] = s.data.gate_formula;
@@ -177,6 +179,8 @@ Model model_from_parsed(const json& j, const std::string& source) {
   s.covariance = parse_covariance(field<std::string>(js, "covariance", where));
   s.reg_covar = field<double>(js, "reg_covar", where);
   s.collapse_tol = js.value("collapse_tol", 1e-8);
+  s.gate_ridge = js.value("gate_ridge", 0.0);  // absent before softmax gates: no penalty
+  s.df = js.value("df", 0.0);  // absent before t experts: nu estimated
   const json& jd = js.at("data");
   const std::string dwhere = where + ".data";
   s.data.formula = field<std::string>(jd, "formula", dwhere);

@@ -1,0 +1,104 @@
+// Mixtures of regressions and softmax-gated MoE at n = 1e5, p = 4 (intercept + 3
+// covariates), K = 3, one response: seconds for 50 EM iterations (E-step + M-step) from a
+// fixed start, for a constant gate (mixture of regressions, as mixtools regmixEM / flexmix
+// FLXMRglm) and a softmax gate in the same covariates (flexmix FLXPmultinom, mixtools
+// hmeEM). apps/bench/peers_regression.R times the peers on the same data:
+//   MOEKIT_BENCH_CSV=/tmp/regression.csv ./bench_regression   # writes the data and exits
+//   Rscript apps/bench/peers_regression.R /tmp/regression.csv
+
+#include "moekit/core/parallel.hpp"
+#include "moekit/core/rng.hpp"
+#include "moekit/fit/em.hpp"
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+using namespace moekit;
+
+constexpr Index kRows = 100000, kCols = 4, kK = 3;
+constexpr int kIterations = 50;
+
+// Softmax gate in x (3 regions along x1), three lines with different noise.
+Dataset make_data() {
+  Rng rng(42);
+  const Matrix B =
+      (Matrix(kCols, kK) << 0.0, 3.0, -3.0, 1.0, -1.0, 0.5, -0.5, 0.5, 2.0, 0.3, 0.0, -0.7)
+          .finished();  // p x K
+  const Vector V1 = (Vector(kCols) << 0.0, 2.0, 0.0, 0.0).finished();
+  const Vector sd = (Vector(kK) << 0.5, 0.3, 0.8).finished();
+  Dataset d;
+  d.x.resize(kRows, kCols);
+  d.y.resize(kRows, 1);
+  for (Index i = 0; i < kRows; ++i) {
+    d.x(i, 0) = 1.0;
+    for (Index j = 1; j < kCols; ++j) d.x(i, j) = standard_normal(rng);
+    const double e1 = d.x.row(i).dot(V1), e2 = -d.x.row(i).dot(V1);
+    const double w0 = 1.0, w1 = std::exp(e1), w2 = std::exp(e2),
+                 u = uniform01(rng) * (w0 + w1 + w2);
+    const Index k = u < w0 ? 0 : (u < w0 + w1 ? 1 : 2);
+    d.y(i, 0) = d.x.row(i).dot(B.col(k)) + sd(k) * standard_normal(rng);
+  }
+  d.z = d.x;
+  return d;
+}
+
+const Dataset& data() {
+  static const Dataset d = make_data();
+  return d;
+}
+
+void run(benchmark::State& state, const std::string& gate) {
+  set_num_threads(static_cast<int>(state.range(0)));
+  ModelSpec s;
+  s.experts = "linear";
+  s.gate = gate;
+  s.K = kK;
+  FitOptions o;
+  o.max_iter = kIterations;
+  o.tol = 1e-300;  // run every iteration
+  o.restarts = 1;
+  o.init = InitMethod::Random;
+  for (auto _ : state) {
+    Model m(s, 1, kCols, kCols);
+    const FitResult r = EmFitter(o).fit(m, data());
+    benchmark::DoNotOptimize(r.loglik);
+    state.counters["loglik"] = r.loglik;
+    state.counters["iterations"] = r.iterations;
+  }
+  state.counters["s_per_iteration"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kIterations,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  set_num_threads(0);
+}
+
+void BM_MixtureOfRegressions(benchmark::State& state) { run(state, "constant"); }
+void BM_SoftmaxMoE(benchmark::State& state) { run(state, "softmax"); }
+
+BENCHMARK(BM_MixtureOfRegressions)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SoftmaxMoE)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (const char* path = std::getenv("MOEKIT_BENCH_CSV")) {
+    const Dataset& d = data();
+    std::FILE* f = std::fopen(path, "w");
+    if (!f) return 1;
+    std::fprintf(f, "y,x1,x2,x3\n");
+    for (Index i = 0; i < d.y.rows(); ++i)
+      std::fprintf(f, "%.17g,%.17g,%.17g,%.17g\n", d.y(i, 0), d.x(i, 1), d.x(i, 2), d.x(i, 3));
+    std::fclose(f);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,73 @@
+#pragma once
+// Linear (Gaussian regression) experts: p_k(y | x) = N(y; B_k' x, Sigma_k) with B_k a
+// p x q coefficient matrix and Sigma_k under one of the covariance structures. With a
+// constant gate this is a mixture of (multivariate) linear regressions (mixtools regmixEM,
+// flexmix FLXMRglm); with a softmax gate, the MoE of Jordan & Jacobs (1994).
+
+#include "moekit/experts/covariance_set.hpp"
+#include "moekit/experts/expert.hpp"
+
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+class LinearExperts final : public Experts {
+ public:
+  // x_names name the p design columns in error messages (rank deficiency). reg_covar is
+  // relative for regressions: reg_covar x var(y_j) is added to the diagonal of Sigma_k.
+  LinearExperts(Index K,
+                Index q,
+                Index p,
+                CovarianceStructure structure,
+                double reg_covar,
+                double collapse_tol = 1e-8,
+                std::vector<std::string> x_names = {});
+
+  std::string family() const override { return "linear"; }
+  Index components() const override { return static_cast<Index>(coef_.size()); }
+  Index response_dim() const override { return cov_.dim(); }
+  Index design_dim() const { return p_; }
+
+  void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
+  MStepReport fit(const ConstMatrixRef& x,
+                  const ConstMatrixRef& y,
+                  const ConstMatrixRef& resp) override;
+  Vector score(const ConstMatrixRef& x,
+               const ConstMatrixRef& y,
+               const ConstMatrixRef& resp) const override;
+  Vector parameters() const override;
+  void set_parameters(const ConstVectorRef& theta) override;
+  Index num_params() const override;
+
+  std::vector<Matrix> predict_means(const ConstMatrixRef& x) const override;
+  Matrix sample(const ConstMatrixRef& x,
+                const std::vector<Index>& component,
+                Rng& rng) const override;
+  void reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) override;
+
+  std::vector<ParameterMap> component_params() const override;
+  ParameterMap shared_params() const override;
+  void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) override;
+  std::unique_ptr<Experts> clone() const override { return std::make_unique<LinearExperts>(*this); }
+
+  const Matrix& coefficients(Index k) const { return coef_[static_cast<size_t>(k)]; }  // p x q
+  const CovarianceSet& covariances() const { return cov_; }
+  void set_coefficients(Index k, const Matrix& B);
+  void set_covariance(Index k, const Matrix& sigma) { cov_.set(k, sigma); }
+
+ private:
+  // Weighted residual scatter sum_i r_ik e_i e_i' about x_i' B_k, per component.
+  std::vector<Matrix> scatter(const ConstMatrixRef& x,
+                              const ConstMatrixRef& y,
+                              const ConstMatrixRef& resp) const;
+
+  Index p_;
+  std::vector<Matrix> coef_;  // K matrices p x q
+  CovarianceSet cov_;
+  double reg_covar_;  // relative to the variance of each response (see fit)
+  double collapse_tol_;
+  std::vector<std::string> x_names_;
+};
+
+}  // namespace moekit

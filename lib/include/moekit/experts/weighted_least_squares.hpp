@@ -1,0 +1,74 @@
+#pragma once
+// Weighted least squares and weighted multinomial Newton fits: the M-steps that the
+// regression experts (linear, logistic) and the softmax gate share.
+
+#include "moekit/core/types.hpp"
+
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+// Cholesky factor of a p x p Gram matrix taken column by column in the design's own
+// order (no pivoting), so that the first column found to lie in the span of the columns
+// before it can be named. Columns are scaled to unit diagonal first: the test is on the
+// cosine of the angle between a column and the span of the others, whatever the units.
+struct OrderedCholesky {
+  Matrix L;                // lower factor of D^{-1/2} G D^{-1/2}
+  Vector scale;            // D^{1/2}: square roots of the diagonal of G
+  Index deficient = -1;    // first column in the span of earlier ones (-1: full rank)
+  double min_pivot = 0.0;  // smallest squared pivot of the scaled matrix (1: orthogonal)
+
+  // rel_tol bounds the squared sine of the angle between a column and the span of the
+  // earlier ones; below it the column counts as collinear.
+  static OrderedCholesky factor(const Matrix& gram, double rel_tol = 1e-10);
+  bool ok() const { return deficient < 0; }
+  // Solves G b = rhs for every column of rhs (requires ok()).
+  Matrix solve(const Matrix& rhs) const;
+};
+
+// Weighted Gram matrix X' diag(w) X and cross-product X' diag(w) Y, summed over fixed row
+// blocks in block order (results do not depend on the thread count).
+void weighted_cross_products(const ConstMatrixRef& x,
+                             const ConstMatrixRef& y,
+                             const ConstVectorRef& w,
+                             Matrix& gram,
+                             Matrix& xty);
+
+// Throws InputError naming the first column of the design that is a linear combination of
+// the earlier ones (an aliased or constant column), using names where given.
+void check_design_rank(const Matrix& gram,
+                       const std::vector<std::string>& names,
+                       const std::string& what);
+
+// Weighted multinomial logit with soft targets: maximises
+//   Q(W) = sum_i sum_c T_ic log softmax_c(x_i' W) - 1/2 sum_{j,d} penalty_j W_jd^2
+// over W (p x (C-1)); class 0 is the reference (its linear predictor is 0). T is n x C
+// with non-negative entries (EM: responsibilities times class indicators). Newton's
+// method (the IRLS of Jordan & Jacobs 1994, section 4; McCullagh & Nelder 1989) with
+// step-halving: a step is accepted only when Q does not decrease, so each call is a
+// generalised-EM step whatever the starting point.
+struct MultinomialFit {
+  double objective = 0.0;    // Q at the returned W
+  int iterations = 0;        // Newton steps taken
+  bool converged = false;    // relative change of Q below the tolerance
+  double max_abs_eta = 0.0;  // largest |x_i' W_d| over rows with non-negligible weight
+};
+MultinomialFit fit_multinomial(const ConstMatrixRef& x,
+                               const ConstMatrixRef& targets,
+                               const Vector& penalty,
+                               Matrix& W,
+                               int max_iter = 50,
+                               double tol = 1e-12);
+
+// Q(W) of the above (penalty included) and its gradient, for tests and scores.
+double multinomial_objective(const ConstMatrixRef& x,
+                             const ConstMatrixRef& targets,
+                             const Vector& penalty,
+                             const Matrix& W,
+                             Matrix* gradient = nullptr);
+
+// out (b x C) = log softmax of [0, x W] per row.
+void multinomial_log_probs(const ConstMatrixRef& x, const Matrix& W, MatrixRef out);
+
+}  // namespace moekit

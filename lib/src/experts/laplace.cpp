@@ -1,0 +1,293 @@
+#include "moekit/experts/laplace.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+
+#include <fmt/format.h>
+#include <Eigen/Cholesky>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace moekit {
+
+namespace {
+
+constexpr double kLog2 = 0.69314718055994530942;
+
+// Normal equations of a weighted least-squares fit, summed in block order.
+struct NormalEquations {
+  Matrix XtWX;
+  Vector XtWy;
+  NormalEquations& operator+=(const NormalEquations& o) {
+    XtWX += o.XtWX;
+    XtWy += o.XtWy;
+    return *this;
+  }
+};
+
+// Solves the normal equations; false when X'WX is not positive definite.
+bool solve(const NormalEquations& ne, Vector& b) {
+  Eigen::LLT<Matrix> llt(ne.XtWX);
+  if (llt.info() != Eigen::Success) return false;
+  Vector sol = llt.solve(ne.XtWy);
+  if (!sol.allFinite()) return false;
+  b = sol;
+  return true;
+}
+
+// argmin_b sum_i w_i (y_i - b'x_i)^2.
+bool weighted_least_squares(const ConstMatrixRef& x,
+                            const ConstVectorRef& y,
+                            const ConstVectorRef& w,
+                            Vector& b) {
+  const Index p = x.cols();
+  const NormalEquations ne =
+      reduce_blocks(x.rows(), NormalEquations{Matrix::Zero(p, p), Vector::Zero(p)},
+                    [&](Index begin, Index size, NormalEquations& acc) {
+                      const auto xb = x.middleRows(begin, size);
+                      const Matrix wx = xb.array().colwise() * w.segment(begin, size).array();
+                      acc.XtWX.noalias() += wx.transpose() * xb;
+                      acc.XtWy.noalias() += wx.transpose() * y.segment(begin, size);
+                    });
+  return solve(ne, b);
+}
+
+// One pass over the rows at b: the weighted LAD objective A(b) = sum_i r_i |e_i| and the
+// normal equations of the MM surrogate, weights r_i / max(|e_i|, floor) (block order).
+struct MMStats {
+  double A = 0.0;
+  NormalEquations ne;
+  MMStats& operator+=(const MMStats& o) {
+    A += o.A;
+    ne += o.ne;
+    return *this;
+  }
+};
+
+MMStats mm_pass(const ConstMatrixRef& x,
+                const ConstVectorRef& y,
+                const ConstVectorRef& r,
+                const Vector& b,
+                double floor) {
+  const Index p = x.cols();
+  return reduce_blocks(x.rows(), MMStats{0.0, {Matrix::Zero(p, p), Vector::Zero(p)}},
+                       [&](Index begin, Index size, MMStats& acc) {
+                         const auto xb = x.middleRows(begin, size);
+                         const Vector ae = (y.segment(begin, size) - xb * b).cwiseAbs();
+                         const auto rb = r.segment(begin, size);
+                         acc.A += rb.dot(ae);
+                         const Vector w = rb.array() / ae.array().max(floor);
+                         const Matrix wx = xb.array().colwise() * w.array();
+                         acc.ne.XtWX.noalias() += wx.transpose() * xb;
+                         acc.ne.XtWy.noalias() += wx.transpose() * y.segment(begin, size);
+                       });
+}
+
+// Exact minimiser of sum_i r_i |y_i - b x_i| for one design column: the weighted median
+// of y_i / x_i with weights r_i |x_i| (the lower one where the median is an interval).
+double weighted_median(const ConstVectorRef& xcol,
+                       const ConstVectorRef& y,
+                       const ConstVectorRef& r) {
+  std::vector<std::pair<double, double>> v;  // (value, weight)
+  v.reserve(static_cast<size_t>(y.size()));
+  for (Index i = 0; i < y.size(); ++i) {
+    const double w = r(i) * std::abs(xcol(i));
+    if (w > 0) v.emplace_back(y(i) / xcol(i), w);
+  }
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  double total = 0.0;
+  for (const auto& e : v) total += e.second;
+  double acc = 0.0;
+  for (const auto& e : v) {
+    acc += e.second;
+    if (acc >= 0.5 * total) return e.first;
+  }
+  return v.back().first;
+}
+
+}  // namespace
+
+LaplaceExperts::LaplaceExperts(Index K, Index q, Index p, double collapse_tol)
+    : coef_(Matrix::Zero(p, K)), scale_(Vector::Ones(K)), collapse_tol_(collapse_tol) {
+  if (q != 1)
+    throw InputError::option(
+        "--formula", fmt::format("{} responses", q),
+        "laplace experts take exactly one response column (use t experts for several)");
+  if (p < 1)
+    throw InputError::option("--formula", "no covariates",
+                             "laplace experts need at least an intercept");
+}
+
+void LaplaceExperts::log_density(const ConstMatrixRef& x,
+                                 const ConstMatrixRef& y,
+                                 MatrixRef out) const {
+  for (Index k = 0; k < components(); ++k) {
+    const double s = scale_(k);
+    out.col(k).array() = -(kLog2 + std::log(s)) - (y.col(0) - x * coef_.col(k)).array().abs() / s;
+  }
+}
+
+MStepReport LaplaceExperts::fit(const ConstMatrixRef& x,
+                                const ConstMatrixRef& y,
+                                const ConstMatrixRef& resp) {
+  const Index K = components(), p = coef_.rows(), n = y.rows();
+  if (y.cols() != 1 || x.cols() != p || resp.cols() != K || x.rows() != n)
+    throw Error("LaplaceExperts::fit: shape mismatch");
+  // Reference scale for the collapse test: the mean absolute deviation of y about its mean.
+  const double ref = std::max((y.col(0).array() - y.col(0).mean()).abs().mean(), 1e-300);
+  const auto yv = y.col(0);
+  MStepReport report;
+  for (Index k = 0; k < K; ++k) {
+    const auto r = resp.col(k);
+    const double N = r.sum();
+    if (!(N >= 1.0)) {
+      report.collapsed.push_back(k);
+      continue;
+    }
+    Vector b = coef_.col(k);
+    double A = 0.0;
+    if (p == 1) {
+      b(0) = weighted_median(x.col(0), yv, r);
+      A = (r.array() * (yv - x * b).array().abs()).sum();
+    } else {
+      // Start: the current b_k, or weighted least squares before any fit.
+      if (fresh_ && !weighted_least_squares(x, yv, r, b)) b = coef_.col(k);
+      // MM for weighted LAD (Nguyen & McLachlan 2016, Sec. 3.2; Hunter & Lange 2000):
+      // |e| <= e^2 / (2|e0|) + |e0| / 2, so each step is least squares with weights
+      // r_i / |e_i|. Residuals below a floor (relative to the current scale) are floored to
+      // keep the system finite; the floor can break the majorisation, so a step is kept only
+      // when A decreases: A_k never increases and the M-step is a generalized-EM step.
+      const double floor = 1e-10 * std::max(scale_(k), ref);
+      MMStats at_b = mm_pass(x, yv, r, b, floor);
+      Vector trial(p);
+      for (int it = 0; it < kMaxMMIterations; ++it) {
+        if (!solve(at_b.ne, trial)) break;
+        MMStats at_trial = mm_pass(x, yv, r, trial, floor);
+        if (!(at_trial.A < at_b.A)) break;
+        const double gain = at_b.A - at_trial.A;
+        b = trial;
+        at_b = std::move(at_trial);
+        if (gain <= 1e-12 * at_b.A) break;
+      }
+      A = at_b.A;
+    }
+    // Closed-form scale given b_k (the paper's eq. for s_k): s_k = A_k / N_k.
+    const double s = A / N;
+    if (!(s > collapse_tol_ * ref) || !std::isfinite(s) || !b.allFinite()) {
+      report.collapsed.push_back(k);
+      continue;
+    }
+    coef_.col(k) = b;
+    scale_(k) = s;
+  }
+  fresh_ = false;
+  return report;
+}
+
+Vector LaplaceExperts::score(const ConstMatrixRef& x,
+                             const ConstMatrixRef& y,
+                             const ConstMatrixRef& resp) const {
+  const Index K = components(), p = coef_.rows();
+  Vector out(num_params());
+  for (Index k = 0; k < K; ++k) {
+    const double s = scale_(k);
+    const Vector e = y.col(0) - x * coef_.col(k);
+    // d/db_k = sum_i r_ik sign(e_ik) x_i / s_k;  d/d log s_k = sum_i r_ik (|e_ik| / s_k - 1).
+    const Vector rs = resp.col(k).array() * e.array().sign();
+    out.segment(k * (p + 1), p) = x.transpose() * rs / s;
+    out(k * (p + 1) + p) = (resp.col(k).array() * (e.array().abs() / s - 1.0)).sum();
+  }
+  return out;
+}
+
+Vector LaplaceExperts::parameters() const {
+  const Index K = components(), p = coef_.rows();
+  Vector theta(num_params());
+  for (Index k = 0; k < K; ++k) {
+    theta.segment(k * (p + 1), p) = coef_.col(k);
+    theta(k * (p + 1) + p) = std::log(scale_(k));
+  }
+  return theta;
+}
+
+void LaplaceExperts::set_parameters(const ConstVectorRef& theta) {
+  const Index K = components(), p = coef_.rows();
+  if (theta.size() != num_params()) throw Error("LaplaceExperts::set_parameters: wrong length");
+  for (Index k = 0; k < K; ++k) {
+    coef_.col(k) = theta.segment(k * (p + 1), p);
+    scale_(k) = std::exp(theta(k * (p + 1) + p));
+  }
+  fresh_ = false;
+}
+
+std::vector<Matrix> LaplaceExperts::predict_means(const ConstMatrixRef& x) const {
+  std::vector<Matrix> out;
+  for (Index k = 0; k < components(); ++k) out.push_back(x * coef_.col(k));
+  return out;
+}
+
+Matrix LaplaceExperts::sample(const ConstMatrixRef& x,
+                              const std::vector<Index>& component,
+                              Rng& rng) const {
+  Matrix y(x.rows(), 1);
+  for (Index i = 0; i < x.rows(); ++i) {
+    const Index k = component[static_cast<size_t>(i)];
+    // Inverse CDF: u uniform on (-1/2, 1/2), e = -s sign(u) log(1 - 2|u|).
+    double u = uniform01(rng) - 0.5;
+    while (u == -0.5) u = uniform01(rng) - 0.5;
+    const double e = -scale_(k) * (u < 0 ? -1.0 : 1.0) * std::log1p(-2.0 * std::abs(u));
+    y(i, 0) = x.row(i).dot(coef_.col(k)) + e;
+  }
+  return y;
+}
+
+void LaplaceExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) {
+  // The minimum-norm b through the chosen row, with the spread of the whole response.
+  const double nx = x.row(row).squaredNorm();
+  coef_.col(k) =
+      nx > 0 ? Vector(x.row(row).transpose() * (y(row, 0) / nx)) : Vector::Zero(coef_.rows());
+  const double mad = (y.col(0).array() - y.col(0).mean()).abs().mean();
+  scale_(k) = mad > 0 ? mad : 1.0;
+}
+
+void LaplaceExperts::set_component(Index k, const Vector& b, double s) {
+  if (b.size() != coef_.rows() || !b.allFinite() || !(s > 0) || !std::isfinite(s))
+    throw ModelFormatError(fmt::format("laplace expert {}: bad coefficients or scale", k + 1));
+  coef_.col(k) = b;
+  scale_(k) = s;
+  fresh_ = false;
+}
+
+std::vector<ParameterMap> LaplaceExperts::component_params() const {
+  std::vector<ParameterMap> out;
+  for (Index k = 0; k < components(); ++k) {
+    ParameterMap m;
+    m["coefficients"] = coef_.col(k);
+    m["scale"] = Matrix::Constant(1, 1, scale_(k));
+    out.push_back(m);
+  }
+  return out;
+}
+
+void LaplaceExperts::set_params(const std::vector<ParameterMap>& components, const ParameterMap&) {
+  const Index K = this->components(), p = coef_.rows();
+  if (static_cast<Index>(components.size()) != K)
+    throw ModelFormatError(
+        fmt::format("laplace experts: {} components given, expected {}", components.size(), K));
+  for (Index k = 0; k < K; ++k) {
+    const ParameterMap& c = components[static_cast<size_t>(k)];
+    const auto b = c.find("coefficients"), s = c.find("scale");
+    if (b == c.end() || s == c.end())
+      throw ModelFormatError(
+          fmt::format("laplace expert {}: needs 'coefficients' and 'scale'", k + 1));
+    if (b->second.rows() != p || b->second.cols() != 1 || s->second.size() != 1)
+      throw ModelFormatError(fmt::format(
+          "laplace expert {}: 'coefficients' must hold {} numbers, 'scale' one", k + 1, p));
+    set_component(k, b->second.col(0), s->second(0, 0));
+  }
+}
+
+}  // namespace moekit

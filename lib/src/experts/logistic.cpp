@@ -1,0 +1,218 @@
+#include "moekit/experts/logistic.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/experts/weighted_least_squares.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace moekit {
+
+namespace {
+
+Index class_code(double v, Index L, Index row) {
+  const auto c = static_cast<Index>(std::lround(v));
+  if (!(v >= 0.0) || c >= L || std::abs(v - static_cast<double>(c)) > 1e-9)
+    throw InputError(
+        fmt::format("logistic experts: row {} has class code {}, expected an integer in 0..{}",
+                    row + 1, v, L - 1));
+  return c;
+}
+
+}  // namespace
+
+LogisticExperts::LogisticExperts(Index K, Index L, Index p, std::vector<std::string> x_names)
+    : L_(L),
+      p_(p),
+      coef_(static_cast<size_t>(K), Matrix::Zero(p, L - 1)),
+      ridged_(static_cast<size_t>(K), false),
+      x_names_(std::move(x_names)) {
+  if (K < 1 || p < 1) throw InputError("logistic experts need K >= 1 and at least one covariate");
+  if (L < 2) throw InputError("logistic experts need class labels with at least two levels");
+}
+
+void LogisticExperts::set_coefficients(Index k, const Matrix& W) {
+  if (W.rows() != p_ || W.cols() != L_ - 1)
+    throw Error("LogisticExperts::set_coefficients: shape mismatch");
+  coef_[static_cast<size_t>(k)] = W;
+}
+
+void LogisticExperts::log_density(const ConstMatrixRef& x,
+                                  const ConstMatrixRef& y,
+                                  MatrixRef out) const {
+  thread_local Matrix lp;
+  lp.resize(x.rows(), L_);
+  for (Index k = 0; k < components(); ++k) {
+    multinomial_log_probs(x, coef_[static_cast<size_t>(k)], lp);
+    for (Index i = 0; i < x.rows(); ++i) out(i, k) = lp(i, class_code(y(i, 0), L_, i));
+  }
+}
+
+Matrix LogisticExperts::targets(const ConstMatrixRef& y, const ConstVectorRef& r) const {
+  Matrix T = Matrix::Zero(y.rows(), L_);
+  for (Index i = 0; i < y.rows(); ++i) T(i, class_code(y(i, 0), L_, i)) = r(i);
+  return T;
+}
+
+Vector LogisticExperts::column_sd(const ConstMatrixRef& x) const {
+  Vector sd(p_);
+  const double n = static_cast<double>(x.rows());
+  for (Index j = 0; j < p_; ++j) {
+    const double mean = x.col(j).mean();
+    sd(j) = std::sqrt((x.col(j).array() - mean).square().sum() / std::max(1.0, n - 1.0));
+  }
+  return sd;
+}
+
+MStepReport LogisticExperts::fit(const ConstMatrixRef& x,
+                                 const ConstMatrixRef& y,
+                                 const ConstMatrixRef& resp) {
+  const Index K = components();
+  if (x.cols() != p_ || y.cols() != 1 || resp.cols() != K || x.rows() != y.rows())
+    throw Error("LogisticExperts::fit: shape mismatch");
+  MStepReport report;
+  {
+    Matrix gram, unused;
+    weighted_cross_products(x, x.leftCols(1), Vector::Ones(x.rows()), gram, unused);
+    check_design_rank(gram, x_names_, "logistic experts");
+  }
+  // Precision of the separation prior per design column: (sd_j / 2.5)^2 for covariates (a
+  // prior sd of 2.5 on the coefficient of the standardised covariate), 1 / 10^2 for
+  // constant columns (the intercept).
+  const Vector sd = column_sd(x);
+  Vector pen(p_);
+  for (Index j = 0; j < p_; ++j)
+    pen(j) = sd(j) > 0.0 ? sd(j) * sd(j) / (kPriorSd * kPriorSd)
+                         : 1.0 / (kPriorSdConstant * kPriorSdConstant);
+  for (Index k = 0; k < K; ++k) {
+    const double Nk = resp.col(k).sum();
+    // An empty expert (no weight left at all) is re-seeded; a light one is still a valid
+    // weighted fit (Newton's jitter covers an ill-determined Hessian).
+    if (!(Nk > 1e-8)) {
+      report.collapsed.push_back(k);
+      continue;
+    }
+    const Matrix T = targets(y, resp.col(k));
+    Matrix& W = coef_[static_cast<size_t>(k)];
+    if (!ridged_[static_cast<size_t>(k)]) {
+      // Weighted Newton/IRLS for the multinomial logit (Chen, Xu & Chi 1999, section 3;
+      // binary case: Jordan & Jacobs 1994, section 4), step-halving for a monotone Q.
+      Matrix trial = W;
+      const MultinomialFit f = fit_multinomial(x, T, Vector(), trial, 50, 1e-12);
+      double max_std = 0.0;
+      for (Index j = 0; j < p_; ++j)
+        if (sd(j) > 0.0) max_std = std::max(max_std, sd(j) * trial.row(j).cwiseAbs().maxCoeff());
+      const bool separated = max_std > kSeparationBound || f.max_abs_eta > 1.5 * kSeparationBound ||
+                             !trial.allFinite();
+      if (!separated) {
+        W = std::move(trial);
+        continue;
+      }
+      ridged_[static_cast<size_t>(k)] = true;
+      report.warnings.push_back(
+          fmt::format("logistic expert {}: its weighted data are (quasi-)completely separated, so "
+                      "the maximum-likelihood "
+                      "coefficients are infinite; they are kept finite by a ridge (normal prior, "
+                      "sd {} on standardised "
+                      "covariates and {} on constant columns); the reported log-likelihood is that "
+                      "of the ridge estimates",
+                      k + 1, kPriorSd, kPriorSdConstant));
+    }
+    // Penalised (maximum a posteriori) Newton step from the current coefficients.
+    fit_multinomial(x, T, pen, W, 50, 1e-12);
+  }
+  return report;
+}
+
+Vector LogisticExperts::score(const ConstMatrixRef& x,
+                              const ConstMatrixRef& y,
+                              const ConstMatrixRef& resp) const {
+  const Index K = components(), D = L_ - 1;
+  Vector out(K * p_ * D);
+  Matrix g;
+  for (Index k = 0; k < K; ++k) {
+    multinomial_objective(x, targets(y, resp.col(k)), Vector(), coef_[static_cast<size_t>(k)], &g);
+    out.segment(k * p_ * D, p_ * D) = Eigen::Map<const Vector>(g.data(), p_ * D);
+  }
+  return out;
+}
+
+Vector LogisticExperts::parameters() const {
+  const Index D = L_ - 1;
+  Vector theta(num_params());
+  for (Index k = 0; k < components(); ++k)
+    theta.segment(k * p_ * D, p_ * D) =
+        Eigen::Map<const Vector>(coef_[static_cast<size_t>(k)].data(), p_ * D);
+  return theta;
+}
+
+void LogisticExperts::set_parameters(const ConstVectorRef& theta) {
+  const Index D = L_ - 1;
+  if (theta.size() != num_params()) throw Error("LogisticExperts::set_parameters: wrong length");
+  for (Index k = 0; k < components(); ++k)
+    coef_[static_cast<size_t>(k)] = Eigen::Map<const Matrix>(theta.data() + k * p_ * D, p_, D);
+}
+
+std::vector<Matrix> LogisticExperts::predict_means(const ConstMatrixRef& x) const {
+  std::vector<Matrix> out;
+  Matrix lp(x.rows(), L_);
+  for (const Matrix& W : coef_) {
+    multinomial_log_probs(x, W, lp);
+    out.push_back(lp.array().exp().matrix());
+  }
+  return out;
+}
+
+Matrix LogisticExperts::sample(const ConstMatrixRef& x,
+                               const std::vector<Index>& component,
+                               Rng& rng) const {
+  Matrix y(x.rows(), 1);
+  Matrix lp(1, L_);
+  for (Index i = 0; i < x.rows(); ++i) {
+    multinomial_log_probs(x.row(i), coef_[static_cast<size_t>(component[static_cast<size_t>(i)])],
+                          lp);
+    double u = uniform01(rng), acc = 0.0;
+    Index c = 0;
+    for (; c < L_ - 1; ++c) {
+      acc += std::exp(lp(0, c));
+      if (u < acc) break;
+    }
+    y(i, 0) = static_cast<double>(c);
+  }
+  return y;
+}
+
+void LogisticExperts::reseed(Index k, const ConstMatrixRef&, const ConstMatrixRef&, Index) {
+  // Equal class probabilities: a broad start that any row can pull towards its class.
+  coef_[static_cast<size_t>(k)].setZero();
+  ridged_[static_cast<size_t>(k)] = false;
+}
+
+std::vector<ParameterMap> LogisticExperts::component_params() const {
+  std::vector<ParameterMap> out;
+  for (const Matrix& W : coef_) out.push_back({{"coefficients", W}});
+  return out;
+}
+
+void LogisticExperts::set_params(const std::vector<ParameterMap>& components, const ParameterMap&) {
+  const Index K = this->components();
+  if (static_cast<Index>(components.size()) != K)
+    throw ModelFormatError(
+        fmt::format("logistic experts: {} components given, expected {}", components.size(), K));
+  for (Index k = 0; k < K; ++k) {
+    const auto& m = components[static_cast<size_t>(k)];
+    auto it = m.find("coefficients");
+    if (it == m.end())
+      throw ModelFormatError(fmt::format("logistic expert {}: missing 'coefficients'", k + 1));
+    if (it->second.rows() != p_ || it->second.cols() != L_ - 1)
+      throw ModelFormatError(
+          fmt::format("logistic expert {}: 'coefficients' is {}x{}, expected {}x{}", k + 1,
+                      it->second.rows(), it->second.cols(), p_, L_ - 1));
+    if (!it->second.allFinite())
+      throw ModelFormatError(fmt::format("logistic expert {}: coefficients not finite", k + 1));
+    coef_[static_cast<size_t>(k)] = it->second;
+  }
+}
+
+}  // namespace moekit

@@ -1,0 +1,364 @@
+#include "moekit/experts/student_t.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+
+#include <fmt/format.h>
+#include <Eigen/Cholesky>
+#include <boost/math/special_functions/digamma.hpp>
+#include <boost/math/special_functions/gamma.hpp>
+#include <boost/math/tools/roots.hpp>
+
+#include <cmath>
+
+namespace moekit {
+
+namespace {
+
+constexpr double kLogPi = 1.14472988584940017414;
+
+// log Gamma(a + d) - log Gamma(a); through the ratio for large a, where the difference of
+// two large lgamma values would cancel (nu = 1e6 approximates a Gaussian).
+double lgamma_difference(double a, double d) {
+  if (a > 50.0) {
+    const double ratio = boost::math::tgamma_delta_ratio(a, d);  // Gamma(a) / Gamma(a + d)
+    if (ratio > 0 && std::isfinite(ratio)) return -std::log(ratio);
+  }
+  return boost::math::lgamma(a + d) - boost::math::lgamma(a);
+}
+
+bool diagonal_structure(CovarianceStructure s) {
+  return s != CovarianceStructure::Full && s != CovarianceStructure::TiedFull;
+}
+
+}  // namespace
+
+double student_t_df_root(double mean_log_u_minus_u, double nu_old, double q) {
+  using boost::math::digamma;
+  const double c =
+      1.0 + mean_log_u_minus_u + digamma(0.5 * (nu_old + q)) - std::log(0.5 * (nu_old + q));
+  auto f = [c](double nu) { return std::log(0.5 * nu) - digamma(0.5 * nu) + c; };
+  const double lo = StudentTExperts::kMinDf, hi = StudentTExperts::kMaxDf;
+  const double flo = f(lo), fhi = f(hi);
+  // f decreases in nu; Q is concave in nu (dQ/dnu = N f / 2), so the clamped root is the
+  // constrained maximiser.
+  if (!(flo > 0)) return lo;
+  if (!(fhi < 0)) return hi;
+  boost::uintmax_t max_iter = 100;
+  const auto bracket = boost::math::tools::toms748_solve(
+      f, lo, hi, flo, fhi, boost::math::tools::eps_tolerance<double>(48), max_iter);
+  return 0.5 * (bracket.first + bracket.second);
+}
+
+StudentTExperts::StudentTExperts(Index K,
+                                 Index q,
+                                 Index p,
+                                 CovarianceStructure structure,
+                                 double reg_covar,
+                                 double fixed_df,
+                                 double collapse_tol)
+    : coef_(static_cast<size_t>(K), Matrix::Zero(p, q)),
+      cov_(structure, K, q, reg_covar),
+      nu_(Vector::Constant(K, fixed_df > 0 ? fixed_df : kInitialDf)),
+      fixed_df_(fixed_df),
+      collapse_tol_(collapse_tol) {
+  if (!(fixed_df >= 0) || !std::isfinite(fixed_df))
+    throw InputError::option("--df", fmt::format("{}", fixed_df),
+                             "must be finite and > 0 (or 0: estimate nu)");
+  if (p < 1)
+    throw InputError::option("--formula", "no covariates", "t experts need at least an intercept");
+}
+
+double StudentTExperts::log_constant(Index k) const {
+  const double nu = nu_(k), q = static_cast<double>(response_dim());
+  return lgamma_difference(0.5 * nu, 0.5 * q) - 0.5 * q * (std::log(nu) + kLogPi) -
+         0.5 * cov_.log_det(k);
+}
+
+void StudentTExperts::mahalanobis(
+    Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Matrix& e, Vector& delta) const {
+  e.resize(y.rows(), y.cols());
+  e.noalias() = y - x * coef_[static_cast<size_t>(k)];
+  delta.resize(y.rows());
+  cov_.mahalanobis(k, e, delta);
+}
+
+void StudentTExperts::log_density(const ConstMatrixRef& x,
+                                  const ConstMatrixRef& y,
+                                  MatrixRef out) const {
+  thread_local Matrix e;
+  thread_local Vector delta;
+  const double q = static_cast<double>(response_dim());
+  for (Index k = 0; k < components(); ++k) {
+    mahalanobis(k, x, y, e, delta);
+    const double nu = nu_(k);
+    out.col(k).array() = log_constant(k) - 0.5 * (nu + q) * (delta.array() / nu).log1p();
+  }
+}
+
+MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
+                                 const ConstMatrixRef& y,
+                                 const ConstMatrixRef& resp) {
+  const Index K = components(), q = response_dim(), p = coef_[0].rows(), n = y.rows();
+  if (y.cols() != q || x.cols() != p || resp.cols() != K || x.rows() != n)
+    throw Error("StudentTExperts::fit: shape mismatch");
+  {
+    const RowVector mean = y.colwise().mean();
+    cov_.set_reference_variance(((y.rowwise() - mean).array().square().colwise().sum() /
+                                 static_cast<double>(std::max<Index>(1, n - 1)))
+                                    .transpose());
+  }
+  const double qd = static_cast<double>(q);
+  MStepReport report;
+  std::vector<Matrix> scatter(static_cast<size_t>(K), Matrix::Zero(q, q));
+  std::vector<Index> no_fit;  // N_k < 1 or a singular weighted design
+  Vector N = resp.colwise().sum().transpose();
+  Vector mean_log_u_minus_u = Vector::Zero(K);
+  const std::vector<Matrix> old_coef = coef_;
+  for (Index k = 0; k < K; ++k) {
+    // E-step for the latent scale weights at the current parameters (Chamroukhi 2016,
+    // eq. 20): u_ik = (nu_k + q) / (nu_k + delta_ik). Before any fit the parameters are
+    // placeholders, so the first M-step takes u = 1 (a Gaussian fit of the initial split).
+    Vector u = Vector::Ones(n);
+    if (!fresh_) {
+      Matrix e;
+      Vector delta;
+      mahalanobis(k, x, y, e, delta);
+      u = (nu_(k) + qd) / (nu_(k) + delta.array());
+    }
+    const auto r = resp.col(k);
+    if (!(N(k) >= 1.0)) {
+      no_fit.push_back(k);
+      continue;
+    }
+    if (!fresh_) mean_log_u_minus_u(k) = (r.array() * (u.array().log() - u.array())).sum() / N(k);
+    // CM-step 1 (eq. 24): B_k = (X' W X)^{-1} X' W Y with W = diag(r_ik u_ik). The same
+    // design for every response column makes the multivariate GLS equal to least squares
+    // column by column, whatever Sigma_k.
+    const Vector w = r.array() * u.array();
+    struct Acc {
+      Matrix XtWX, XtWY;
+      Acc& operator+=(const Acc& o) {
+        XtWX += o.XtWX;
+        XtWY += o.XtWY;
+        return *this;
+      }
+    };
+    const Acc acc = reduce_blocks(
+        n, Acc{Matrix::Zero(p, p), Matrix::Zero(p, q)}, [&](Index begin, Index size, Acc& a) {
+          const auto xb = x.middleRows(begin, size);
+          const Matrix wx = xb.array().colwise() * w.segment(begin, size).array();
+          a.XtWX.noalias() += wx.transpose() * xb;
+          a.XtWY.noalias() += wx.transpose() * y.middleRows(begin, size);
+        });
+    Eigen::LLT<Matrix> llt(acc.XtWX);
+    Matrix B = llt.info() == Eigen::Success ? Matrix(llt.solve(acc.XtWY)) : Matrix();
+    if (llt.info() != Eigen::Success || !B.allFinite()) {
+      no_fit.push_back(k);
+      continue;
+    }
+    coef_[static_cast<size_t>(k)] = B;
+    // CM-step 2 (eq. 25): Sigma_k = sum_i r_ik u_ik e_ik e_ik' / sum_i r_ik, residuals about
+    // the new B_k; tied structures pool over k inside CovarianceSet::fit.
+    scatter[static_cast<size_t>(k)] =
+        reduce_blocks(n, Matrix(Matrix::Zero(q, q)), [&](Index begin, Index size, Matrix& S) {
+          const Matrix e = y.middleRows(begin, size) - x.middleRows(begin, size) * B;
+          const Matrix we = e.array().colwise() * w.segment(begin, size).array();
+          S.noalias() += we.transpose() * e;
+        });
+  }
+  // Components without a fit keep their matrices; give the covariance update no weight for
+  // them so that CovarianceSet reports them as collapsed.
+  Vector Nfit = N;
+  for (Index k : no_fit) Nfit(k) = 0.0;
+  report.collapsed = cov_.fit(scatter, Nfit, collapse_tol_);
+  for (Index k : report.collapsed) coef_[static_cast<size_t>(k)] = old_coef[static_cast<size_t>(k)];
+  // CM-step 3 (eq. 27): nu_k from its digamma equation, with the u_ik of the E-step.
+  if (!df_fixed() && !fresh_) {
+    for (Index k = 0; k < K; ++k) {
+      if (std::find(report.collapsed.begin(), report.collapsed.end(), k) != report.collapsed.end())
+        continue;
+      nu_(k) = student_t_df_root(mean_log_u_minus_u(k), nu_(k), qd);
+    }
+  }
+  fresh_ = false;
+  return report;
+}
+
+Vector StudentTExperts::score(const ConstMatrixRef& x,
+                              const ConstMatrixRef& y,
+                              const ConstMatrixRef& resp) const {
+  using boost::math::digamma;
+  const Index K = components(), q = response_dim(), p = coef_[0].rows();
+  const double qd = static_cast<double>(q);
+  Vector out(K * p * q);
+  std::vector<Matrix> G(static_cast<size_t>(K));
+  Vector dnu(K);
+  Matrix e;
+  Vector delta;
+  for (Index k = 0; k < K; ++k) {
+    mahalanobis(k, x, y, e, delta);
+    const double nu = nu_(k);
+    const auto r = resp.col(k);
+    const Vector w = (nu + qd) / (nu + delta.array());  // d log p / d(delta) = -w / 2
+    const Vector rw = r.array() * w.array();
+    // d/dB_k = X' diag(r w) E Sigma_k^{-1}  (p x q).
+    Matrix Sinv_Et = (e.array().colwise() * rw.array()).matrix().transpose();  // q x n
+    const Matrix& L = cov_.cholesky(k);
+    L.triangularView<Eigen::Lower>().solveInPlace(Sinv_Et);
+    L.transpose().triangularView<Eigen::Upper>().solveInPlace(Sinv_Et);
+    const Matrix dB = x.transpose() * Sinv_Et.transpose();
+    out.segment(k * p * q, p * q) = Eigen::Map<const Vector>(dB.data(), p * q);
+    // d/dSigma_k: the Gaussian form with the scatter weighted by r w.
+    const Matrix S = e.transpose() * (e.array().colwise() * rw.array()).matrix();
+    G[static_cast<size_t>(k)] = cov_.gradient(k, S, r.sum());
+    // d/d log nu_k = nu sum_i r_i [psi((nu+q)/2)/2 - psi(nu/2)/2 - q/(2 nu)
+    //                             - log(1 + delta/nu)/2 + (nu+q) delta / (2 nu (nu + delta))].
+    const double a = 0.5 * (digamma(0.5 * (nu + qd)) - digamma(0.5 * nu) - qd / nu);
+    const Vector term = a - 0.5 * (delta.array() / nu).log1p() +
+                        0.5 * (nu + qd) * delta.array() / (nu * (nu + delta.array()));
+    dnu(k) = nu * r.dot(term);
+  }
+  cov_.append_score(G, out);
+  if (!df_fixed()) {
+    const Index old = out.size();
+    out.conservativeResize(old + K);
+    out.tail(K) = dnu;
+  }
+  return out;
+}
+
+Vector StudentTExperts::parameters() const {
+  const Index K = components(), p = coef_[0].rows(), q = response_dim();
+  Vector theta(K * p * q);
+  for (Index k = 0; k < K; ++k)
+    theta.segment(k * p * q, p * q) =
+        Eigen::Map<const Vector>(coef_[static_cast<size_t>(k)].data(), p * q);
+  cov_.append_parameters(theta);
+  if (!df_fixed()) {
+    const Index old = theta.size();
+    theta.conservativeResize(old + K);
+    theta.tail(K) = nu_.array().log();
+  }
+  return theta;
+}
+
+void StudentTExperts::set_parameters(const ConstVectorRef& theta) {
+  const Index K = components(), p = coef_[0].rows(), q = response_dim();
+  if (theta.size() != num_params()) throw Error("StudentTExperts::set_parameters: wrong length");
+  for (Index k = 0; k < K; ++k)
+    coef_[static_cast<size_t>(k)] = Eigen::Map<const Matrix>(theta.data() + k * p * q, p, q);
+  Index pos = K * p * q;
+  cov_.read_parameters(theta, pos);
+  if (!df_fixed()) nu_ = theta.segment(pos, K).array().exp();
+  fresh_ = false;
+}
+
+Index StudentTExperts::num_params() const {
+  const Index K = components();
+  return K * coef_[0].size() + cov_.num_params() + (df_fixed() ? 0 : K);
+}
+
+std::vector<Matrix> StudentTExperts::predict_means(const ConstMatrixRef& x) const {
+  std::vector<Matrix> out;
+  for (const Matrix& B : coef_) out.push_back(x * B);
+  return out;
+}
+
+Matrix StudentTExperts::sample(const ConstMatrixRef& x,
+                               const std::vector<Index>& component,
+                               Rng& rng) const {
+  const Index q = response_dim();
+  Matrix y(x.rows(), q);
+  Vector z(q);
+  for (Index i = 0; i < x.rows(); ++i) {
+    const Index k = component[static_cast<size_t>(i)];
+    const double nu = nu_(k);
+    // y = B'x + L z / sqrt(U), U ~ Gamma(nu/2, rate nu/2) by inversion (portable draws).
+    double v = uniform01(rng);
+    while (v == 0.0) v = uniform01(rng);
+    const double U = boost::math::gamma_p_inv(0.5 * nu, v) / (0.5 * nu);
+    for (Index j = 0; j < q; ++j) z(j) = standard_normal(rng);
+    y.row(i) = x.row(i) * coef_[static_cast<size_t>(k)] +
+               (cov_.cholesky(k).triangularView<Eigen::Lower>() * z).transpose() / std::sqrt(U);
+  }
+  return y;
+}
+
+void StudentTExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Index row) {
+  // The minimum-norm B through the chosen row and a broad scale (the data's covariance).
+  const double nx = x.row(row).squaredNorm();
+  coef_[static_cast<size_t>(k)] =
+      nx > 0 ? Matrix(x.row(row).transpose() * y.row(row) / nx) : Matrix::Zero(x.cols(), y.cols());
+  if (!df_fixed()) nu_(k) = kInitialDf;
+  if (is_tied(cov_.structure())) return;
+  const RowVector mean = y.colwise().mean();
+  const Matrix centered = y.rowwise() - mean;
+  Matrix S =
+      centered.transpose() * centered / static_cast<double>(std::max<Index>(1, y.rows() - 1));
+  if (diagonal_structure(cov_.structure())) S = Matrix(S.diagonal().asDiagonal());
+  if (cov_.structure() == CovarianceStructure::Spherical) {
+    const double v = S.trace() / static_cast<double>(S.rows());
+    S = v * Matrix::Identity(S.rows(), S.cols());
+  }
+  S.diagonal().array() += cov_.reg_covar();
+  cov_.set(k, S);
+}
+
+void StudentTExperts::set_component(Index k, const Matrix& B, const Matrix& sigma, double nu) {
+  if (B.rows() != coef_[0].rows() || B.cols() != response_dim() || !B.allFinite())
+    throw ModelFormatError(fmt::format("t expert {}: coefficients must be {}x{}", k + 1,
+                                       coef_[0].rows(), response_dim()));
+  if (!(nu > 0) || !std::isfinite(nu))
+    throw ModelFormatError(fmt::format("t expert {}: df must be > 0", k + 1));
+  coef_[static_cast<size_t>(k)] = B;
+  cov_.set(k, sigma);
+  nu_(k) = df_fixed() ? fixed_df_ : nu;
+  fresh_ = false;
+}
+
+std::vector<ParameterMap> StudentTExperts::component_params() const {
+  std::vector<ParameterMap> out;
+  for (Index k = 0; k < components(); ++k) {
+    ParameterMap m;
+    m["coefficients"] = coef_[static_cast<size_t>(k)];
+    if (!is_tied(cov_.structure())) m["scale"] = cov_.covariance(k);
+    m["df"] = Matrix::Constant(1, 1, nu_(k));
+    out.push_back(m);
+  }
+  return out;
+}
+
+ParameterMap StudentTExperts::shared_params() const {
+  if (!is_tied(cov_.structure())) return {};
+  return {{"scale", cov_.covariance(0)}};
+}
+
+void StudentTExperts::set_params(const std::vector<ParameterMap>& components,
+                                 const ParameterMap& shared) {
+  const Index K = this->components(), q = response_dim(), p = coef_[0].rows();
+  auto get = [](const ParameterMap& m, const std::string& name, Index rows, Index cols,
+                const std::string& where) {
+    auto it = m.find(name);
+    if (it == m.end()) throw ModelFormatError(fmt::format("{}: missing '{}'", where, name));
+    if (it->second.rows() != rows || it->second.cols() != cols)
+      throw ModelFormatError(fmt::format("{}: '{}' is {}x{}, expected {}x{}", where, name,
+                                         it->second.rows(), it->second.cols(), rows, cols));
+    return it->second;
+  };
+  if (static_cast<Index>(components.size()) != K)
+    throw ModelFormatError(
+        fmt::format("t experts: {} components given, expected {}", components.size(), K));
+  const bool tied = is_tied(cov_.structure());
+  const Matrix shared_scale = tied ? get(shared, "scale", q, q, "t experts (tied)") : Matrix();
+  for (Index k = 0; k < K; ++k) {
+    const std::string where = fmt::format("t expert {}", k + 1);
+    const ParameterMap& c = components[static_cast<size_t>(k)];
+    const Matrix B = get(c, "coefficients", p, q, where);
+    const Matrix S = tied ? shared_scale : get(c, "scale", q, q, where);
+    const double nu = df_fixed() ? fixed_df_ : get(c, "df", 1, 1, where)(0, 0);
+    set_component(k, B, S, nu);
+  }
+}
+
+}  // namespace moekit

@@ -1,0 +1,88 @@
+#pragma once
+// Helpers for the regression-expert and gate tests: data sets from datasets/ through the
+// formula layer, models from a spec, EM with restarts, and finite differences.
+
+#include "moekit/data/csv.hpp"
+#include "moekit/data/dataset.hpp"
+#include "moekit/fit/em.hpp"
+#include "moekit/model/model.hpp"
+
+#include <string>
+
+namespace moekit::testing {
+
+struct Problem {
+  ModelSpec spec;
+  Dataset data;
+};
+
+inline std::string dataset_path(const std::string& name) {
+  return std::string(MOEKIT_DATASETS_DIR) + "/" + name;
+}
+
+inline Problem make_problem(const CsvTable& table,
+                            const std::string& formula,
+                            const std::string& experts,
+                            const std::string& gate,
+                            Index K,
+                            const std::string& gate_formula = "") {
+  Problem p;
+  p.spec.experts = experts;
+  p.spec.gate = gate;
+  p.spec.K = K;
+  // The peers fit unregularised maximum likelihood. moekit's default reg_covar (1e-6,
+  // absolute, as scikit-learn's) is not negligible against NOdata's residual variances
+  // (about 5e-4): it lowers the log-likelihood there by 5e-5.
+  p.spec.reg_covar = 0.0;
+  p.spec.data.formula = formula;
+  p.spec.data.gate_formula = gate_formula;
+  p.spec.data.categorical_response = experts == "logistic";
+  p.data = make_dataset(table, p.spec.data);
+  return p;
+}
+
+inline Problem load_problem(const std::string& file,
+                            const std::string& formula,
+                            const std::string& experts,
+                            const std::string& gate,
+                            Index K,
+                            const std::string& gate_formula = "") {
+  return make_problem(read_csv(dataset_path(file)), formula, experts, gate, K, gate_formula);
+}
+
+inline Model make_model(const Problem& p) {
+  return Model(p.spec, p.data.y.cols(), p.data.x.cols(), p.data.z.cols());
+}
+
+// Random soft starts by default: k-means on [x, x^2, y] splits NPreg along x instead of
+// along the two curves, and the peers (flexmix, mixtools) start from random partitions too.
+inline FitResult fit_em(Model& m,
+                        const Dataset& d,
+                        int restarts,
+                        std::uint64_t seed = 1,
+                        int max_iter = 2000,
+                        InitMethod init = InitMethod::Random) {
+  FitOptions o;
+  o.init = init;
+  o.restarts = restarts;
+  o.seed = seed;
+  o.max_iter = max_iter;
+  o.tol = 1e-10;
+  return EmFitter(o).fit(m, d);
+}
+
+// Central differences of f at theta, step h scaled to each coordinate.
+template <typename F>
+Vector numeric_gradient(F f, const Vector& theta, double h = 1e-5) {
+  Vector g(theta.size());
+  for (Index j = 0; j < theta.size(); ++j) {
+    Vector a = theta, b = theta;
+    const double s = h * std::max(1.0, std::abs(theta(j)));
+    a(j) += s;
+    b(j) -= s;
+    g(j) = (f(a) - f(b)) / (2.0 * s);
+  }
+  return g;
+}
+
+}  // namespace moekit::testing
