@@ -1,0 +1,33 @@
+#include "moekit/deep/topk.hpp"
+
+#include <algorithm>
+
+namespace moekit::deep {
+
+void top_k_small(const double* values, Index n, Index stride, Index k, Index* out) {
+  for (Index r = 0; r < k; ++r) {
+    Index best = -1;
+    for (Index j = 0; j < n; ++j) {
+      bool taken = false;
+      for (Index q = 0; q < r; ++q) taken = taken || out[q] == j;
+      if (taken) continue;
+      // Strict '>' keeps the lower index on ties.
+      if (best < 0 || values[j * stride] > values[best * stride]) best = j;
+    }
+    out[r] = best;
+  }
+}
+
+void top_k_large(
+    const double* values, Index n, Index stride, Index k, std::vector<Index>& scratch, Index* out) {
+  scratch.resize(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) scratch[static_cast<std::size_t>(i)] = i;
+  auto before = [&](Index a, Index b) {
+    const double va = values[a * stride], vb = values[b * stride];
+    return va > vb || (va == vb && a < b);
+  };
+  std::partial_sort(scratch.begin(), scratch.begin() + k, scratch.end(), before);
+  std::copy(scratch.begin(), scratch.begin() + k, out);
+}
+
+}  // namespace moekit::deep
