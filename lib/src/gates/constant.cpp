@@ -48,7 +48,10 @@ void ConstantGate::reset_component(Index k) {
 void ConstantGate::set_weights(const Vector& w) {
   if (w.size() != weights_.size() || !(w.array() > 0).all() || !w.allFinite())
     throw ModelFormatError("constant gate: weights must be K positive numbers");
-  weights_ = w / w.sum();
+  // Weights that already sum to one (up to rounding) are kept bit for bit, so that a model
+  // read back from its file predicts exactly what the fitted one did.
+  const double total = w.sum();
+  weights_ = std::abs(total - 1.0) <= 1e-12 ? w : Vector(w / total);
 }
 
 ParameterMap ConstantGate::params() const { return {{"weights", weights_}}; }
