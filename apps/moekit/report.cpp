@@ -58,9 +58,10 @@ std::string fit_text(const Model& model, const FitResult& fit) {
     out += fmt::format(
         "AIC {:.6f}   BIC {:.6f}   ICL {:.6f}   (lower is better; BIC = -2 loglik + p log n)\n",
         fit.aic, fit.bic, fit.icl);
-    out += fmt::format("EM: {} iterations, {} ({}); {} start(s), best #{}; {:.3f} s\n",
+    out += fmt::format("EM: {} iterations, {} ({}); {} start(s), best #{}{}; {:.3f} s\n",
                        fit.iterations, to_string(fit.status), fit.stopping_rule, fit.restarts,
-                       fit.best_restart + 1, fit.seconds);
+                       fit.best_restart + 1, fit.init.empty() ? "" : " (" + fit.init + " start)",
+                       fit.seconds);
   }
   out += "\ngate (" + model.gate().kind() + "):\n";
   for (const auto& [name, m] : model.gate().params())

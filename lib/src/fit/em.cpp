@@ -92,7 +92,10 @@ FitResult EmFitter::run(
   };
 
   if (initialise) {
-    resp = initial_responsibilities(init_features(model, data), K, options_, rng);
+    const InitMethod method = start_method(options_.init, model.spec().experts, restart);
+    result.init = to_string(method);
+    resp =
+        initial_responsibilities(init_features(model, data), K, method, options_.kmeans_iter, rng);
     MStepReport r = model.experts().fit(data.x, data.y, resp);
     for (auto& w : model.gate().fit(data.z, resp)) result.warnings.push_back(w);
     for (auto& w : r.warnings) result.warnings.push_back(w);

@@ -85,13 +85,17 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
   return label;
 }
 
-Matrix initial_responsibilities(const ConstMatrixRef& features,
-                                Index K,
-                                const FitOptions& options,
-                                Rng& rng) {
+InitMethod start_method(InitMethod requested, const std::string& family, int restart) {
+  if (requested != InitMethod::Auto) return requested;
+  if (family == "gaussian") return InitMethod::KMeansPlusPlus;
+  return restart % 2 == 0 ? InitMethod::Random : InitMethod::KMeansPlusPlus;
+}
+
+Matrix initial_responsibilities(
+    const ConstMatrixRef& features, Index K, InitMethod method, int kmeans_iter, Rng& rng) {
   const Index n = features.rows();
   Matrix resp = Matrix::Zero(n, K);
-  if (options.init == InitMethod::Random) {
+  if (method == InitMethod::Random) {
     if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
     for (Index i = 0; i < n; ++i) {
       for (Index k = 0; k < K; ++k) resp(i, k) = uniform01(rng) + 1e-12;
@@ -99,7 +103,7 @@ Matrix initial_responsibilities(const ConstMatrixRef& features,
     }
     return resp;
   }
-  const std::vector<Index> label = kmeans_plus_plus(features, K, options.kmeans_iter, rng);
+  const std::vector<Index> label = kmeans_plus_plus(features, K, kmeans_iter, rng);
   for (Index i = 0; i < n; ++i) resp(i, label[static_cast<size_t>(i)]) = 1.0;
   return resp;
 }

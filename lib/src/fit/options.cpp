@@ -9,12 +9,23 @@
 
 namespace moekit {
 
-std::string to_string(InitMethod m) { return m == InitMethod::Random ? "random" : "kmeans++"; }
+std::string to_string(InitMethod m) {
+  switch (m) {
+    case InitMethod::Auto:
+      return "auto";
+    case InitMethod::Random:
+      return "random";
+    case InitMethod::KMeansPlusPlus:
+      break;
+  }
+  return "kmeans++";
+}
 
 InitMethod parse_init(const std::string& name) {
   if (name == "kmeans++" || name == "kmeans") return InitMethod::KMeansPlusPlus;
   if (name == "random") return InitMethod::Random;
-  throw InputError::option("--init", name, "must be kmeans++ or random");
+  if (name == "auto") return InitMethod::Auto;
+  throw InputError::option("--init", name, "must be auto, kmeans++ or random");
 }
 
 void FitOptions::validate() const {

@@ -6,13 +6,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace moekit {
 
@@ -37,11 +37,13 @@ json matrix_to_json(const Matrix& m) {
 }
 
 Matrix matrix_from_json(const json& j, const std::string& where) {
-  if (!j.is_array() || j.empty()) throw ModelFormatError(fmt::format("{}: expected a non-empty array", where));
+  if (!j.is_array() || j.empty())
+    throw ModelFormatError(fmt::format("{}: expected a non-empty array", where));
   if (!j[0].is_array()) {
     Matrix m(static_cast<Index>(j.size()), 1);
     for (size_t i = 0; i < j.size(); ++i) {
-      if (!j[i].is_number()) throw ModelFormatError(fmt::format("{}[{}]: expected a number", where, i));
+      if (!j[i].is_number())
+        throw ModelFormatError(fmt::format("{}[{}]: expected a number", where, i));
       m(static_cast<Index>(i), 0) = j[i].get<double>();
     }
     return m;
@@ -50,9 +52,11 @@ Matrix matrix_from_json(const json& j, const std::string& where) {
   Matrix m(static_cast<Index>(j.size()), static_cast<Index>(cols));
   for (size_t i = 0; i < j.size(); ++i) {
     if (!j[i].is_array() || j[i].size() != cols)
-      throw ModelFormatError(fmt::format("{}: row {} does not have {} entries", where, i + 1, cols));
+      throw ModelFormatError(
+          fmt::format("{}: row {} does not have {} entries", where, i + 1, cols));
     for (size_t c = 0; c < cols; ++c) {
-      if (!j[i][c].is_number()) throw ModelFormatError(fmt::format("{}[{}][{}]: expected a number", where, i, c));
+      if (!j[i][c].is_number())
+        throw ModelFormatError(fmt::format("{}[{}][{}]: expected a number", where, i, c));
       m(static_cast<Index>(i), static_cast<Index>(c)) = j[i][c].get<double>();
     }
   }
@@ -97,6 +101,7 @@ json fit_to_json(const FitResult& f) {
   j["stopping_rule"] = f.stopping_rule;
   j["restarts"] = f.restarts;
   j["best_restart"] = f.best_restart + 1;
+  j["init"] = f.init;
   j["seconds"] = f.seconds;
   j["warnings"] = f.warnings;
   j["loglik_trace"] = f.loglik_trace;
@@ -136,7 +141,8 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   params["gate"] = params_to_json(model.gate().params());
   json comps = json::array();
   for (const auto& c : model.experts().component_params()) comps.push_back(params_to_json(c));
-  params["experts"] = {{"components", comps}, {"shared", params_to_json(model.experts().shared_params())}};
+  params["experts"] = {{"components", comps},
+                       {"shared", params_to_json(model.experts().shared_params())}};
   j["parameters"] = params;
   if (fit) j["fit"] = fit_to_json(*fit);
   return j.dump(indent);
@@ -154,11 +160,13 @@ Model model_from_json(const std::string& text, const std::string& source) {
     throw ModelFormatError(fmt::format("{}: not a JSON model file ({})", source, e.what()));
   }
   if (!j.is_object() || j.value("format", "") != "moekit-model")
-    throw ModelFormatError(fmt::format("{}: not a moekit model file (no \"format\": \"moekit-model\")", source));
+    throw ModelFormatError(
+        fmt::format("{}: not a moekit model file (no \"format\": \"moekit-model\")", source));
   const int version = field<int>(j, "version", source);
   if (version > kModelFormatVersion || version < 1)
-    throw ModelFormatError(fmt::format("{}: model format version {} is not supported by moekit {} (reads 1 to {})",
-                                       source, version, MOEKIT_VERSION_STRING, kModelFormatVersion));
+    throw ModelFormatError(
+        fmt::format("{}: model format version {} is not supported by moekit {} (reads 1 to {})",
+                    source, version, MOEKIT_VERSION_STRING, kModelFormatVersion));
   try {
     return model_from_parsed(j, source);
   } catch (const json::exception& e) {
@@ -180,7 +188,7 @@ Model model_from_parsed(const json& j, const std::string& source) {
   s.reg_covar = field<double>(js, "reg_covar", where);
   s.collapse_tol = js.value("collapse_tol", 1e-8);
   s.gate_ridge = js.value("gate_ridge", 0.0);  // absent before softmax gates: no penalty
-  s.df = js.value("df", 0.0);  // absent before t experts: nu estimated
+  s.df = js.value("df", 0.0);                  // absent before t experts: nu estimated
   const json& jd = js.at("data");
   const std::string dwhere = where + ".data";
   s.data.formula = field<std::string>(jd, "formula", dwhere);
@@ -198,14 +206,17 @@ Model model_from_parsed(const json& j, const std::string& source) {
   }
   const Index q = field<Index>(js, "response_dim", where);
   if (q < 1) throw ModelFormatError(fmt::format("{}: response_dim must be >= 1", where));
-  Model m(s, q, static_cast<Index>(s.data.x_names.size()), static_cast<Index>(s.data.z_names.size()));
+  Model m(s, q, static_cast<Index>(s.data.x_names.size()),
+          static_cast<Index>(s.data.z_names.size()));
   const json& jp = j.at("parameters");
   m.gate().set_params(params_from_json(jp.at("gate"), source + ": parameters.gate"));
   std::vector<ParameterMap> comps;
   const json& je = jp.at("experts");
   for (size_t k = 0; k < je.at("components").size(); ++k)
-    comps.push_back(params_from_json(je.at("components")[k], fmt::format("{}: parameters.experts.components[{}]", source, k)));
-  m.experts().set_params(comps, params_from_json(je.value("shared", json::object()), source + ": parameters.experts.shared"));
+    comps.push_back(params_from_json(
+        je.at("components")[k], fmt::format("{}: parameters.experts.components[{}]", source, k)));
+  m.experts().set_params(comps, params_from_json(je.value("shared", json::object()),
+                                                 source + ": parameters.experts.shared"));
   return m;
 }
 }  // namespace
@@ -229,6 +240,7 @@ FitResult fit_record_from_json(const std::string& text) {
   f.stopping_rule = r.value("stopping_rule", "");
   f.restarts = r.value("restarts", 0);
   f.best_restart = r.value("best_restart", 1) - 1;
+  f.init = r.value("init", "");
   f.seconds = r.value("seconds", 0.0);
   f.warnings = r.value("warnings", std::vector<std::string>{});
   f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
@@ -238,7 +250,8 @@ FitResult fit_record_from_json(const std::string& text) {
 void write_file_atomically(const std::string& path, const std::string& content) {
   std::string tmpl = path + ".tmp-XXXXXX";
   const int fd = mkstemp(tmpl.data());
-  if (fd < 0) throw InputError(fmt::format("{}: cannot create a file there: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    throw InputError(fmt::format("{}: cannot create a file there: {}", path, std::strerror(errno)));
   size_t done = 0;
   while (done < content.size()) {
     const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
@@ -268,7 +281,8 @@ void save_model(const Model& model, const FitResult* fit, const std::string& pat
 
 Model load_model(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot open model file: {}", path, std::strerror(errno)));
+  if (!in)
+    throw InputError(fmt::format("{}: cannot open model file: {}", path, std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
   return model_from_json(ss.str(), path);

@@ -6,6 +6,9 @@
 #include "moekit/core/types.hpp"
 #include "moekit/fit/options.hpp"
 
+#include <string>
+#include <vector>
+
 namespace moekit {
 
 // Labels 0..K-1 from k-means++ seeding and up to `iterations` Lloyd steps on the columns of
@@ -15,10 +18,11 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
                                     int iterations,
                                     Rng& rng);
 
-// n x K starting responsibilities for the chosen method.
-Matrix initial_responsibilities(const ConstMatrixRef& features,
-                                Index K,
-                                const FitOptions& options,
-                                Rng& rng);
+// The method that start `restart` (0-based) uses for experts of `family`; resolves Auto.
+InitMethod start_method(InitMethod requested, const std::string& family, int restart);
+
+// n x K starting responsibilities for `method` (KMeansPlusPlus or Random).
+Matrix initial_responsibilities(
+    const ConstMatrixRef& features, Index K, InitMethod method, int kmeans_iter, Rng& rng);
 
 }  // namespace moekit

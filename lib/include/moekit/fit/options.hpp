@@ -9,9 +9,13 @@
 
 namespace moekit {
 
-enum class InitMethod { KMeansPlusPlus, Random };
+// Auto: k-means++ for Gaussian experts; for regression experts the starts alternate between
+// random responsibilities (starts 1, 3, ...) and k-means++ on [x, y] (starts 2, 4, ...),
+// because clusters in the joint space often cut across regression lines (flexmix and
+// mixtools start regression mixtures from random partitions for the same reason).
+enum class InitMethod { Auto, KMeansPlusPlus, Random };
 std::string to_string(InitMethod m);
-InitMethod parse_init(const std::string& name);  // "kmeans++" | "random"
+InitMethod parse_init(const std::string& name);  // "auto" | "kmeans++" | "random"
 
 // Reported after every EM iteration; return false to stop the fit early.
 struct IterationInfo {
@@ -27,7 +31,7 @@ struct FitOptions {
   double tol = 1e-8;  // stop when |l_t - l_{t-1}| <= tol * |l_t|
   int restarts = 1;
   std::uint64_t seed = 1;
-  InitMethod init = InitMethod::KMeansPlusPlus;
+  InitMethod init = InitMethod::Auto;
   int kmeans_iter = 20;  // Lloyd iterations after k-means++ seeding
   int max_reseeds = 20;  // re-seeds of collapsed components allowed per start
   int threads = 0;       // 0: all hardware threads

@@ -18,6 +18,7 @@ struct FitResult {
   int iterations = 0;
   int restarts = 0;      // starts tried
   int best_restart = 0;  // 0-based
+  std::string init;      // how the best start began: "kmeans++", "random" ("" after refine)
   std::vector<double> restart_logliks;
   double seconds = 0.0;
   long n_obs = 0, n_params = 0;
