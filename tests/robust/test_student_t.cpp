@@ -47,6 +47,45 @@ TEST_CASE("t: the nu equation has its root where the digamma condition holds", "
   CHECK(student_t_df_root(-3.0, 10.0, 1.0) < 2.0);
 }
 
+TEST_CASE("t: the ECME step for nu is the profile maximum over [kMinDf, kMaxDf]", "[t][nu]") {
+  // Squared standardised residuals of t_nu draws (q = 1) with uneven weights; the step must
+  // match a fine grid search of the same profile and never fall below its start.
+  Rng rng(11);
+  for (double true_nu : {1.5, 4.0, 25.0, 1e4}) {
+    const Index n = 2000;
+    Vector r(n), delta(n);
+    for (Index i = 0; i < n; ++i) {
+      const double z = standard_normal(rng);
+      double chi2 = 0.0;  // Gamma(nu/2, rate nu/2) as chi2_nu / nu by its sum of squares
+      const int dof = static_cast<int>(std::min(true_nu, 200.0));
+      for (int j = 0; j < dof; ++j) chi2 += std::pow(standard_normal(rng), 2);
+      const double u = true_nu > 200.0 ? 1.0 : chi2 / dof;
+      delta(i) = z * z / u;
+      r(i) = 0.2 + 0.8 * uniform01(rng);
+    }
+    double grid_best = StudentTExperts::kMinDf, grid_value = -1e300;
+    for (double lnu = std::log(StudentTExperts::kMinDf); lnu <= std::log(StudentTExperts::kMaxDf);
+         lnu += 1e-3) {
+      const double v = student_t_df_loglik(r, delta, std::exp(lnu), 1.0);
+      if (v > grid_value) {
+        grid_value = v;
+        grid_best = std::exp(lnu);
+      }
+    }
+    for (double start : {0.7, 10.0, 150.0}) {
+      const double nu = student_t_df_profile_max(r, delta, 1.0, {start});
+      INFO("true nu " << true_nu << ", start " << start << ": step " << nu << ", grid "
+                      << grid_best);
+      CHECK(student_t_df_loglik(r, delta, nu, 1.0) >= grid_value - 1e-9 * std::abs(grid_value));
+      CHECK(student_t_df_loglik(r, delta, nu, 1.0) >= student_t_df_loglik(r, delta, start, 1.0));
+      CHECK(nu >= StudentTExperts::kMinDf);
+      CHECK(nu <= StudentTExperts::kMaxDf);
+    }
+    if (true_nu < 100) CHECK(grid_best == Approx(true_nu).epsilon(0.35));
+    if (true_nu > 1000) CHECK(grid_best > 15.0);  // Gaussian rows: nu far above the t range
+  }
+}
+
 TEST_CASE("t: the univariate density is Boost's Student-t", "[t][density]") {
   Model m = make_model("t", "constant", 1, 1, 2, 3.5);
   Matrix sigma(1, 1);

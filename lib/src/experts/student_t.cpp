@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
 #include <boost/math/special_functions/digamma.hpp>
+
 #include <boost/math/special_functions/gamma.hpp>
 #include <boost/math/tools/roots.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace moekit {
@@ -48,6 +50,72 @@ double student_t_df_root(double mean_log_u_minus_u, double nu_old, double q) {
   const auto bracket = boost::math::tools::toms748_solve(
       f, lo, hi, flo, fhi, boost::math::tools::eps_tolerance<double>(48), max_iter);
   return 0.5 * (bracket.first + bracket.second);
+}
+
+double student_t_df_loglik(const ConstVectorRef& r,
+                           const ConstVectorRef& delta,
+                           double nu,
+                           double q) {
+  const double c = lgamma_difference(0.5 * nu, 0.5 * q) - 0.5 * q * std::log(nu);
+  return reduce_blocks(r.size(), 0.0, [&](Index begin, Index size, double& acc) {
+    const auto rb = r.segment(begin, size).array();
+    const auto db = delta.segment(begin, size).array();
+    acc += (rb * (c - 0.5 * (nu + q) * (db / nu).log1p())).sum();
+  });
+}
+
+double student_t_df_profile_max(const ConstVectorRef& r,
+                                const ConstVectorRef& delta,
+                                double q,
+                                std::initializer_list<double> candidates) {
+  using boost::math::digamma;
+  const double N = r.sum();
+  // d/dnu of the weighted log-likelihood (the same terms as score(), divided by N).
+  auto slope = [&](double nu) {
+    const double a = 0.5 * (digamma(0.5 * (nu + q)) - digamma(0.5 * nu) - q / nu);
+    const double s = reduce_blocks(r.size(), 0.0, [&](Index begin, Index size, double& acc) {
+      const auto rb = r.segment(begin, size).array();
+      const auto db = delta.segment(begin, size).array();
+      acc += (rb * (-0.5 * (db / nu).log1p() + 0.5 * (nu + q) * db / (nu * (nu + db)))).sum();
+    });
+    return a + s / N;
+  };
+  const double lo = StudentTExperts::kMinDf, hi = StudentTExperts::kMaxDf;
+  std::vector<double> trial(candidates);
+  // From the current nu, walk uphill (doubling or halving) until the slope changes sign,
+  // then refine the stationary point by TOMS 748; at a bound the bound is the candidate.
+  double a = std::clamp(*candidates.begin(), lo, hi), fa = slope(a);
+  const bool up = fa > 0;
+  for (;;) {
+    const double b = up ? std::min(hi, a * 2.0) : std::max(lo, a * 0.5);
+    if (b == a) {
+      trial.push_back(b);
+      break;
+    }
+    const double fb = slope(b);
+    if ((fb > 0) != up || fb == 0) {
+      boost::uintmax_t max_iter = 100;
+      const auto root =
+          up ? boost::math::tools::toms748_solve(
+                   slope, a, b, fa, fb, boost::math::tools::eps_tolerance<double>(40), max_iter)
+             : boost::math::tools::toms748_solve(
+                   slope, b, a, fb, fa, boost::math::tools::eps_tolerance<double>(40), max_iter);
+      trial.push_back(0.5 * (root.first + root.second));
+      break;
+    }
+    a = b;
+    fa = fb;
+  }
+  // Keep the best candidate; the first (the current nu) wins ties, so Q never decreases.
+  double best = *candidates.begin(), best_value = student_t_df_loglik(r, delta, best, q);
+  for (double nu : trial) {
+    const double v = student_t_df_loglik(r, delta, nu, q);
+    if (v > best_value) {
+      best = nu;
+      best_value = v;
+    }
+  }
+  return best;
 }
 
 StudentTExperts::StudentTExperts(Index K,
@@ -173,12 +241,20 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
   for (Index k : no_fit) Nfit(k) = 0.0;
   report.collapsed = cov_.fit(scatter, Nfit, collapse_tol_);
   for (Index k : report.collapsed) coef_[static_cast<size_t>(k)] = old_coef[static_cast<size_t>(k)];
-  // CM-step 3 (eq. 27): nu_k from its digamma equation, with the u_ik of the E-step.
+  // CM-step 3, the ECME form (Liu & Rubin 1995, section 4; McLachlan & Peel 2000, 7.8):
+  // nu_k maximises the weighted t log-likelihood sum_i r_ik log t_nu(y_i; B_k, Sigma_k) at
+  // the new B_k and Sigma_k, rather than the ECM Q-function with the E-step's u_ik (eq. 27),
+  // whose steps in nu shrink as EM nears the optimum. Either step increases Q, so EM stays
+  // monotone; the ECM root is the fallback where the profile has no interior maximum.
   if (!df_fixed() && !fresh_) {
     for (Index k = 0; k < K; ++k) {
       if (std::find(report.collapsed.begin(), report.collapsed.end(), k) != report.collapsed.end())
         continue;
-      nu_(k) = student_t_df_root(mean_log_u_minus_u(k), nu_(k), qd);
+      Matrix e;
+      Vector delta;
+      mahalanobis(k, x, y, e, delta);
+      const double ecm = student_t_df_root(mean_log_u_minus_u(k), nu_(k), qd);
+      nu_(k) = student_t_df_profile_max(resp.col(k), delta, qd, {nu_(k), ecm});
     }
   }
   fresh_ = false;

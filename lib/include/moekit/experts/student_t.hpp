@@ -9,11 +9,14 @@
 // latent weight U ~ Gamma(nu/2, nu/2); at the current parameters
 //   u_ik = (nu_k + q) / (nu_k + delta_ik),  delta_ik = e_ik' Sigma_k^{-1} e_ik,
 // then CM-steps: B_k by least squares with weights r_ik u_ik, Sigma_k = sum_i r_ik u_ik e e' /
-// sum_i r_ik, and nu_k as the root of its digamma equation (bracketed, TOMS 748) within
-// [kMinDf, kMaxDf], or held at a fixed value (the CLI's --df).
+// sum_i r_ik, and nu_k by the ECME step (Liu & Rubin 1995): the maximiser within
+// [kMinDf, kMaxDf] of the weighted t log-likelihood at the new B_k, Sigma_k (stationary
+// points bracketed, TOMS 748); or nu_k held at a fixed value (the CLI's --df).
 
 #include "moekit/experts/covariance_set.hpp"
 #include "moekit/experts/expert.hpp"
+
+#include <initializer_list>
 
 namespace moekit {
 
@@ -94,5 +97,20 @@ class StudentTExperts final : public Experts {
 // where mean_log_u_minus_u = sum_i r_i (log u_i - u_i) / sum_i r_i. The left side decreases
 // in nu, so the root is unique; it is clamped to the bounds when outside.
 double student_t_df_root(double mean_log_u_minus_u, double nu_old, double q);
+
+// sum_i r_i log t_nu(delta_i) up to terms free of nu, for squared Mahalanobis distances
+// delta_i of a q-variate t.
+double student_t_df_loglik(const ConstVectorRef& r,
+                           const ConstVectorRef& delta,
+                           double nu,
+                           double q);
+
+// The ECME step for nu: the maximiser over [kMinDf, kMaxDf] of student_t_df_loglik, found
+// among the interior stationary points, the bounds and `candidates` (the first is the
+// current nu, kept unless another value is strictly better).
+double student_t_df_profile_max(const ConstVectorRef& r,
+                                const ConstVectorRef& delta,
+                                double q,
+                                std::initializer_list<double> candidates);
 
 }  // namespace moekit
