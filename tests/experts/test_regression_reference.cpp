@@ -37,6 +37,20 @@ constexpr double npreg_flexmix_constant = -642.545089794756;
 // separation ridge keeps moekit's estimates finite and away from that supremum, so it is
 // not asserted here.)
 constexpr double npreg_flexmix_binomial = -138.254262338704;
+// logitmix.csv (n = 1000, simulated by tests/reference/gen/logitmix.R), `y ~ x1 + x2`,
+// K = 2 logistic experts, constant gate; tests/reference/values/logitmix.json, R 4.2.2:
+// mixtools 2.0.0, `set.seed(s); logisregmixEM(y=y, x=cbind(x1, x2), k=2, maxit=10000,
+// epsilon=1e-10)`, best of s = 1..20 (13 seeds): -526.466463599223.
+constexpr double logitmix_logisregmixEM = -526.466463599223;
+// flexmix 2.3.18, `set.seed(1); stepFlexmix(cbind(y, 1 - y) ~ x1 + x2, data=d, k=2, nrep=10,
+// model=FLXMRglm(family="binomial"), control=list(iter.max=10000, tol=1e-12))`:
+// -526.466463601877.
+constexpr double logitmix_flexmix = -526.466463601877;
+// Both peers polished (BFGS + Newton) to the same strict local maximum, -526.466463598602
+// (max |gradient| 1.6e-14), at expert coefficients (Intercept, x1, x2) and weights:
+constexpr double logitmix_coef[2][3] = {{-0.982585093471504, 1.97942948299235, 1.12536325377987},
+                                        {1.56703980869004, -1.39182839564628, 1.88078634915669}};
+constexpr double logitmix_weights[2] = {0.405656419629949, 0.594343580370051};
 // REFERENCE_VALUES_END
 }  // namespace ref
 
@@ -78,8 +92,10 @@ TEST_CASE("NPreg: mixture of quadratic regressions reaches flexmix", "[linear][r
   CHECK(e.coefficients(1 - quad)(1, 0) == Approx(5.0).margin(0.8));
 }
 
-TEST_CASE("NPreg: mixture of logistic experts reaches flexmix and mixtools",
-          "[logistic][reference]") {
+// NPreg's ungrouped Bernoulli mixture has no finite optimum worth matching (P(yb = 1 | x) is
+// 1/2 under the true model; mixtools' -134.31 is a supremum approached as coefficients run
+// off): flexmix is the reference here, and logitmix below is the check against both peers.
+TEST_CASE("NPreg: mixture of logistic experts reaches flexmix", "[logistic][reference]") {
   auto p = testing::load_problem("NPreg.csv", "yb ~ x", "logistic", "constant", 2);
   Model m = testing::make_model(p);
   // The two-component Bernoulli-logit mixture is barely identified here (the best fits are
@@ -91,4 +107,35 @@ TEST_CASE("NPreg: mixture of logistic experts reaches flexmix and mixtools",
   const Matrix cp = predict_class_probabilities(m, p.data);
   REQUIRE(cp.cols() == 2);
   CHECK((cp.rowwise().sum().array() - 1.0).abs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("logitmix: mixture of logistic experts reaches mixtools and flexmix",
+          "[logistic][reference]") {
+  auto p = testing::load_problem("logitmix.csv", "y ~ x1 + x2", "logistic", "constant", 2);
+  Model m = testing::make_model(p);
+  FitOptions o;  // default (auto) starts: random and k-means++ on [x, y] alternating
+  o.restarts = 4;
+  o.tol = 1e-12;
+  o.max_iter = 5000;
+  const FitResult r = EmFitter(o).fit(m, p.data);
+  INFO("moekit loglik " << r.loglik);
+  CHECK(r.converged());
+  CHECK(r.loglik >= std::max(ref::logitmix_logisregmixEM, ref::logitmix_flexmix) - 1e-7);
+  CHECK(r.loglik <= -526.466463598602 + 1e-9);  // not above the polished maximum
+  // A proper optimum: no separation warning, no ridge, the peers' parameters.
+  CHECK(r.warnings.empty());
+  const auto& e = dynamic_cast<const LogisticExperts&>(m.experts());
+  const Vector w = m.gate().params().at("weights").col(0);
+  const Index first = std::abs(e.coefficients(0)(1, 0) - ref::logitmix_coef[0][1]) <
+                              std::abs(e.coefficients(1)(1, 0) - ref::logitmix_coef[0][1])
+                          ? 0
+                          : 1;
+  for (Index k = 0; k < 2; ++k) {
+    const Index j = k == 0 ? first : 1 - first;
+    CHECK_FALSE(e.ridged(j));
+    INFO("expert " << j + 1 << ": " << e.coefficients(j).transpose());
+    for (Index c = 0; c < 3; ++c)
+      CHECK(e.coefficients(j)(c, 0) == Approx(ref::logitmix_coef[k][c]).margin(2e-4));
+    CHECK(w(j) == Approx(ref::logitmix_weights[k]).margin(2e-5));
+  }
 }
