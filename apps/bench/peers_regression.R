@@ -1,6 +1,7 @@
 # Peer timings for apps/bench/bench_regression.cpp: the same data (written by
 #   MOEKIT_BENCH_CSV=/tmp/regression.csv ./bench_regression), the same K = 3 and 50 EM
-# iterations from a random start, seconds per fit and per iteration.
+# iterations from a random start, seconds per fit and per iteration. mixtools hmeEM fits
+# two experts only, so it is timed at K = 2 (bench_regression's BM_SoftmaxMoE_K2).
 #   Rscript apps/bench/peers_regression.R /tmp/regression.csv
 suppressMessages({library(flexmix); library(mixtools)})
 args <- commandArgs(trailingOnly = TRUE)
@@ -24,3 +25,10 @@ time_it("flexmix FLXMRglm + FLXPmultinom(~ x1 + x2 + x3)",
 set.seed(1)
 time_it("mixtools regmixEM",
         regmixEM(d$y, as.matrix(d[, c("x1", "x2", "x3")]), k = 3, maxit = iters, epsilon = 0))
+set.seed(1)
+time_it("mixtools hmeEM (K = 2, gate ~ x1 + x2 + x3)",
+        hmeEM(d$y, as.matrix(d[, c("x1", "x2", "x3")]), k = 2, maxit = iters, epsilon = 0))
+set.seed(1)
+time_it("flexmix FLXMRglm + FLXPmultinom, K = 2",
+        flexmix(y ~ x1 + x2 + x3, data = d, k = 2, concomitant = FLXPmultinom(~ x1 + x2 + x3),
+                control = list(iter.max = iters, minprior = 0, tolerance = 0)))
