@@ -56,7 +56,8 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
   } else if (what == "density" || what == "log-density") {
     const Vector ll = predict_log_density(model, data);
     s += what == "density" ? "density\n" : "log_density\n";
-    for (Index i = 0; i < ll.size(); ++i) s += fmt::format("{:.17g}\n", what == "density" ? std::exp(ll(i)) : ll(i));
+    for (Index i = 0; i < ll.size(); ++i)
+      s += fmt::format("{:.17g}\n", what == "density" ? std::exp(ll(i)) : ll(i));
   } else if (what == "mean" || what == "hard") {
     // Gated mean, or the prediction of the arg-max gate expert; for logistic experts both
     // are class probabilities, one column per level.
@@ -69,10 +70,12 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
     const auto names = prediction_names(model);
     const std::vector<Matrix> means = predict_expert_means(model, data);
     for (Index k = 0; k < K; ++k)
-      for (size_t j = 0; j < names.size(); ++j) s += fmt::format("{}{}_{}", k || j ? "," : "", names[j], k + 1);
+      for (size_t j = 0; j < names.size(); ++j)
+        s += fmt::format("{}{}_{}", k || j ? "," : "", names[j], k + 1);
     s += "\n";
     Matrix all(data.x.rows(), static_cast<Index>(names.size()) * K);
-    for (Index k = 0; k < K; ++k) all.middleCols(k * means[0].cols(), means[0].cols()) = means[static_cast<size_t>(k)];
+    for (Index k = 0; k < K; ++k)
+      all.middleCols(k * means[0].cols(), means[0].cols()) = means[static_cast<size_t>(k)];
     rows(all);
   } else if (what == "class-probabilities") {
     const auto names = prediction_names(model);
@@ -82,13 +85,17 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
   } else if (what == "label") {
     // The most probable class under the mixture, as written in the training data.
     const auto& levels = model.spec().data.response_levels;
-    s += fmt::format("{}\n", model.spec().data.response_names.empty() ? "label" : model.spec().data.response_names[0]);
-    for (Index c : predict_labels(model, data)) s += fmt::format("{}\n", levels[static_cast<size_t>(c)]);
+    s += fmt::format("{}\n", model.spec().data.response_names.empty()
+                                 ? "label"
+                                 : model.spec().data.response_names[0]);
+    for (Index c : predict_labels(model, data))
+      s += fmt::format("{}\n", levels[static_cast<size_t>(c)]);
   } else if (what == "quantile" || what == "median") {
     // Predictive quantiles of the mixture, one column per response (gaussian, laplace, t).
     const auto& names = model.spec().data.response_names;
     const std::string suffix = what == "median" ? "_median" : fmt::format("_q{}", level);
-    for (size_t j = 0; j < names.size(); ++j) s += fmt::format("{}{}{}", j ? "," : "", names[j], suffix);
+    for (size_t j = 0; j < names.size(); ++j)
+      s += fmt::format("{}{}{}", j ? "," : "", names[j], suffix);
     s += "\n";
     rows(what == "median" ? predict_median(model, data) : predict_quantile(model, data, level));
   }
@@ -96,43 +103,56 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
 }
 
 void run_predict(const PredictArgs& a) {
-  static const std::vector<std::string> kWhat{"posterior", "class",        "density", "log-density",
-                                              "gate",      "mean",         "quantile", "median",
-                                              "hard",      "expert-means", "class-probabilities", "label"};
+  static const std::vector<std::string> kWhat{
+      "posterior", "class", "density",      "log-density",         "gate", "mean", "quantile",
+      "median",    "hard",  "expert-means", "class-probabilities", "label"};
   if (std::find(kWhat.begin(), kWhat.end(), a.what) == kWhat.end())
-    throw InputError::option("--what", a.what,
-                             "must be posterior, class, density, log-density, gate, mean, quantile, median, hard, "
-                             "expert-means, class-probabilities or label");
+    throw InputError::option(
+        "--what", a.what,
+        "must be posterior, class, density, log-density, gate, mean, quantile, median, hard, "
+        "expert-means, class-probabilities or label");
   if (a.what == "quantile" && !(a.level > 0.0 && a.level < 1.0))
-    throw InputError::option("--level", fmt::format("{}", a.level), "must be strictly between 0 and 1");
+    throw InputError::option("--level", fmt::format("{}", a.level),
+                             "must be strictly between 0 and 1");
   if (!a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
   const Model model = load_model(a.model);
   CsvOptions csv;
-  if (a.delimiter == "tab") csv.delimiter = '\t';
-  else if (a.delimiter.size() == 1) csv.delimiter = a.delimiter[0];
-  else throw InputError::option("--delimiter", a.delimiter, "must be a single character (or 'tab')");
+  if (a.delimiter == "tab")
+    csv.delimiter = '\t';
+  else if (a.delimiter.size() == 1)
+    csv.delimiter = a.delimiter[0];
+  else
+    throw InputError::option("--delimiter", a.delimiter, "must be a single character (or 'tab')");
   const CsvTable table = read_csv(a.data, csv);
-  static const std::vector<std::string> kNoResponse{"gate", "mean", "quantile", "median", "hard", "expert-means",
-                                                    "class-probabilities", "label"};
-  const bool need_response = std::find(kNoResponse.begin(), kNoResponse.end(), a.what) == kNoResponse.end();
+  static const std::vector<std::string> kNoResponse{
+      "gate", "mean", "quantile", "median", "hard", "expert-means", "class-probabilities", "label"};
+  const bool need_response =
+      std::find(kNoResponse.begin(), kNoResponse.end(), a.what) == kNoResponse.end();
   const Dataset data = apply_spec(table, model.spec().data, need_response);
   const std::string text = render(model, data, a.what, a.level);
-  if (a.out.empty()) fmt::print("{}", text);
-  else write_file_atomically(a.out, text);
+  if (a.out.empty())
+    fmt::print("{}", text);
+  else
+    write_file_atomically(a.out, text);
 }
 
 }  // namespace
 
 void add_predict_command(CLI::App& app) {
   auto a = std::make_shared<PredictArgs>();
-  CLI::App* cmd = app.add_subcommand("predict", "Predict from a fitted model for the rows of a CSV file");
+  CLI::App* cmd =
+      app.add_subcommand("predict", "Predict from a fitted model for the rows of a CSV file");
   cmd->add_option("model", a->model, "Model file written by 'moekit fit --out'")->required();
-  cmd->add_option("data", a->data, "CSV file with the model's columns ('-' reads standard input)")->required();
+  cmd->add_option("data", a->data, "CSV file with the model's columns ('-' reads standard input)")
+      ->required();
   cmd->add_option("--what", a->what,
-                  "posterior | class (1-based component) | density | log-density | gate | mean | quantile | median | "
-                  "hard (arg-max gate expert) | expert-means | class-probabilities | label (logistic experts)")
+                  "posterior | class (1-based component) | density | log-density | gate | mean | "
+                  "quantile | median | "
+                  "hard (arg-max gate expert) | expert-means | class-probabilities | label "
+                  "(logistic experts)")
       ->capture_default_str();
-  cmd->add_option("--level", a->level, "Level of --what quantile, in (0, 1)")->capture_default_str();
+  cmd->add_option("--level", a->level, "Level of --what quantile, in (0, 1)")
+      ->capture_default_str();
   cmd->add_option("--delimiter", a->delimiter, "Field separator of the CSV");
   cmd->add_option("-o,--out", a->out, "Write the CSV here (atomically) instead of standard output");
   cmd->callback([a] { run_predict(*a); });

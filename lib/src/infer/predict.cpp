@@ -8,11 +8,11 @@
 #include "moekit/experts/laplace.hpp"
 #include "moekit/experts/student_t.hpp"
 
+#include <fmt/format.h>
 #include <boost/math/distributions/laplace.hpp>
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <boost/math/tools/roots.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -53,7 +53,8 @@ Matrix predict_gate(const Model& model, const Dataset& data) {
 Matrix predict_mean(const Model& model, const Dataset& data) {
   const Matrix g = predict_gate(model, data);
   const std::vector<Matrix> means = model.experts().predict_means(data.x);
-  Matrix out = Matrix::Zero(data.x.rows(), means.empty() ? model.experts().response_dim() : means.front().cols());
+  Matrix out = Matrix::Zero(data.x.rows(),
+                            means.empty() ? model.experts().response_dim() : means.front().cols());
   for (Index k = 0; k < model.components(); ++k)
     out += (means[static_cast<size_t>(k)].array().colwise() * g.col(k).array()).matrix();
   return out;
@@ -72,28 +73,36 @@ struct Marginal {
 Marginal marginal_of(const Experts& e, Index k, Index j) {
   if (const auto* g = dynamic_cast<const GaussianExperts*>(&e))
     return {Marginal::Kind::Normal, std::sqrt(g->covariances().covariance(k)(j, j)), 0.0};
-  if (const auto* l = dynamic_cast<const LaplaceExperts*>(&e)) return {Marginal::Kind::Laplace, l->scales()(k), 0.0};
+  if (const auto* l = dynamic_cast<const LaplaceExperts*>(&e))
+    return {Marginal::Kind::Laplace, l->scales()(k), 0.0};
   // A multivariate t's marginals are univariate t's with the same nu and scale sqrt(Sigma_jj).
   if (const auto* t = dynamic_cast<const StudentTExperts*>(&e))
     return {Marginal::Kind::StudentT, std::sqrt(t->scales().covariance(k)(j, j)), t->df(k)};
-  throw InputError::option("--what", "quantile",
-                           fmt::format("is available for gaussian, laplace and t experts, not {} experts", e.family()));
+  throw InputError::option(
+      "--what", "quantile",
+      fmt::format("is available for gaussian, laplace and t experts, not {} experts", e.family()));
 }
 
 double standard_cdf(const Marginal& m, double z) {
   switch (m.kind) {
-    case Marginal::Kind::Normal: return boost::math::cdf(boost::math::normal_distribution<>(), z);
-    case Marginal::Kind::Laplace: return boost::math::cdf(boost::math::laplace_distribution<>(), z);
-    case Marginal::Kind::StudentT: break;
+    case Marginal::Kind::Normal:
+      return boost::math::cdf(boost::math::normal_distribution<>(), z);
+    case Marginal::Kind::Laplace:
+      return boost::math::cdf(boost::math::laplace_distribution<>(), z);
+    case Marginal::Kind::StudentT:
+      break;
   }
   return boost::math::cdf(boost::math::students_t_distribution<>(m.df), z);
 }
 
 double standard_quantile(const Marginal& m, double level) {
   switch (m.kind) {
-    case Marginal::Kind::Normal: return boost::math::quantile(boost::math::normal_distribution<>(), level);
-    case Marginal::Kind::Laplace: return boost::math::quantile(boost::math::laplace_distribution<>(), level);
-    case Marginal::Kind::StudentT: break;
+    case Marginal::Kind::Normal:
+      return boost::math::quantile(boost::math::normal_distribution<>(), level);
+    case Marginal::Kind::Laplace:
+      return boost::math::quantile(boost::math::laplace_distribution<>(), level);
+    case Marginal::Kind::StudentT:
+      break;
   }
   return boost::math::quantile(boost::math::students_t_distribution<>(m.df), level);
 }
@@ -102,12 +111,15 @@ double standard_quantile(const Marginal& m, double level) {
 
 Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
   if (!(level > 0.0 && level < 1.0))
-    throw InputError::option("--level", fmt::format("{}", level), "must be strictly between 0 and 1");
+    throw InputError::option("--level", fmt::format("{}", level),
+                             "must be strictly between 0 and 1");
   const Index K = model.components(), q = model.experts().response_dim(), n = data.x.rows();
   std::vector<Marginal> marg;
   for (Index k = 0; k < K; ++k)
     for (Index j = 0; j < q; ++j) marg.push_back(marginal_of(model.experts(), k, j));
-  auto at = [&](Index k, Index j) -> const Marginal& { return marg[static_cast<size_t>(k * q + j)]; };
+  auto at = [&](Index k, Index j) -> const Marginal& {
+    return marg[static_cast<size_t>(k * q + j)];
+  };
   std::vector<double> zq(marg.size());
   for (size_t m = 0; m < marg.size(); ++m) zq[m] = standard_quantile(marg[m], level);
 
@@ -121,14 +133,16 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
         // answer lies between the smallest and the largest component quantile.
         double lo = std::numeric_limits<double>::infinity(), hi = -lo;
         for (Index k = 0; k < K; ++k) {
-          const double v = loc[static_cast<size_t>(k)](i, j) + at(k, j).scale * zq[static_cast<size_t>(k * q + j)];
+          const double v = loc[static_cast<size_t>(k)](i, j) +
+                           at(k, j).scale * zq[static_cast<size_t>(k * q + j)];
           lo = std::min(lo, v);
           hi = std::max(hi, v);
         }
         auto F = [&](double y) {
           double acc = 0.0;
           for (Index k = 0; k < K; ++k)
-            acc += g(i, k) * standard_cdf(at(k, j), (y - loc[static_cast<size_t>(k)](i, j)) / at(k, j).scale);
+            acc += g(i, k) *
+                   standard_cdf(at(k, j), (y - loc[static_cast<size_t>(k)](i, j)) / at(k, j).scale);
           return acc - level;
         };
         const double flo = F(lo), fhi = F(hi);
@@ -138,8 +152,8 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
           out(i, j) = hi;
         } else {
           boost::uintmax_t iters = 200;
-          const auto r = boost::math::tools::toms748_solve(F, lo, hi, flo, fhi,
-                                                           boost::math::tools::eps_tolerance<double>(50), iters);
+          const auto r = boost::math::tools::toms748_solve(
+              F, lo, hi, flo, fhi, boost::math::tools::eps_tolerance<double>(50), iters);
           out(i, j) = 0.5 * (r.first + r.second);
         }
       }
@@ -148,7 +162,9 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
   return out;
 }
 
-Matrix predict_median(const Model& model, const Dataset& data) { return predict_quantile(model, data, 0.5); }
+Matrix predict_median(const Model& model, const Dataset& data) {
+  return predict_quantile(model, data, 0.5);
+}
 
 std::vector<Matrix> predict_expert_means(const Model& model, const Dataset& data) {
   return model.experts().predict_means(data.x);
@@ -168,8 +184,9 @@ Matrix predict_hard(const Model& model, const Dataset& data) {
 
 Matrix predict_class_probabilities(const Model& model, const Dataset& data) {
   if (model.experts().family() != "logistic")
-    throw InputError(fmt::format("class probabilities need logistic experts; this model has {} experts",
-                                 model.experts().family()));
+    throw InputError(
+        fmt::format("class probabilities need logistic experts; this model has {} experts",
+                    model.experts().family()));
   return predict_mean(model, data);
 }
 

@@ -2,9 +2,9 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/experts/gaussian.hpp"
+#include "moekit/experts/laplace.hpp"
 #include "moekit/experts/linear.hpp"
 #include "moekit/experts/logistic.hpp"
-#include "moekit/experts/laplace.hpp"
 #include "moekit/experts/student_t.hpp"
 #include "moekit/gates/constant.hpp"
 #include "moekit/gates/softmax.hpp"
@@ -18,32 +18,42 @@ namespace moekit {
 void ModelSpec::validate() const {
   if (K < 1) throw InputError::option("-k", std::to_string(K), "must be >= 1");
   if (!(reg_covar >= 0) || !std::isfinite(reg_covar))
-    throw InputError::option("--reg-covar", fmt::format("{}", reg_covar), "must be finite and >= 0");
+    throw InputError::option("--reg-covar", fmt::format("{}", reg_covar),
+                             "must be finite and >= 0");
   if (!(collapse_tol >= 0) || !(collapse_tol < 1))
-    throw InputError::option("--collapse-tol", fmt::format("{}", collapse_tol), "must be in [0, 1)");
+    throw InputError::option("--collapse-tol", fmt::format("{}", collapse_tol),
+                             "must be in [0, 1)");
   if (!(gate_ridge >= 0) || !std::isfinite(gate_ridge))
-    throw InputError::option("--gate-ridge", fmt::format("{}", gate_ridge), "must be finite and >= 0");
+    throw InputError::option("--gate-ridge", fmt::format("{}", gate_ridge),
+                             "must be finite and >= 0");
   if (!(df >= 0) || !std::isfinite(df))
-    throw InputError::option("--df", fmt::format("{}", df), "must be finite and > 0 (or 0: estimate nu)");
+    throw InputError::option("--df", fmt::format("{}", df),
+                             "must be finite and > 0 (or 0: estimate nu)");
 }
 
 std::unique_ptr<Experts> make_experts(const ModelSpec& spec, Index q, Index p) {
   if (spec.experts == "gaussian")
-    return std::make_unique<GaussianExperts>(spec.K, q, spec.covariance, spec.reg_covar, spec.collapse_tol);
+    return std::make_unique<GaussianExperts>(spec.K, q, spec.covariance, spec.reg_covar,
+                                             spec.collapse_tol);
   if (spec.experts == "linear")
-    return std::make_unique<LinearExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.collapse_tol,
-                                           spec.data.x_names);
+    return std::make_unique<LinearExperts>(spec.K, q, p, spec.covariance, spec.reg_covar,
+                                           spec.collapse_tol, spec.data.x_names);
   if (spec.experts == "logistic") {
     const auto L = static_cast<Index>(spec.data.response_levels.size());
     if (!spec.data.categorical_response || L < 2)
-      throw InputError::option("--experts", spec.experts,
-                               "needs class labels with at least two levels on the left of the formula");
+      throw InputError::option(
+          "--experts", spec.experts,
+          "needs class labels with at least two levels on the left of the formula");
     return std::make_unique<LogisticExperts>(spec.K, L, p, spec.data.x_names);
   }
-  if (spec.experts == "laplace") return std::make_unique<LaplaceExperts>(spec.K, q, p, spec.collapse_tol);
+  if (spec.experts == "laplace")
+    return std::make_unique<LaplaceExperts>(spec.K, q, p, spec.collapse_tol);
   if (spec.experts == "t")
-    return std::make_unique<StudentTExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.df, spec.collapse_tol);
-  throw InputError::option("--experts", spec.experts, "must be gaussian, linear, logistic, laplace or t (this build's families)");
+    return std::make_unique<StudentTExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.df,
+                                             spec.collapse_tol);
+  throw InputError::option(
+      "--experts", spec.experts,
+      "must be gaussian, linear, logistic, laplace or t (this build's families)");
 }
 
 std::unique_ptr<Gate> make_gate(const ModelSpec& spec, Index r) {

@@ -18,7 +18,8 @@ struct ModelSpec {
   double reg_covar = 1e-6;     // ridge added to covariance diagonals (scikit-learn's reg_covar)
   double collapse_tol = 1e-8;  // a variance below collapse_tol x the data's marks a collapse
   double df = 0.0;  // t experts: fixed degrees of freedom nu (--df); 0 estimates nu per expert
-  double gate_ridge = 0.0;  // softmax gate: L2 penalty (ridge/2)||v||^2 on its coefficients (--gate-ridge)
+  double gate_ridge =
+      0.0;  // softmax gate: L2 penalty (ridge/2)||v||^2 on its coefficients (--gate-ridge)
   DataSpec data;
 
   // InputError naming the option at fault.
