@@ -134,6 +134,17 @@ FitResult EmFitter::run(
       break;
     }
   }
+  // A component left with less than half a row of responsibility is empty in all but name
+  // (EM drives an unneeded component's weight to zero only geometrically, so no collapse
+  // test fires): say so, as flexmix does when it drops a component below minprior.
+  const Vector N = resp.colwise().sum().transpose();
+  for (Index k = 0; k < K; ++k)
+    if (N(k) < 0.5)
+      result.warnings.push_back(fmt::format(
+          "component {} holds {:.3g} rows' worth of responsibility (weight {:.3g}): it is empty, "
+          "and the data support fewer than K = {} components here; try a smaller -k or more "
+          "--restarts",
+          k + 1, N(k), N(k) / static_cast<double>(n), K));
   result.loglik = loglik;
   result.n_obs = static_cast<long>(n);
   result.n_params = static_cast<long>(model.num_params());
