@@ -7,6 +7,7 @@
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
 #include "moekit/infer/predict.hpp"
+#include "moekit/infer/simulate.hpp"
 #include "moekit/model/model.hpp"
 
 #include <algorithm>
@@ -53,19 +54,9 @@ inline Dataset simulate(const Model& m, Index n, Rng& rng, std::vector<Index>* l
   Matrix x(n, 2);
   for (Index i = 0; i < n; ++i) x.row(i) << 1.0, 4.0 * uniform01(rng) - 2.0;
   Dataset d = dataset_of(x, Matrix::Zero(n, m.experts().response_dim()));
-  const Matrix g = predict_gate(m, d);
-  std::vector<Index> comp(static_cast<size_t>(n));
-  for (Index i = 0; i < n; ++i) {
-    double u = uniform01(rng), acc = 0.0;
-    Index k = 0;
-    for (; k < g.cols() - 1; ++k) {
-      acc += g(i, k);
-      if (u < acc) break;
-    }
-    comp[static_cast<size_t>(i)] = k;
-  }
-  d.y = m.experts().sample(x, comp, rng);
-  if (labels) *labels = comp;
+  Simulation s = moekit::simulate(m, d, rng);
+  d.y = std::move(s.y);
+  if (labels) *labels = std::move(s.component);
   return d;
 }
 
