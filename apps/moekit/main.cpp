@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   moekit::cli::add_fit_command(app);
   moekit::cli::add_predict_command(app);
   moekit::cli::add_summary_command(app);
+  moekit::cli::add_select_command(app);
+  moekit::cli::add_simulate_command(app);
   moekit::cli::add_info_command(app);
   app.require_subcommand(1);
   try {

@@ -1,6 +1,7 @@
 // moekit predict MODEL.json DATA.csv --what ...: predictions as CSV.
 
 #include "commands.hpp"
+#include "fit_args.hpp"
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
@@ -117,12 +118,7 @@ void run_predict(const PredictArgs& a) {
   if (!a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
   const Model model = load_model(a.model);
   CsvOptions csv;
-  if (a.delimiter == "tab")
-    csv.delimiter = '\t';
-  else if (a.delimiter.size() == 1)
-    csv.delimiter = a.delimiter[0];
-  else
-    throw InputError::option("--delimiter", a.delimiter, "must be a single character (or 'tab')");
+  csv.delimiter = parse_delimiter(a.delimiter);
   const CsvTable table = read_csv(a.data, csv);
   static const std::vector<std::string> kNoResponse{
       "gate", "mean", "quantile", "median", "hard", "expert-means", "class-probabilities", "label"};

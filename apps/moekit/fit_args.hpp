@@ -1,0 +1,54 @@
+#pragma once
+// The options `fit` and `select` share: the model, the EM settings and the data source.
+
+#include "moekit/fit/options.hpp"
+#include "moekit/model/model_spec.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace moekit::cli {
+
+struct FitArgs {
+  std::string data, formula, gate_formula, experts = "gaussian", gate = "constant",
+                                           covariance = "full";
+  std::string method = "em", init = "auto", out, delimiter = ",", device = "cpu";
+  int restarts = 1, max_iter = 1000, threads = 0;
+  std::uint64_t seed = 1;
+  double tol = 1e-8, reg_covar = 1e-6;
+  double gate_ridge = 0.0;  // softmax gate: L2 penalty on the gate coefficients
+  double df = 0.0;          // t experts: fixed nu; 0 estimates it
+  bool json = false, quiet = false;
+};
+
+// Registers the data argument and every model and EM option except -k, --out, --json and
+// --quiet (whose wording differs between the commands).
+void add_model_options(CLI::App* cmd, FitArgs& a);
+
+// The model with K components; InputError naming the flag at fault.
+ModelSpec make_spec(const FitArgs& a, Index K);
+FitOptions make_fit_options(const FitArgs& a);
+
+// ',' or one character; "tab" (or "\t") for a tab. InputError naming --delimiter.
+char parse_delimiter(const std::string& d);
+
+// The progress line: shown on a terminal once a fit has run for a second, at most ten
+// times a second, erased at the end.
+class Progress {
+ public:
+  explicit Progress(bool enabled, std::string prefix = "");
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  bool update(const IterationInfo& info);
+
+ private:
+  bool enabled_, shown_ = false;
+  std::string prefix_;
+  std::chrono::steady_clock::time_point start_, last_{};
+};
+
+}  // namespace moekit::cli
