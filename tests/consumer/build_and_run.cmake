@@ -1,0 +1,22 @@
+# Configures, builds (on N cores) and runs a consumer project:
+#   cmake -DSOURCE=dir -DBINARY=dir -DJOBS=N -DOPTIONS="-Da=b;..." -DRUN="exe;args" -P build_and_run.cmake
+# (ctest --build-and-test would build serially: CMake clears MAKEFLAGS for its builds.)
+foreach(var SOURCE BINARY JOBS RUN)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "build_and_run.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} ${OPTIONS}
+                RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "configuring ${SOURCE} failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BINARY} --parallel ${JOBS} RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "building ${SOURCE} failed")
+endif()
+list(POP_FRONT RUN exe)
+execute_process(COMMAND ${BINARY}/${exe} ${RUN} RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "${exe} failed: ${status}")
+endif()
