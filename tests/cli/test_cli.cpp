@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -285,4 +286,47 @@ TEST_CASE("simulate draws from a saved model, reproducibly", "[cli][simulate]") 
   const Run labels = run_cli("simulate " + logit.path() + " " + iris);
   REQUIRE(labels.status == 0);
   CHECK_THAT(labels.out, Contains(",setosa,") && Contains(",virginica,"));
+}
+
+TEST_CASE("grouped data from the command line", "[cli][groups]") {
+  const std::string npreg = std::string(MOEKIT_DATASETS_DIR) + "/NPreg.csv";
+  TempFile model("", ".json");
+  const Run f = run_cli("fit " + npreg +
+                        " --formula 'yb ~ x | id2' --experts logistic -k 2 --restarts 4 -q --json "
+                        "--out " +
+                        model.path());
+  REQUIRE(f.status == 0);
+  // flexmix 2.3.18 stepFlexmix(cbind(yb, 1 - yb) ~ x | id2, k = 2, nrep = 10): -92.6993036.
+  CHECK(nlohmann::json::parse(f.out).at("loglik").get<double>() >= -92.6993036);
+  const Run post = run_cli("predict " + model.path() + " " + npreg + " --what class");
+  REQUIRE(post.status == 0);
+  CHECK(std::count(post.out.begin(), post.out.end(), '\n') == 201);
+  const Run dens = run_cli("predict " + model.path() + " " + npreg + " --what density");
+  CHECK(dens.status == 1);
+  CHECK_THAT(dens.err, Contains("grouped"));
+}
+
+TEST_CASE("simulate keeps a group in one component", "[cli][groups][simulate]") {
+  const std::string npreg = std::string(MOEKIT_DATASETS_DIR) + "/NPreg.csv";
+  TempFile model("", ".json");
+  REQUIRE(run_cli("fit " + npreg + " --formula 'yn ~ x | id2' --experts linear -k 2 -q --out " +
+                  model.path())
+              .status == 0);
+  const Run sim = run_cli("simulate " + model.path() + " " + npreg + " --seed 4");
+  REQUIRE(sim.status == 0);
+  // Read back: every id2 group has a single component.
+  std::istringstream in(sim.out);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "x,yn,yp,yb,class,id1,id2,component");
+  std::map<std::string, std::string> component_of;
+  bool consistent = true;
+  while (std::getline(in, line)) {
+    const auto last = line.rfind(','), id = line.rfind(',', last - 1);
+    const std::string g = line.substr(id + 1, last - id - 1), c = line.substr(last + 1);
+    const auto [it, fresh] = component_of.emplace(g, c);
+    consistent = consistent && (fresh || it->second == c);
+  }
+  CHECK(component_of.size() == 50);
+  CHECK(consistent);
 }

@@ -106,3 +106,26 @@ TEST_CASE("design matrices follow R's model.matrix", "[formula][design]") {
                       Contains("b.csv:line 3") && Contains("log(x) is not finite"));
   }
 }
+
+TEST_CASE("grouped data: 'y ~ x | g' names the grouping column", "[formula][groups]") {
+  const Formula f = parse_formula("y ~ x + I(x^2) | id");
+  CHECK(f.group == "id");
+  CHECK(labels(f) == std::vector<std::string>{"x", "I(x^2)"});
+  CHECK(parse_formula("y ~ x").group.empty());
+  CHECK_THROWS_WITH(parse_formula("y ~ x |"), Contains("grouping column"));
+  CHECK_THROWS_WITH(parse_formula("y ~ x | log(g)"), Contains("one column"));
+
+  // Groups are coded by first appearance, numbers or strings; '.' leaves the group out.
+  const CsvTable t = parse_csv("y,x,g\n1,0.5,b\n2,1.5,a\n3,0.1,b\n4,2.0,c\n", "mem.csv");
+  DataSpec spec;
+  spec.formula = "y ~ . | g";
+  const Dataset d = make_dataset(t, spec);
+  CHECK(d.grouped());
+  CHECK(d.group == std::vector<Index>{0, 1, 0, 2});
+  CHECK(d.group_first == std::vector<Index>{0, 1, 3});
+  CHECK(spec.x_names == std::vector<std::string>{"(Intercept)", "x"});
+  CHECK(group_rows(d, d.x).col(1).transpose() == (RowVector(3) << 0.5, 1.5, 2.0).finished());
+  DataSpec missing;
+  missing.formula = "y ~ x | h";
+  CHECK_THROWS_WITH(make_dataset(t, missing), Contains("'h'") && Contains("grouping"));
+}

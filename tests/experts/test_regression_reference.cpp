@@ -3,6 +3,8 @@
 // Reference values and their provenance: see each constant.
 
 #include "experts/regression_util.hpp"
+#include "moekit/backend/estep_backend.hpp"
+#include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/experts/linear.hpp"
 #include "moekit/experts/logistic.hpp"
@@ -51,6 +53,12 @@ constexpr double logitmix_flexmix = -526.466463601877;
 constexpr double logitmix_coef[2][3] = {{-0.982585093471504, 1.97942948299235, 1.12536325377987},
                                         {1.56703980869004, -1.39182839564628, 1.88078634915669}};
 constexpr double logitmix_weights[2] = {0.405656419629949, 0.594343580370051};
+// NPreg grouped by id2 (50 groups of 4 rows share a component), tests/reference/values/
+// NPreg.json: flexmix 2.3.18, `set.seed(1); stepFlexmix(cbind(yb, 1 - yb) ~ x | id2,
+// data=NPreg, k=2, nrep=10, model=FLXMRglm(family="binomial"))`: -92.6993035689231;
+// polished (BFGS + Newton from it, max |gradient| 3.3e-14): -92.6992932428615.
+constexpr double npreg_grouped_flexmix = -92.6993035689231;
+constexpr double npreg_grouped_polished = -92.6992932428615;
 // REFERENCE_VALUES_END
 }  // namespace ref
 
@@ -138,4 +146,60 @@ TEST_CASE("logitmix: mixture of logistic experts reaches mixtools and flexmix",
       CHECK(e.coefficients(j)(c, 0) == Approx(ref::logitmix_coef[k][c]).margin(2e-4));
     CHECK(w(j) == Approx(ref::logitmix_weights[k]).margin(2e-5));
   }
+}
+
+TEST_CASE("NPreg grouped by id2: logistic experts reach flexmix's grouped fit",
+          "[logistic][reference][groups]") {
+  auto p = testing::load_problem("NPreg.csv", "yb ~ x | id2", "logistic", "constant", 2);
+  REQUIRE(p.data.groups() == 50);
+  Model m = testing::make_model(p);
+  FitOptions o;
+  o.restarts = 4;
+  o.tol = 1e-12;
+  const FitResult r = EmFitter(o).fit(m, p.data);
+  INFO("moekit loglik " << r.loglik);
+  CHECK(r.loglik >= ref::npreg_grouped_flexmix - 1e-7);
+  CHECK(r.loglik == Approx(ref::npreg_grouped_polished).margin(1e-6));
+  CHECK(r.warnings.empty());
+  // BIC counts rows (n = 200), as the reference's bic_ours (211.890173 at the polished
+  // optimum); ICL adds the entropy of the 50 group assignments.
+  CHECK(r.bic == Approx(-2.0 * r.loglik + 5.0 * std::log(200.0)).epsilon(1e-12));
+  CHECK(r.icl >= r.bic);
+  // Every row of a group has its group's posterior.
+  const Matrix post = predict_posterior(m, p.data);
+  for (Index i = 0; i < p.data.rows(); ++i) {
+    const Index first =
+        p.data.group_first[static_cast<size_t>(p.data.group[static_cast<size_t>(i)])];
+    CHECK(post.row(i) == post.row(first));
+  }
+  // The same model without the grouping is a different (ungrouped) likelihood.
+  auto q = testing::load_problem("NPreg.csv", "yb ~ x", "logistic", "constant", 2);
+  CHECK(predict_log_density(m, q.data).sum() < r.loglik - 10.0);
+  CHECK_THROWS_AS(predict_log_density(m, p.data), InputError);
+}
+
+TEST_CASE("groups of one row give the ungrouped E-step", "[groups]") {
+  auto p = testing::load_problem("NPreg.csv", "yn ~ x", "linear", "softmax", 2);
+  Model m = testing::make_model(p);
+  testing::fit_em(m, p.data, 1);
+  Dataset single = p.data;
+  for (Index i = 0; i < single.rows(); ++i) {
+    single.group.push_back(i);
+    single.group_first.push_back(i);
+  }
+  Matrix a, b;
+  Vector la, lb;
+  const double ua = CpuBackend().estep(m, p.data, a, &la).loglik;
+  const double ub = CpuBackend().estep(m, single, b, &lb).loglik;
+  CHECK(ub == Approx(ua).epsilon(1e-13));
+  CHECK((a - b).cwiseAbs().maxCoeff() < 1e-13);
+  CHECK((la - lb).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("a softmax gate needs covariates constant within a group", "[groups][errors]") {
+  // NPreg's x varies within every id2 group.
+  auto p = testing::load_problem("NPreg.csv", "yn ~ x | id2", "linear", "softmax", 2);
+  Model m = testing::make_model(p);
+  CHECK_THROWS_WITH(testing::fit_em(m, p.data, 1),
+                    Catch::Matchers::Contains("constant within a group"));
 }

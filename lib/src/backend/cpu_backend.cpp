@@ -10,11 +10,59 @@
 
 namespace moekit {
 
+namespace {
+
+// Grouped data: every row of a group shares one component, so the group's posterior is
+// proportional to g_k(z_g) prod_{i in g} p_k(y_i | x_i) (flexmix's grouped E-step; z is
+// constant within a group). resp holds the experts' log-densities first, then the group
+// posteriors broadcast to their rows; row_loglik the group's log-likelihood on each row.
+EStepResult grouped_estep(const Model& model,
+                          const Dataset& data,
+                          Matrix& resp,
+                          Vector* row_loglik) {
+  const Index n = data.rows(), K = model.components(), G = data.groups();
+  parallel_blocks(n, [&](Index, Index begin, Index size) {
+    auto block = resp.middleRows(begin, size);
+    model.experts().log_density(data.x.middleRows(begin, size), data.y.middleRows(begin, size),
+                                block);
+  });
+  Matrix S(G, K);
+  model.gate().log_weights(group_rows(data, data.z), S);
+  for (Index i = 0; i < n; ++i) S.row(data.group[static_cast<size_t>(i)]) += resp.row(i);
+  Vector lse(G);
+  normalize_rows_log(S, lse);
+  EStepResult out;
+  for (Index g = 0; g < G; ++g) {
+    if (!std::isfinite(lse(g))) {
+      const Index r = data.group_first[static_cast<size_t>(g)];
+      throw NumericalError(fmt::format(
+          "E-step: the group whose first row is on line {} has zero or non-finite density "
+          "under every component (log-likelihood not finite)",
+          r < static_cast<Index>(data.lines.size()) ? data.lines[static_cast<size_t>(r)] : r + 1));
+    }
+    out.loglik += lse(g);  // group order: independent of the thread count
+  }
+  S.array() = S.array().exp();
+  for (Index i = 0; i < n; ++i) {
+    const Index g = data.group[static_cast<size_t>(i)];
+    resp.row(i) = S.row(g);
+    if (row_loglik) (*row_loglik)(i) = lse(g);
+  }
+  return out;
+}
+
+}  // namespace
+
 EStepResult CpuBackend::estep(const Model& model,
                               const Dataset& data,
                               Matrix& resp,
                               Vector* row_loglik) const {
   const Index n = data.rows(), K = model.components();
+  if (data.grouped()) {
+    resp.resize(n, K);
+    if (row_loglik) row_loglik->resize(n);
+    return grouped_estep(model, data, resp, row_loglik);
+  }
   resp.resize(n, K);
   if (row_loglik) row_loglik->resize(n);
   std::vector<double> block_loglik(static_cast<size_t>(num_blocks(n)), 0.0);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace moekit {
 
@@ -26,6 +27,27 @@ void check_response_variance(const Matrix& y,
       throw InputError(
           SourceLocation{t.source, 0, 0, names[static_cast<size_t>(j)]},
           fmt::format("response has zero variance (every value is {}); nothing to model", y(0, j)));
+  }
+}
+
+// Codes the grouping column (numbers or strings) by order of first appearance.
+void read_groups(const CsvTable& t, const std::string& name, Dataset& d) {
+  const int j = t.find(name);
+  if (j < 0)
+    throw InputError(SourceLocation{t.source, 0, 0, name},
+                     "no such column in the data (the grouping after '|')");
+  t.require_clean(j);
+  const CsvColumn& c = t.columns[static_cast<size_t>(j)];
+  const Index n = t.rows();
+  d.group.resize(static_cast<size_t>(n));
+  d.group_first.clear();
+  std::unordered_map<double, Index> seen;
+  for (Index i = 0; i < n; ++i) {
+    const double key = c.kind == ColumnKind::Text ? c.codes[static_cast<size_t>(i)]
+                                                  : c.values[static_cast<size_t>(i)];
+    const auto [it, fresh] = seen.emplace(key, static_cast<Index>(d.group_first.size()));
+    if (fresh) d.group_first.push_back(i);
+    d.group[static_cast<size_t>(i)] = it->second;
   }
 }
 
@@ -64,6 +86,9 @@ Dataset build(
   }
 
   Formula f = parse_model_formula(spec.formula);
+  // Predictions that need no response need no grouping either: a table without the column
+  // is fine for them.
+  if (!f.group.empty() && (need_response || t.find(f.group) >= 0)) read_groups(t, f.group, d);
   std::vector<std::string> all;
   for (const auto& c : t.columns) all.push_back(c.name);
   if (f.has_dot) expand_dot(f, all);
@@ -76,6 +101,10 @@ Dataset build(
     if (!g.responses.empty())
       throw InputError(fmt::format("bad gate formula '{}': it takes no response (write '~ z')",
                                    spec.gate_formula));
+    if (!g.group.empty())
+      throw InputError(
+          fmt::format("bad gate formula '{}': the grouping belongs in --formula ('y ~ x | {}')",
+                      spec.gate_formula, g.group));
     if (g.has_dot) expand_dot(g, all);
   }
   FactorLevels gate_levels = spec.factor_levels;
@@ -146,6 +175,13 @@ Dataset make_dataset(const CsvTable& table, DataSpec& spec) {
   Dataset d = build(table, spec, true, true, &learned);
   spec = learned;
   return d;
+}
+
+Matrix group_rows(const Dataset& data, const ConstMatrixRef& m) {
+  Matrix out(static_cast<Index>(data.group_first.size()), m.cols());
+  for (size_t g = 0; g < data.group_first.size(); ++g)
+    out.row(static_cast<Index>(g)) = m.row(data.group_first[g]);
+  return out;
 }
 
 Dataset apply_spec(const CsvTable& table, const DataSpec& spec, bool need_response) {

@@ -71,6 +71,16 @@ class Parser {
     if (at_end()) fail("expected terms after '~' (use 1 for an intercept only)");
     Side rhs = parse_sum();
     skip();
+    if (peek() == '|') {
+      ++pos_;
+      skip();
+      if (at_end()) fail("expected a grouping column after '|'");
+      const size_t at = pos_;
+      const ExprPtr g = parse_arith();
+      if (g->kind != Expr::Kind::Column) fail_at(at, "the grouping after '|' must be one column");
+      f.group = g->name;
+      skip();
+    }
     if (!at_end()) fail(fmt::format("unexpected '{}'", s_[pos_]));
     f.intercept = rhs.intercept;
     f.has_dot = rhs.dot;
@@ -411,6 +421,7 @@ void expand_dot(Formula& f, const std::vector<std::string>& all_columns) {
   if (!f.has_dot) return;
   std::vector<std::string> used;
   for (const auto& r : f.responses) r->columns(used);
+  if (!f.group.empty()) used.push_back(f.group);
   std::vector<Term> terms;
   for (const auto& name : all_columns) {
     if (std::find(used.begin(), used.end(), name) != used.end()) continue;

@@ -3,6 +3,7 @@
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/data/formula.hpp"
 #include "moekit/fit/init.hpp"
 #include "moekit/infer/criteria.hpp"
 
@@ -33,6 +34,50 @@ class ThreadScope {
  private:
   int saved_;
 };
+
+}  // namespace
+
+namespace {
+
+// The gate's M-step. With grouped data the gate term enters the complete-data likelihood
+// once per group, so it is fitted to one row per group (z and posterior are constant
+// within a group).
+std::vector<std::string> fit_gate(Model& model, const Dataset& data, const Matrix& resp) {
+  if (!data.grouped()) return model.gate().fit(data.z, resp);
+  return model.gate().fit(group_rows(data, data.z), group_rows(data, resp));
+}
+
+// Starting responsibilities of grouped data: the mean over each group's rows, so that a
+// group starts in one (soft) component as EM requires.
+void share_within_groups(const Dataset& data, Matrix& resp) {
+  if (!data.grouped()) return;
+  Matrix sum = Matrix::Zero(data.groups(), resp.cols());
+  Vector count = Vector::Zero(data.groups());
+  for (Index i = 0; i < resp.rows(); ++i) {
+    sum.row(data.group[static_cast<size_t>(i)]) += resp.row(i);
+    count(data.group[static_cast<size_t>(i)]) += 1.0;
+  }
+  for (Index i = 0; i < resp.rows(); ++i) {
+    const Index g = data.group[static_cast<size_t>(i)];
+    resp.row(i) = sum.row(g) / count(g);
+  }
+}
+
+// A gate that reads covariates needs them constant within each group (flexmix's rule for
+// concomitant variables of grouped data).
+void check_gate_covariates(const Model& model, const Dataset& data) {
+  if (!data.grouped() || model.spec().gate == "constant") return;
+  for (Index i = 0; i < data.rows(); ++i) {
+    const Index first = data.group_first[static_cast<size_t>(data.group[static_cast<size_t>(i)])];
+    if (data.z.row(i) != data.z.row(first))
+      throw InputError(fmt::format(
+          "{}: the gate covariates differ between the rows on lines {} and {} of one group; "
+          "with grouped data ('| {}') the gate needs covariates that are constant within a group",
+          data.source, data.lines.empty() ? first + 1 : data.lines[static_cast<size_t>(first)],
+          data.lines.empty() ? i + 1 : data.lines[static_cast<size_t>(i)],
+          parse_formula(model.spec().data.formula).group));
+  }
+}
 
 }  // namespace
 
@@ -96,8 +141,9 @@ FitResult EmFitter::run(
     result.init = to_string(method);
     resp =
         initial_responsibilities(init_features(model, data), K, method, options_.kmeans_iter, rng);
+    share_within_groups(data, resp);
     MStepReport r = model.experts().fit(data.x, data.y, resp);
-    for (auto& w : model.gate().fit(data.z, resp)) result.warnings.push_back(w);
+    for (auto& w : fit_gate(model, data, resp)) result.warnings.push_back(w);
     for (auto& w : r.warnings) result.warnings.push_back(w);
     reseed(r.collapsed, 0);
   }
@@ -110,7 +156,7 @@ FitResult EmFitter::run(
     for (auto& w : r.warnings)
       if (std::find(result.warnings.begin(), result.warnings.end(), w) == result.warnings.end())
         result.warnings.push_back(w);
-    for (auto& w : model.gate().fit(data.z, resp))
+    for (auto& w : fit_gate(model, data, resp))
       if (std::find(result.warnings.begin(), result.warnings.end(), w) == result.warnings.end())
         result.warnings.push_back(w);
     const bool reseeded = reseed(r.collapsed, it);
@@ -150,7 +196,8 @@ FitResult EmFitter::run(
   result.n_params = static_cast<long>(model.num_params());
   result.aic = aic(loglik, model.num_params());
   result.bic = bic(loglik, model.num_params(), n);
-  result.icl = icl(loglik, model.num_params(), resp);
+  result.icl = data.grouped() ? icl(loglik, model.num_params(), n, group_rows(data, resp))
+                              : icl(loglik, model.num_params(), resp);
   result.seconds = seconds_since(t0);
   return result;
 }
@@ -159,6 +206,7 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
   const auto t0 = Clock::now();
   ThreadScope threads(options_.threads);
   model.spec().validate();
+  check_gate_covariates(model, data);
   if (data.rows() < model.components())
     throw InputError(
         fmt::format("{} rows cannot be split into {} components", data.rows(), model.components()));
@@ -196,6 +244,7 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
 
 FitResult EmFitter::refine(Model& model, const Dataset& data) const {
   ThreadScope threads(options_.threads);
+  check_gate_covariates(model, data);
   FitResult r = run(model, data, 0, options_.seed, false);
   r.restarts = 1;
   r.restart_logliks = {r.loglik};

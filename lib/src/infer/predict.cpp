@@ -34,6 +34,10 @@ std::vector<Index> predict_class(const Model& model, const Dataset& data) {
 }
 
 Vector predict_log_density(const Model& model, const Dataset& data) {
+  if (data.grouped())
+    throw InputError(
+        "--what density / log-density: a grouped model ('| g') has one density per group, not "
+        "per row; use --what posterior or class");
   Matrix resp;
   Vector ll;
   CpuBackend().estep(model, data, resp, &ll);

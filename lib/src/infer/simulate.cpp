@@ -24,8 +24,16 @@ Simulation simulate(const Model& model, const Dataset& data, Rng& rng) {
   const Matrix g = predict_gate(model, data);
   Simulation s;
   s.component.resize(static_cast<size_t>(n));
-  // Inverse-CDF draw of the component: one uniform per row, in row order.
+  // Inverse-CDF draw of the component: one uniform per row, in row order; grouped data
+  // draw once per group (at its first row) and share it.
   for (Index i = 0; i < n; ++i) {
+    if (data.grouped()) {
+      const Index first = data.group_first[static_cast<size_t>(data.group[static_cast<size_t>(i)])];
+      if (first < i) {
+        s.component[static_cast<size_t>(i)] = s.component[static_cast<size_t>(first)];
+        continue;
+      }
+    }
     const double u = uniform01(rng);
     double acc = 0.0;
     Index k = 0;

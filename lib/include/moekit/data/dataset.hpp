@@ -30,8 +30,17 @@ struct Dataset {
   Matrix z;  // n x r gate design matrix
   std::vector<std::int64_t> lines;  // source line of each row, for messages
   std::string source;
+  // Grouped data ("y ~ x | g"): the group of each row (0-based, in order of first
+  // appearance) and the first row of each group; empty when every row is its own group.
+  std::vector<Index> group;
+  std::vector<Index> group_first;
   Index rows() const { return y.rows() > 0 ? y.rows() : x.rows(); }
+  bool grouped() const { return !group.empty(); }
+  Index groups() const { return grouped() ? static_cast<Index>(group_first.size()) : rows(); }
 };
+
+// The rows of m (n rows) at the first row of each group: G rows.
+Matrix group_rows(const Dataset& data, const ConstMatrixRef& m);
 
 // Builds the data set and completes `spec` (names, levels). Throws InputError for unknown
 // columns, bad cells in used columns, a constant response column, too few rows.

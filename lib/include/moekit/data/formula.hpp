@@ -3,7 +3,8 @@
 // The left side lists responses joined by '+'; the right side lists terms. Supported on
 // the right: column names (`backquoted` when they hold odd characters), 1 / 0 / -1 for
 // the intercept, '.' (every column not on the left), a:b interactions, a*b (= a + b + a:b),
-// log/exp/sqrt/abs(expr), I(expr) with + - * / ^ inside, parentheses.
+// log/exp/sqrt/abs(expr), I(expr) with + - * / ^ inside, parentheses; and after the terms
+// "| g", a grouping column (flexmix's notation).
 
 #include <memory>
 #include <string>
@@ -37,6 +38,9 @@ struct Formula {
   std::vector<Term> terms;         // in order of appearance, duplicates removed
   bool intercept = true;
   bool has_dot = false;  // '.' appeared: expand with expand_dot() once the columns are known
+  // "y ~ x | g": the column whose rows share one component (flexmix's grouped data,
+  // repeated measurements); empty without '|'.
+  std::string group;
 };
 
 // Throws InputError "bad formula: <what> at position P" followed by the formula and a caret.

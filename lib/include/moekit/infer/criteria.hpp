@@ -12,5 +12,8 @@ double aic(double loglik, Index p);
 double bic(double loglik, Index p, Index n);
 // resp: n x K posterior probabilities.
 double icl(double loglik, Index p, const ConstMatrixRef& resp);
+// n observations in the BIC term, the entropy over the rows of resp (for grouped data: one
+// row per group, whose rows share one assignment).
+double icl(double loglik, Index p, Index n, const ConstMatrixRef& resp);
 
 }  // namespace moekit

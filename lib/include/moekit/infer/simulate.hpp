@@ -16,8 +16,8 @@ struct Simulation {
   std::vector<Index> component;  // 0-based component of each row
 };
 
-// One draw per row of `data`; only its x and z are read. Reproducible for a given rng state,
-// whatever the thread count.
+// One draw per row of `data`; only its x, z and groups are read (the rows of a group share
+// one component draw). Reproducible for a given rng state, whatever the thread count.
 Simulation simulate(const Model& model, const Dataset& data, Rng& rng);
 
 // n rows of a model whose experts and gate have no covariates besides an intercept (a
