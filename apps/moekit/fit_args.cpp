@@ -1,6 +1,7 @@
 #include "fit_args.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/data/csv.hpp"
 
 #include <fmt/format.h>
 
@@ -93,6 +94,12 @@ char parse_delimiter(const std::string& d) {
   if (d.size() != 1)
     throw InputError::option("--delimiter", d, "must be a single character (or 'tab')");
   return d[0];
+}
+
+Dataset read_training_data(const FitArgs& a, DataSpec& spec) {
+  CsvOptions csv;
+  csv.delimiter = parse_delimiter(a.delimiter);
+  return make_dataset(read_csv(a.data, csv), spec);
 }
 
 Progress::Progress(bool enabled, std::string prefix)

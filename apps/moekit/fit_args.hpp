@@ -1,6 +1,7 @@
 #pragma once
 // The options `fit` and `select` share: the model, the EM settings and the data source.
 
+#include "moekit/data/dataset.hpp"
 #include "moekit/fit/options.hpp"
 #include "moekit/model/model_spec.hpp"
 
@@ -34,6 +35,9 @@ FitOptions make_fit_options(const FitArgs& a);
 
 // ',' or one character; "tab" (or "\t") for a tab. InputError naming --delimiter.
 char parse_delimiter(const std::string& d);
+
+// Reads --data with --delimiter and builds the data set of `spec` (completing its names).
+Dataset read_training_data(const FitArgs& a, DataSpec& spec);
 
 // The progress line: shown on a terminal once a fit has run for a second, at most ten
 // times a second, erased at the end.

@@ -28,10 +28,7 @@ void run_fit(const FitCommandArgs& a) {
   FitOptions options = make_fit_options(a);
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
-  CsvOptions csv;
-  csv.delimiter = parse_delimiter(a.delimiter);
-  const CsvTable table = read_csv(a.data, csv);
-  const Dataset data = make_dataset(table, spec.data);
+  const Dataset data = read_training_data(a, spec.data);
   // Check that the families exist before any work is done.
   Model model(spec, data.y.cols(), data.x.cols(), data.z.cols());
 

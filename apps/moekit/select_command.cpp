@@ -82,10 +82,7 @@ void run_select(const SelectArgs& a) {
   FitOptions options = make_fit_options(a);
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
-  CsvOptions csv;
-  csv.delimiter = parse_delimiter(a.delimiter);
-  const CsvTable table = read_csv(a.data, csv);
-  const Dataset data = make_dataset(table, base.data);
+  const Dataset data = read_training_data(a, base.data);
 
   std::vector<Candidate> candidates;
   std::optional<Model> best_model;

@@ -102,7 +102,8 @@ TEST_CASE("NPreg: mixture of quadratic regressions reaches flexmix", "[linear][r
 
 // NPreg's ungrouped Bernoulli mixture has no finite optimum worth matching (P(yb = 1 | x) is
 // 1/2 under the true model; mixtools' -134.31 is a supremum approached as coefficients run
-// off): flexmix is the reference here, and logitmix below is the check against both peers.
+// off): flexmix is the reference here; logitmix below is the check against both peers, and
+// the grouped model (`| id2`) below the one with a proper optimum on these data.
 TEST_CASE("NPreg: mixture of logistic experts reaches flexmix", "[logistic][reference]") {
   auto p = testing::load_problem("NPreg.csv", "yb ~ x", "logistic", "constant", 2);
   Model m = testing::make_model(p);
