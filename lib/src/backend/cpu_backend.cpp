@@ -38,7 +38,7 @@ EStepResult grouped_estep(const Model& model,
       throw NumericalError(fmt::format(
           "E-step: the group whose first row is on line {} has zero or non-finite density "
           "under every component (log-likelihood not finite)",
-          r < static_cast<Index>(data.lines.size()) ? data.lines[static_cast<size_t>(r)] : r + 1));
+          data.line_of(r)));
     }
     out.loglik += lse(g);  // group order: independent of the thread count
   }
@@ -87,12 +87,10 @@ EStepResult CpuBackend::estep(const Model& model,
   });
   for (Index r : bad_row)
     if (r >= 0) {
-      const auto line =
-          r < static_cast<Index>(data.lines.size()) ? data.lines[static_cast<size_t>(r)] : r + 1;
       throw NumericalError(
           fmt::format("E-step: the row on line {} has zero or non-finite density under every "
                       "component (log-likelihood not finite)",
-                      line));
+                      data.line_of(r)));
     }
   EStepResult out;
   for (double v : block_loglik) out.loglik += v;  // block order: independent of the thread count

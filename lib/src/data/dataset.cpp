@@ -39,6 +39,7 @@ void read_groups(const CsvTable& t, const std::string& name, Dataset& d) {
   t.require_clean(j);
   const CsvColumn& c = t.columns[static_cast<size_t>(j)];
   const Index n = t.rows();
+  d.group_column = name;
   d.group.resize(static_cast<size_t>(n));
   d.group_first.clear();
   std::unordered_map<double, Index> seen;

@@ -3,7 +3,6 @@
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
-#include "moekit/data/formula.hpp"
 #include "moekit/fit/init.hpp"
 #include "moekit/infer/criteria.hpp"
 
@@ -34,10 +33,6 @@ class ThreadScope {
  private:
   int saved_;
 };
-
-}  // namespace
-
-namespace {
 
 // The gate's M-step. With grouped data the gate term enters the complete-data likelihood
 // once per group, so it is fitted to one row per group (z and posterior are constant
@@ -73,9 +68,8 @@ void check_gate_covariates(const Model& model, const Dataset& data) {
       throw InputError(fmt::format(
           "{}: the gate covariates differ between the rows on lines {} and {} of one group; "
           "with grouped data ('| {}') the gate needs covariates that are constant within a group",
-          data.source, data.lines.empty() ? first + 1 : data.lines[static_cast<size_t>(first)],
-          data.lines.empty() ? i + 1 : data.lines[static_cast<size_t>(i)],
-          parse_formula(model.spec().data.formula).group));
+          data.source, data.line_of(first), data.line_of(i),
+          data.group_column.empty() ? "g" : data.group_column));
   }
 }
 
@@ -127,10 +121,10 @@ FitResult EmFitter::run(
       }
       model.experts().reseed(k, data.x, data.y, row);
       model.gate().reset_component(k);
-      result.warnings.push_back(fmt::format(
-          "component {} collapsed at iteration {} (too few points or a "
-          "singular covariance); re-seeded at the row on line {}",
-          k + 1, iteration, data.lines.empty() ? row + 1 : data.lines[static_cast<size_t>(row)]));
+      result.warnings.push_back(
+          fmt::format("component {} collapsed at iteration {} (too few points or a "
+                      "singular covariance); re-seeded at the row on line {}",
+                      k + 1, iteration, data.line_of(row)));
     }
     result.reseed_iterations.push_back(iteration);
     return true;

@@ -34,8 +34,13 @@ struct Dataset {
   // appearance) and the first row of each group; empty when every row is its own group.
   std::vector<Index> group;
   std::vector<Index> group_first;
+  std::string group_column;  // the grouping column's name, for messages
   Index rows() const { return y.rows() > 0 ? y.rows() : x.rows(); }
   bool grouped() const { return !group.empty(); }
+  // The source line of row i for messages (i + 1 when the rows have no recorded lines).
+  std::int64_t line_of(Index i) const {
+    return i < static_cast<Index>(lines.size()) ? lines[static_cast<size_t>(i)] : i + 1;
+  }
   Index groups() const { return grouped() ? static_cast<Index>(group_first.size()) : rows(); }
 };
 
