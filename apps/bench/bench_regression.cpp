@@ -2,7 +2,8 @@
 // covariates), K = 3, one response: seconds for 50 EM iterations (E-step + M-step) from a
 // fixed start, for a constant gate (mixture of regressions, as mixtools regmixEM / flexmix
 // FLXMRglm) and a softmax gate in the same covariates (flexmix FLXPmultinom); and the
-// softmax gate at K = 2, the only K of mixtools hmeEM. apps/bench/peers_regression.R times the
+// softmax gate at K = 2, the only K of mixtools hmeEM; and a depth-2 softmax HME (--tree 2,2)
+// against the flat softmax MoE with the same 4 experts. apps/bench/peers_regression.R times the
 // peers on the same data:
 //   MOEKIT_BENCH_CSV=/tmp/regression.csv ./bench_regression   # writes the data and exits
 //   Rscript apps/bench/peers_regression.R /tmp/regression.csv
@@ -54,12 +55,12 @@ const Dataset& data() {
   return d;
 }
 
-void run(benchmark::State& state, const std::string& gate, Index K) {
+void run(benchmark::State& state, const std::string& gate, const TreeShape& shape) {
   set_num_threads(static_cast<int>(state.range(0)));
   ModelSpec s;
   s.experts = "linear";
   s.gate = gate;
-  s.K = K;
+  s.set_shape(shape);
   FitOptions o;
   o.max_iter = kIterations;
   o.tol = 1e-300;  // run every iteration
@@ -78,13 +79,19 @@ void run(benchmark::State& state, const std::string& gate, Index K) {
   set_num_threads(0);
 }
 
-void BM_MixtureOfRegressions(benchmark::State& state) { run(state, "constant", kK); }
-void BM_SoftmaxMoE(benchmark::State& state) { run(state, "softmax", kK); }
-void BM_SoftmaxMoE_K2(benchmark::State& state) { run(state, "softmax", 2); }
+void BM_MixtureOfRegressions(benchmark::State& state) {
+  run(state, "constant", TreeShape::flat(kK));
+}
+void BM_SoftmaxMoE(benchmark::State& state) { run(state, "softmax", TreeShape::flat(kK)); }
+void BM_SoftmaxMoE_K2(benchmark::State& state) { run(state, "softmax", TreeShape::flat(2)); }
+void BM_SoftmaxMoE_K4(benchmark::State& state) { run(state, "softmax", TreeShape::flat(4)); }
+void BM_SoftmaxHME_2x2(benchmark::State& state) { run(state, "softmax", TreeShape({2, 2})); }
 
 BENCHMARK(BM_MixtureOfRegressions)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SoftmaxMoE)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SoftmaxMoE_K2)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SoftmaxMoE_K4)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SoftmaxHME_2x2)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

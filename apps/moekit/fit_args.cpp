@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
+#include "moekit/model/families.hpp"
 
 #include <fmt/format.h>
 
@@ -19,15 +20,22 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
                   "Gate covariates '~ z1 + z2' (default: the formula's right side)");
   cmd->add_option("--experts", a.experts, "gaussian | linear | logistic | laplace | t")
       ->capture_default_str();
-  cmd->add_option("--gate", a.gate, "constant | softmax")->capture_default_str();
+  cmd->add_option("--gate", a.gate,
+                  "constant | softmax | gaussian (Xu, Jordan & Hinton: models the gate "
+                  "covariates; EM maximises the joint likelihood), at every inner node")
+      ->capture_default_str();
+  cmd->add_option("--gate-covariance", a.gate_covariance,
+                  "Gaussian gates: covariance structure of the gate covariates (as "
+                  "--covariance; default full)");
   cmd->add_option("--covariance", a.covariance,
                   "full | diag | spherical | tied-full | tied-diag | tied-spherical (or VVV, VVI, "
                   "VII, EEE, EEI, EII)")
       ->capture_default_str();
   cmd->add_option("--method", a.method, "Fitting method")->capture_default_str();
   cmd->add_option("--init", a.init,
-                  "auto (k-means++ for gaussian experts; random and k-means++ on [x, y] "
-                  "alternating across starts for regression experts) | kmeans++ | random")
+                  "auto (k-means++ for gaussian experts and gaussian gates; random, k-means++ "
+                  "on [x, y] and random lines taking turns for regression experts) | kmeans++ | "
+                  "random | lines")
       ->capture_default_str();
   cmd->add_option("--restarts", a.restarts, "Number of starts; the best log-likelihood is kept")
       ->capture_default_str();
@@ -52,26 +60,35 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
   cmd->add_option("--delimiter", a.delimiter, "Field separator of the CSV (',' by default; 'tab')");
 }
 
-ModelSpec make_spec(const FitArgs& a, Index K) {
+ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
   if (a.method != "em")
     throw InputError::option("--method", a.method,
                              "only em is available in this version (gradient fitting comes later)");
+  const ExpertFamilyTraits& family = expert_family(a.experts);
+  const GateKindTraits& gate = gate_kind(a.gate);
   ModelSpec spec;
   spec.experts = a.experts;
   spec.gate = a.gate;
   spec.K = K;
+  if (!tree.empty()) spec.set_shape(TreeShape::parse(tree));
   spec.covariance = parse_covariance(a.covariance);
   spec.reg_covar = a.reg_covar;
-  if (a.gate_ridge != 0.0 && a.gate != "softmax")
+  if (a.gate_ridge != 0.0 && !gate.uses_ridge)
     throw InputError::option("--gate-ridge", fmt::format("{}", a.gate_ridge),
                              "applies to --gate softmax only");
   spec.gate_ridge = a.gate_ridge;
-  if (a.df != 0.0 && a.experts != "t")
+  if (!a.gate_covariance.empty()) {
+    if (!gate.uses_covariance)
+      throw InputError::option("--gate-covariance", a.gate_covariance,
+                               "applies to --gate gaussian only");
+    spec.gate_covariance = parse_covariance(a.gate_covariance);
+  }
+  if (a.df != 0.0 && !family.estimates_df)
     throw InputError::option("--df", fmt::format("{}", a.df), "applies to --experts t only");
   spec.df = a.df;
   spec.data.formula = a.formula;
   spec.data.gate_formula = a.gate_formula;
-  spec.data.categorical_response = a.experts == "logistic";
+  spec.data.categorical_response = family.categorical_response;
   spec.validate();
   return spec;
 }

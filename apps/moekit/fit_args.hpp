@@ -17,6 +17,7 @@ struct FitArgs {
   std::string data, formula, gate_formula, experts = "gaussian", gate = "constant",
                                            covariance = "full";
   std::string method = "em", init = "auto", out, delimiter = ",", device = "cpu";
+  std::string gate_covariance;  // Gaussian gates; empty: full
   int restarts = 1, max_iter = 1000, threads = 0;
   std::uint64_t seed = 1;
   double tol = 1e-8, reg_covar = 1e-6;
@@ -29,8 +30,9 @@ struct FitArgs {
 // --quiet (whose wording differs between the commands).
 void add_model_options(CLI::App* cmd, FitArgs& a);
 
-// The model with K components; InputError naming the flag at fault.
-ModelSpec make_spec(const FitArgs& a, Index K);
+// The model with K experts, or the gating tree `tree` ("2,3"; empty: flat); InputError
+// naming the flag at fault.
+ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree = "");
 FitOptions make_fit_options(const FitArgs& a);
 
 // ',' or one character; "tab" (or "\t") for a tab. InputError naming --delimiter.

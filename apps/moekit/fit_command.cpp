@@ -21,10 +21,16 @@ namespace {
 
 struct FitCommandArgs : FitArgs {
   long K = 2;
+  bool K_given = false;
+  std::string tree;
 };
 
 void run_fit(const FitCommandArgs& a) {
-  ModelSpec spec = make_spec(a, static_cast<Index>(a.K));
+  if (!a.tree.empty() && a.K_given && TreeShape::parse(a.tree).leaves() != a.K)
+    throw InputError::option("--tree", a.tree,
+                             fmt::format("has {} leaves but -k is {}: give one of them",
+                                         TreeShape::parse(a.tree).leaves(), a.K));
+  ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
   FitOptions options = make_fit_options(a);
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
@@ -59,11 +65,17 @@ void add_fit_command(CLI::App& app) {
   auto a = std::make_shared<FitCommandArgs>();
   CLI::App* cmd = app.add_subcommand("fit", "Fit a mixture of experts to CSV data by EM");
   add_model_options(cmd, *a);
-  cmd->add_option("-k,--components", a->K, "Number of experts K")->capture_default_str();
+  auto* k = cmd->add_option("-k,--components", a->K, "Number of experts K")->capture_default_str();
+  cmd->add_option("--tree", a->tree,
+                  "Hierarchical mixture of experts: branching factors of the gating tree, root "
+                  "first ('2,3': a root gate over 2 gates of 3 experts each; '4' is -k 4)");
   cmd->add_option("-o,--out", a->out, "Write the fitted model (JSON) to this file, atomically");
   cmd->add_flag("--json", a->json, "Print one JSON object with the fit and the parameters");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress line and no warnings on stderr");
-  cmd->callback([a] { run_fit(*a); });
+  cmd->callback([a, k] {
+    a->K_given = k->count() > 0;
+    run_fit(*a);
+  });
 }
 
 }  // namespace moekit::cli

@@ -26,7 +26,7 @@ struct PredictArgs {
 // Column names of mean-type predictions: the responses, or p_<level> per class for
 // logistic experts.
 std::vector<std::string> prediction_names(const Model& model) {
-  if (model.experts().family() != "logistic") return model.spec().data.response_names;
+  if (!model.experts().categorical()) return model.spec().data.response_names;
   std::vector<std::string> out;
   for (const auto& l : model.spec().data.response_levels) out.push_back("p_" + l);
   return out;
@@ -51,6 +51,14 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
   } else if (what == "gate") {
     header_components("gate_");
     rows(predict_gate(model, data));
+  } else if (what == "branch") {
+    // Posterior of every inner node below the root, named by its path ("branch_2.1").
+    const TreeShape& t = model.tree();
+    for (Index v = 1; v < t.inner_nodes(); ++v)
+      s += fmt::format("{}branch_{}", v > 1 ? "," : "", t.node_path(v));
+    const Matrix b = predict_branch_posterior(model, data);
+    s += "\n";
+    rows(b);
   } else if (what == "class") {
     s += "class\n";
     for (Index c : predict_class(model, data)) s += fmt::format("{}\n", c + 1);
@@ -105,12 +113,13 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
 
 void run_predict(const PredictArgs& a) {
   static const std::vector<std::string> kWhat{
-      "posterior", "class", "density",      "log-density",         "gate", "mean", "quantile",
-      "median",    "hard",  "expert-means", "class-probabilities", "label"};
+      "posterior", "branch", "class", "density",      "log-density",         "gate", "mean",
+      "quantile",  "median", "hard",  "expert-means", "class-probabilities", "label"};
   if (std::find(kWhat.begin(), kWhat.end(), a.what) == kWhat.end())
     throw InputError::option(
         "--what", a.what,
-        "must be posterior, class, density, log-density, gate, mean, quantile, median, hard, "
+        "must be posterior, branch, class, density, log-density, gate, mean, quantile, median, "
+        "hard, "
         "expert-means, class-probabilities or label");
   if (a.what == "quantile" && !(a.level > 0.0 && a.level < 1.0))
     throw InputError::option("--level", fmt::format("{}", a.level),
@@ -142,7 +151,9 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("data", a->data, "CSV file with the model's columns ('-' reads standard input)")
       ->required();
   cmd->add_option("--what", a->what,
-                  "posterior | class (1-based component) | density | log-density | gate | mean | "
+                  "posterior | branch (inner nodes of a tree) | class (1-based component) | "
+                  "density | log-density | gate (each expert's weight: the product of the gates "
+                  "on its path) | mean | "
                   "quantile | median | "
                   "hard (arg-max gate expert) | expert-means | class-probabilities | label "
                   "(logistic experts)")

@@ -20,20 +20,17 @@ std::string fit_json(const Model& model, const FitResult& fit) {
   out["spec"] = m.at("spec");
   out["parameters"] = m.at("parameters");
   out["criteria_convention"] =
-      "lower is better: AIC = -2 loglik + 2 p, BIC = -2 loglik + p log n, ICL = BIC + 2 * entropy "
-      "(hard)";
+      fit.joint ? "lower is better, on the joint log-likelihood log p(z, y) that EM maximised: AIC "
+                  "= -2 joint_loglik + 2 p, BIC = -2 joint_loglik + p log n, ICL = BIC + 2 * "
+                  "entropy (hard)"
+                : "lower is better: AIC = -2 loglik + 2 p, BIC = -2 loglik + p log n, ICL = BIC + "
+                  "2 * entropy (hard)";
   return out.dump();
 }
 
 namespace {
 
 using Labels = std::vector<std::string>;
-
-Labels numbered(const std::string& prefix, Index count) {
-  Labels out;
-  for (Index k = 0; k < count; ++k) out.push_back(fmt::format("{} {}", prefix, k + 1));
-  return out;
-}
 
 // A parameter matrix as a table, with row and column names where its shape says what they
 // are (R's print of a named matrix); a single column is printed as a row under its names.
@@ -86,13 +83,48 @@ std::pair<Labels, Labels> expert_labels(const ModelSpec& s, const std::string& n
 
 }  // namespace
 
+namespace {
+
+// Row and column names of a gate parameter.
+std::pair<Labels, Labels> gate_labels(const ModelSpec& s,
+                                      const std::string& name,
+                                      const Labels& branches,
+                                      Index skipped_columns) {
+  Labels covariates(s.data.z_names.begin() +
+                        std::min<Index>(skipped_columns, static_cast<Index>(s.data.z_names.size())),
+                    s.data.z_names.end());
+  if (name == "coefficients") return {s.data.z_names, branches};
+  if (name == "means") return {branches, covariates};
+  if (name.rfind("covariance", 0) == 0) return {covariates, covariates};
+  return {branches, {}};
+}
+
+// The gating tree as an indented outline: each gate with its kind, each leaf as its expert.
+void outline(const Model& model, Index node, int depth, std::string& out) {
+  const TreeShape& t = model.tree();
+  const std::string pad(static_cast<size_t>(2 * depth + 2), ' ');
+  if (node >= t.inner_nodes()) {
+    out += fmt::format("{}expert {}\n", pad, node - t.inner_nodes() + 1);
+    return;
+  }
+  out += fmt::format("{}{} ({} gate over {} branches)\n", pad,
+                     node == 0 ? std::string("root") : "node " + t.node_path(node),
+                     model.gate(node).kind(), t.children(node));
+  for (Index c = 0; c < t.children(node); ++c)
+    outline(model, t.first_child(node) + c, depth + 1, out);
+}
+
+}  // namespace
+
 std::string fit_text(const Model& model, const FitResult& fit) {
   const ModelSpec& s = model.spec();
+  const TreeShape& t = model.tree();
   std::string out;
-  out += fmt::format("moekit model: {} experts, {} gate, K = {}", s.experts, s.gate, s.K);
-  if (s.experts == "gaussian")
-    out += fmt::format(", covariance {} (mclust {})", to_string(s.covariance),
-                       mclust_name(s.covariance));
+  out += fmt::format("moekit model: {} experts, {} gate{}, K = {}", s.experts, s.gate,
+                     t.is_flat() ? "" : "s", s.K);
+  if (!t.is_flat()) out += fmt::format(", tree {} (depth {})", t.to_string(), t.depth());
+  const std::string note = model.experts().settings_note();
+  if (!note.empty()) out += ", " + note;
   out += "\n";
   out += fmt::format("data: {}\n", s.data.formula.empty() ? "all numeric columns as responses"
                                                           : "formula " + s.data.formula);
@@ -102,6 +134,10 @@ std::string fit_text(const Model& model, const FitResult& fit) {
   if (fit.n_obs > 0) {
     out += fmt::format("\nlog-likelihood {:.10g}   n = {}   parameters = {}\n", fit.loglik,
                        fit.n_obs, fit.n_params);
+    if (fit.joint)
+      out += fmt::format(
+          "joint log-likelihood log p(z, y) {:.10g} (what EM maximised; the criteria use it)\n",
+          fit.joint_loglik);
     out += fmt::format(
         "AIC {:.6f}   BIC {:.6f}   ICL {:.6f}   (lower is better; BIC = -2 loglik + p log n)\n",
         fit.aic, fit.bic, fit.icl);
@@ -110,12 +146,32 @@ std::string fit_text(const Model& model, const FitResult& fit) {
                        fit.best_restart + 1, fit.init.empty() ? "" : " (" + fit.init + " start)",
                        fit.seconds);
   }
-  out += "\ngate (" + model.gate().kind() + "):\n";
-  const Labels experts = numbered("expert", s.K);
-  for (const auto& [name, m] : model.gate().params())
-    out += "  " + name + ":\n" +
-           (name == "coefficients" ? format_matrix(m, "    ", s.data.z_names, experts)
-                                   : format_matrix(m, "    ", experts));
+  if (!t.is_flat()) {
+    out += "\ngating tree:\n";
+    outline(model, 0, 0, out);
+  }
+  for (Index v = 0; v < model.num_gates(); ++v) {
+    const Gate& g = model.gate(v);
+    Labels branches;
+    for (Index c = 0; c < t.children(v); ++c) {
+      const Index child = t.first_child(v) + c;
+      branches.push_back(child >= t.inner_nodes()
+                             ? fmt::format("expert {}", child - t.inner_nodes() + 1)
+                             : "node " + t.node_path(child));
+    }
+    // A gate that models z skips the intercept column.
+    const Index intercept =
+        !s.data.z_names.empty() && s.data.z_names.front() == "(Intercept)" && g.joint() ? 1 : 0;
+    out += fmt::format("\n{}gate ({}):\n",
+                       t.is_flat() ? ""
+                       : v == 0    ? "root "
+                                   : "node " + t.node_path(v) + " ",
+                       g.kind());
+    for (const auto& [name, m] : g.params()) {
+      const auto [rows, cols] = gate_labels(s, name, branches, intercept);
+      out += "  " + name + ":\n" + format_matrix(m, "    ", rows, cols);
+    }
+  }
   const auto comps = model.experts().component_params();
   for (size_t k = 0; k < comps.size(); ++k) {
     out += fmt::format("\nexpert {}:\n", k + 1);

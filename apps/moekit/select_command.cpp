@@ -28,6 +28,8 @@ namespace {
 
 struct SelectArgs : FitArgs {
   std::string components = "1:5", criterion = "bic";
+  bool components_given = false;
+  std::vector<std::string> trees;  // --tree 2,2 3,2 ...
 };
 
 long parse_count(std::string_view text, const std::string& flag_value) {
@@ -69,7 +71,8 @@ double criterion_of(const FitResult& r, const std::string& c) {
 }
 
 struct Candidate {
-  Index K = 0;
+  ModelSpec spec;
+  std::string label;  // "4" for K = 4, "2,2" for a tree
   std::optional<FitResult> fit;
   std::string error;
 };
@@ -77,56 +80,71 @@ struct Candidate {
 void run_select(const SelectArgs& a) {
   if (a.criterion != "bic" && a.criterion != "icl" && a.criterion != "aic")
     throw InputError::option("--criterion", a.criterion, "must be bic, icl or aic");
-  const std::vector<Index> Ks = parse_components(a.components);
-  ModelSpec base = make_spec(a, Ks.front());
+  // Candidates: every K of -k (unless only --tree is given), then every tree.
+  std::vector<Candidate> candidates;
+  const std::vector<Index> Ks =
+      a.trees.empty() || a.components_given ? parse_components(a.components) : std::vector<Index>{};
+  for (Index K : Ks) candidates.push_back({make_spec(a, K), std::to_string(K), {}, ""});
+  for (const auto& t : a.trees) {
+    ModelSpec spec = make_spec(a, 1, t);
+    const std::string label = spec.shape().to_string();
+    for (const auto& c : candidates)
+      if (c.label == label)
+        throw InputError::option("--tree", t, "is listed twice (or equals a K of -k)");
+    candidates.push_back({spec, label, {}, ""});
+  }
   FitOptions options = make_fit_options(a);
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
-  const Dataset data = read_training_data(a, base.data);
+  DataSpec data_spec = candidates.front().spec.data;
+  const Dataset data = read_training_data(a, data_spec);
 
-  std::vector<Candidate> candidates;
   std::optional<Model> best_model;
   std::optional<FitResult> best_fit;
-  for (Index K : Ks) {
-    ModelSpec spec = base;
-    spec.K = K;
-    Model model(spec, data.y.cols(), data.x.cols(), data.z.cols());
-    Candidate c{K, std::nullopt, ""};
+  std::string best_label;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    Candidate& c = candidates[i];
+    c.spec.data = data_spec;
+    const Index K = c.spec.K;
+    Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
     try {
       if (data.rows() < K)
         throw NumericalError(
             fmt::format("{} rows cannot be split into {} components", data.rows(), K));
-      auto progress =
-          std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO), fmt::format("K = {}: ", K));
+      auto progress = std::make_shared<Progress>(
+          !a.quiet && isatty(STDERR_FILENO),
+          fmt::format("{} = {}: ", c.spec.tree.empty() ? "K" : "tree", c.label));
       options.on_iteration = [progress](const IterationInfo& info) {
         return progress->update(info);
       };
       c.fit = EmFitter(options).fit(model, data);
-      options.on_iteration = nullptr;  // erases this K's progress line
+      options.on_iteration = nullptr;  // erases this candidate's progress line
     } catch (const NumericalError& e) {
       c.error = e.what();
     } catch (const InputError& e) {
-      if (K == Ks.front()) throw;  // the data or the options are wrong, not this K
+      if (i == 0) throw;  // the data or the options are wrong, not this K
       c.error = e.what();
     }
     if (c.fit &&
         (!best_fit || criterion_of(*c.fit, a.criterion) < criterion_of(*best_fit, a.criterion))) {
       best_fit = c.fit;
       best_model = std::move(model);
+      best_label = c.label;
     }
-    candidates.push_back(std::move(c));
   }
   if (!best_fit)
-    throw NumericalError(fmt::format("no K could be fitted; K = {}: {}", candidates.front().K,
+    throw NumericalError(fmt::format("no model could be fitted; {}: {}", candidates.front().label,
                                      candidates.front().error));
+  const bool any_tree = !a.trees.empty();
 
   if (!a.out.empty()) save_model(*best_model, &*best_fit, a.out);
   if (a.json) {
     nlohmann::json fits = nlohmann::json::array();
     for (const auto& c : candidates) {
-      nlohmann::json f{{"K", c.K}};
+      nlohmann::json f{{"K", c.spec.K}, {"tree", c.spec.shape().branching()}};
       if (c.fit) {
         f["loglik"] = c.fit->loglik;
+        if (c.fit->joint) f["joint_loglik"] = c.fit->joint_loglik;
         f["n_params"] = c.fit->n_params;
         f["aic"] = c.fit->aic;
         f["bic"] = c.fit->bic;
@@ -142,6 +160,7 @@ void run_select(const SelectArgs& a) {
     nlohmann::json out{{"criterion", a.criterion},
                        {"criteria_convention", "lower is better"},
                        {"best_K", best_model->components()},
+                       {"best_tree", best_model->tree().branching()},
                        {"fits", fits},
                        {"best", nlohmann::json::parse(fit_json(*best_model, *best_fit))}};
     fmt::print("{}\n", out.dump());
@@ -150,18 +169,22 @@ void run_select(const SelectArgs& a) {
                a.criterion == "aic"   ? "AIC"
                : a.criterion == "icl" ? "ICL"
                                       : "BIC",
-               base.experts, base.gate);
-    fmt::print("{:>4} {:>16} {:>7} {:>14} {:>14} {:>14}  {}\n", "K", "loglik", "params", "AIC",
-               "BIC", "ICL", "status");
+               a.experts, a.gate);
+    if (best_fit->joint)
+      fmt::print("criteria on the joint log-likelihood log p(z, y) that EM maximised\n");
+    const char* head = any_tree ? "tree" : "K";
+    fmt::print("{:>8} {:>16} {:>7} {:>14} {:>14} {:>14}  {}\n", head,
+               best_fit->joint ? "joint loglik" : "loglik", "params", "AIC", "BIC", "ICL",
+               "status");
     for (const auto& c : candidates) {
       if (!c.fit) {
-        fmt::print("{:>4}  failed: {}\n", c.K, c.error);
+        fmt::print("{:>8}  failed: {}\n", c.label, c.error);
         continue;
       }
       const FitResult& f = *c.fit;
-      const bool best = c.K == best_model->components();
-      fmt::print("{:>4} {:>16.10g} {:>7} {:>14.6f} {:>14.6f} {:>14.6f}  {}{}{}\n", c.K, f.loglik,
-                 f.n_params, f.aic, f.bic, f.icl, to_string(f.status),
+      const bool best = c.label == best_label;
+      fmt::print("{:>8} {:>16.10g} {:>7} {:>14.6f} {:>14.6f} {:>14.6f}  {}{}{}\n", c.label,
+                 f.objective(), f.n_params, f.aic, f.bic, f.icl, to_string(f.status),
                  f.warnings.empty() ? "" : fmt::format(", {} warning(s)", f.warnings.size()),
                  best ? "  <- best" : "");
     }
@@ -171,7 +194,9 @@ void run_select(const SelectArgs& a) {
   if (!a.quiet)
     for (const auto& c : candidates)
       if (c.fit)
-        for (const auto& w : c.fit->warnings) fmt::print(stderr, "warning: K = {}: {}\n", c.K, w);
+        for (const auto& w : c.fit->warnings)
+          fmt::print(stderr, "warning: {} = {}: {}\n", c.spec.tree.empty() ? "K" : "tree", c.label,
+                     w);
 }
 
 }  // namespace
@@ -181,9 +206,12 @@ void add_select_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "select", "Fit the model for several K and keep the best by BIC, ICL or AIC");
   add_model_options(cmd, *a);
-  cmd->add_option("-k,--components", a->components,
-                  "Values of K: a range 'a:b', a list 'a,b,c' or one value")
-      ->capture_default_str();
+  auto* k = cmd->add_option("-k,--components", a->components,
+                            "Values of K: a range 'a:b', a list 'a,b,c' or one value")
+                ->capture_default_str();
+  cmd->add_option("--tree", a->trees,
+                  "Gating trees to compare as well (e.g. --tree 2,2 2,3); with --tree alone, "
+                  "only the trees");
   cmd->add_option("--criterion", a->criterion, "bic | icl | aic (lower is better)")
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Write the selected model (JSON) to this file, atomically");
@@ -191,7 +219,10 @@ void add_select_command(CLI::App& app) {
       "--json", a->json,
       "Print one JSON object: every K's criteria and the selected fit with its parameters");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress line and no warnings on stderr");
-  cmd->callback([a] { run_select(*a); });
+  cmd->callback([a, k] {
+    a->components_given = k->count() > 0;
+    run_select(*a);
+  });
 }
 
 }  // namespace moekit::cli

@@ -197,7 +197,8 @@ TEST_CASE("an empty component is reported, not passed off as a K-component fit",
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.out);
   bool empty = false;
-  for (double w : j.at("parameters").at("gate").at("weights")) empty = empty || w * 150 < 0.5;
+  for (double w : j.at("parameters").at("gates").at(0).at("parameters").at("weights"))
+    empty = empty || w * 150 < 0.5;
   bool warned = false;
   for (const auto& w : j.at("warnings"))
     warned = warned || w.get<std::string>().find("it is empty") != std::string::npos;

@@ -83,6 +83,11 @@ MStepReport GaussianExperts::fit(const ConstMatrixRef&,
   return report;
 }
 
+std::string GaussianExperts::settings_note() const {
+  return fmt::format("covariance {} (mclust {})", to_string(cov_.structure()),
+                     mclust_name(cov_.structure()));
+}
+
 Vector GaussianExperts::score(const ConstMatrixRef&,
                               const ConstMatrixRef& y,
                               const ConstMatrixRef& resp) const {

@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
@@ -29,29 +30,22 @@ struct NormalEquations {
 
 // Solves the normal equations; false when X'WX is not positive definite.
 bool solve(const NormalEquations& ne, Vector& b) {
-  Eigen::LLT<Matrix> llt(ne.XtWX);
-  if (llt.info() != Eigen::Success) return false;
-  Vector sol = llt.solve(ne.XtWy);
-  if (!sol.allFinite()) return false;
-  b = sol;
+  Matrix sol;
+  if (!solve_normal_equations(ne.XtWX, ne.XtWy, sol)) return false;
+  b = sol.col(0);
   return true;
 }
 
-// argmin_b sum_i w_i (y_i - b'x_i)^2.
+// argmin_b sum_i w_i (y_i - b'x_i)^2, by the shared weighted least squares.
 bool weighted_least_squares(const ConstMatrixRef& x,
                             const ConstVectorRef& y,
                             const ConstVectorRef& w,
                             Vector& b) {
-  const Index p = x.cols();
-  const NormalEquations ne =
-      reduce_blocks(x.rows(), NormalEquations{Matrix::Zero(p, p), Vector::Zero(p)},
-                    [&](Index begin, Index size, NormalEquations& acc) {
-                      const auto xb = x.middleRows(begin, size);
-                      const Matrix wx = xb.array().colwise() * w.segment(begin, size).array();
-                      acc.XtWX.noalias() += wx.transpose() * xb;
-                      acc.XtWy.noalias() += wx.transpose() * y.segment(begin, size);
-                    });
-  return solve(ne, b);
+  Matrix gram, xty, sol;
+  weighted_cross_products(x, y, w, gram, xty);
+  if (!solve_normal_equations(gram, xty, sol)) return false;
+  b = sol.col(0);
+  return true;
 }
 
 // One pass over the rows at b: the weighted LAD objective A(b) = sum_i r_i |e_i| and the

@@ -2,7 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
-#include "moekit/experts/weighted_least_squares.hpp"
+#include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
 

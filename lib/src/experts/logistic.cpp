@@ -1,7 +1,7 @@
 #include "moekit/experts/logistic.hpp"
 
 #include "moekit/core/error.hpp"
-#include "moekit/experts/weighted_least_squares.hpp"
+#include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
 

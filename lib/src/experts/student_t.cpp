@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
@@ -204,24 +205,9 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
     // design for every response column makes the multivariate GLS equal to least squares
     // column by column, whatever Sigma_k.
     const Vector w = r.array() * u.array();
-    struct Acc {
-      Matrix XtWX, XtWY;
-      Acc& operator+=(const Acc& o) {
-        XtWX += o.XtWX;
-        XtWY += o.XtWY;
-        return *this;
-      }
-    };
-    const Acc acc = reduce_blocks(
-        n, Acc{Matrix::Zero(p, p), Matrix::Zero(p, q)}, [&](Index begin, Index size, Acc& a) {
-          const auto xb = x.middleRows(begin, size);
-          const Matrix wx = xb.array().colwise() * w.segment(begin, size).array();
-          a.XtWX.noalias() += wx.transpose() * xb;
-          a.XtWY.noalias() += wx.transpose() * y.middleRows(begin, size);
-        });
-    Eigen::LLT<Matrix> llt(acc.XtWX);
-    Matrix B = llt.info() == Eigen::Success ? Matrix(llt.solve(acc.XtWY)) : Matrix();
-    if (llt.info() != Eigen::Success || !B.allFinite()) {
+    Matrix XtWX, XtWY, B;
+    weighted_cross_products(x, y, w, XtWX, XtWY);
+    if (!solve_normal_equations(XtWX, XtWY, B)) {
       no_fit.push_back(k);
       continue;
     }

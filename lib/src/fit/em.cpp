@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -34,14 +35,6 @@ class ThreadScope {
   int saved_;
 };
 
-// The gate's M-step. With grouped data the gate term enters the complete-data likelihood
-// once per group, so it is fitted to one row per group (z and posterior are constant
-// within a group).
-std::vector<std::string> fit_gate(Model& model, const Dataset& data, const Matrix& resp) {
-  if (!data.grouped()) return model.gate().fit(data.z, resp);
-  return model.gate().fit(group_rows(data, data.z), group_rows(data, resp));
-}
-
 // Starting responsibilities of grouped data: the mean over each group's rows, so that a
 // group starts in one (soft) component as EM requires.
 void share_within_groups(const Dataset& data, Matrix& resp) {
@@ -58,31 +51,29 @@ void share_within_groups(const Dataset& data, Matrix& resp) {
   }
 }
 
-// A gate that reads covariates needs them constant within each group (flexmix's rule for
-// concomitant variables of grouped data).
-void check_gate_covariates(const Model& model, const Dataset& data) {
-  if (!data.grouped() || model.spec().gate == "constant") return;
-  for (Index i = 0; i < data.rows(); ++i) {
-    const Index first = data.group_first[static_cast<size_t>(data.group[static_cast<size_t>(i)])];
-    if (data.z.row(i) != data.z.row(first))
-      throw InputError(fmt::format(
-          "{}: the gate covariates differ between the rows on lines {} and {} of one group; "
-          "with grouped data ('| {}') the gate needs covariates that are constant within a group",
-          data.source, data.line_of(first), data.line_of(i),
-          data.group_column.empty() ? "g" : data.group_column));
-  }
+void add_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  for (const auto& w : from)
+    if (std::find(to.begin(), to.end(), w) == to.end()) to.push_back(w);
 }
 
 }  // namespace
 
 Matrix init_features(const Model& model, const Dataset& data) {
-  if (model.spec().experts == "gaussian") return data.y;
-  // Regression experts: cluster on the covariates (without the intercept) and responses.
-  std::vector<Index> cols;
-  for (Index j = 0; j < data.x.cols(); ++j)
-    if (!(data.x.col(j).array() == data.x(0, j)).all()) cols.push_back(j);
+  // Gaussian experts cluster y; regression experts the covariates (without the intercept)
+  // and y; a gate that models z adds z's columns that x does not have.
+  std::vector<Vector> cols;
+  auto add_varying = [&](const Matrix& m) {
+    for (Index j = 0; j < m.cols(); ++j) {
+      if ((m.col(j).array() == m(0, j)).all()) continue;
+      bool seen = false;
+      for (const auto& c : cols) seen = seen || c == m.col(j);
+      if (!seen) cols.push_back(m.col(j));
+    }
+  };
+  if (model.experts().reads_covariates()) add_varying(data.x);
+  if (model.joint()) add_varying(data.z);
   Matrix f(data.rows(), static_cast<Index>(cols.size()) + data.y.cols());
-  for (size_t c = 0; c < cols.size(); ++c) f.col(static_cast<Index>(c)) = data.x.col(cols[c]);
+  for (size_t c = 0; c < cols.size(); ++c) f.col(static_cast<Index>(c)) = cols[c];
   f.rightCols(data.y.cols()) = data.y;
   return f;
 }
@@ -95,8 +86,8 @@ FitResult EmFitter::run(
   const Index n = data.rows(), K = model.components();
   const auto backend = make_backend(options_.device);
   FitResult result;
-  Matrix resp;
-  Vector row_loglik;
+  result.joint = model.joint();
+  Posteriors post;
   Rng rng(derive_seed(seed, static_cast<std::uint64_t>(restart)));
   int reseeds = 0;
 
@@ -113,14 +104,13 @@ FitResult EmFitter::run(
                       reseeds, K));
     for (Index k : collapsed) {
       Index row = 0;
-      if (row_loglik.size() == n) {
-        row_loglik.minCoeff(&row);
-        row_loglik(row) = std::numeric_limits<double>::infinity();
+      if (post.row_loglik.size() == n) {
+        post.row_loglik.minCoeff(&row);
+        post.row_loglik(row) = std::numeric_limits<double>::infinity();
       } else {
         row = static_cast<Index>(uniform01(rng) * static_cast<double>(n)) % n;
       }
-      model.experts().reseed(k, data.x, data.y, row);
-      model.gate().reset_component(k);
+      model.reseed_leaf(k, data, row);
       result.warnings.push_back(
           fmt::format("component {} collapsed at iteration {} (too few points or a "
                       "singular covariance); re-seeded at the row on line {}",
@@ -131,36 +121,37 @@ FitResult EmFitter::run(
   };
 
   if (initialise) {
-    const InitMethod method = start_method(options_.init, model.spec().experts, restart);
+    const InitMethod method = start_method(options_.init, model, restart);
     result.init = to_string(method);
-    resp =
-        initial_responsibilities(init_features(model, data), K, method, options_.kmeans_iter, rng);
+    Matrix resp = method == InitMethod::RandomLines && !model.experts().categorical()
+                      ? random_lines(data.x, data.y, K, rng)
+                      : initial_responsibilities(
+                            init_features(model, data), K,
+                            method == InitMethod::RandomLines ? InitMethod::Random : method,
+                            options_.kmeans_iter, rng);
     share_within_groups(data, resp);
-    MStepReport r = model.experts().fit(data.x, data.y, resp);
-    for (auto& w : fit_gate(model, data, resp)) result.warnings.push_back(w);
-    for (auto& w : r.warnings) result.warnings.push_back(w);
+    post = model.posteriors_from_leaves(resp);
+    const MStepReport r = model.m_step(data, post);
+    add_unique(result.warnings, r.warnings);
     reseed(r.collapsed, 0);
   }
-  double loglik = backend->estep(model, data, resp, &row_loglik).loglik;
-  result.loglik_trace.push_back(loglik);
+  backend->estep(model, data, post);
+  double objective = post.objective;
+  result.loglik_trace.push_back(objective);
   result.status = FitStatus::MaxIterations;
   result.stopping_rule = fmt::format("iteration cap {} reached", options_.max_iter);
   for (int it = 1; it <= options_.max_iter; ++it) {
-    MStepReport r = model.experts().fit(data.x, data.y, resp);
-    for (auto& w : r.warnings)
-      if (std::find(result.warnings.begin(), result.warnings.end(), w) == result.warnings.end())
-        result.warnings.push_back(w);
-    for (auto& w : fit_gate(model, data, resp))
-      if (std::find(result.warnings.begin(), result.warnings.end(), w) == result.warnings.end())
-        result.warnings.push_back(w);
+    const MStepReport r = model.m_step(data, post);
+    add_unique(result.warnings, r.warnings);
     const bool reseeded = reseed(r.collapsed, it);
-    const double previous = loglik;
-    loglik = backend->estep(model, data, resp, &row_loglik).loglik;
-    result.loglik_trace.push_back(loglik);
+    const double previous = objective;
+    backend->estep(model, data, post);
+    objective = post.objective;
+    result.loglik_trace.push_back(objective);
     result.iterations = it;
-    const double change = std::abs(loglik - previous) / std::max(std::abs(loglik), 1e-300);
+    const double change = std::abs(objective - previous) / std::max(std::abs(objective), 1e-300);
     if (options_.on_iteration) {
-      IterationInfo info{restart, options_.restarts, it, loglik, change, seconds_since(t0)};
+      IterationInfo info{restart, options_.restarts, it, objective, change, seconds_since(t0)};
       if (!options_.on_iteration(info)) {
         result.status = FitStatus::Stopped;
         result.stopping_rule = "stopped by the caller";
@@ -177,7 +168,7 @@ FitResult EmFitter::run(
   // A component left with less than half a row of responsibility is empty in all but name
   // (EM drives an unneeded component's weight to zero only geometrically, so no collapse
   // test fires): say so, as flexmix does when it drops a component below minprior.
-  const Vector N = resp.colwise().sum().transpose();
+  const Vector N = post.leaves().colwise().sum().transpose();
   for (Index k = 0; k < K; ++k)
     if (N(k) < 0.5)
       result.warnings.push_back(fmt::format(
@@ -185,13 +176,15 @@ FitResult EmFitter::run(
           "and the data support fewer than K = {} components here; try a smaller -k or more "
           "--restarts",
           k + 1, N(k), N(k) / static_cast<double>(n), K));
-  result.loglik = loglik;
+  result.loglik = post.loglik;
+  result.joint_loglik = model.joint() ? post.objective : 0.0;
   result.n_obs = static_cast<long>(n);
   result.n_params = static_cast<long>(model.num_params());
-  result.aic = aic(loglik, model.num_params());
-  result.bic = bic(loglik, model.num_params(), n);
-  result.icl = data.grouped() ? icl(loglik, model.num_params(), n, group_rows(data, resp))
-                              : icl(loglik, model.num_params(), resp);
+  result.aic = aic(objective, model.num_params());
+  result.bic = bic(objective, model.num_params(), n);
+  const Matrix leaves = post.leaves();
+  result.icl = data.grouped() ? icl(objective, model.num_params(), n, group_rows(data, leaves))
+                              : icl(objective, model.num_params(), leaves);
   result.seconds = seconds_since(t0);
   return result;
 }
@@ -200,10 +193,7 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
   const auto t0 = Clock::now();
   ThreadScope threads(options_.threads);
   model.spec().validate();
-  check_gate_covariates(model, data);
-  if (data.rows() < model.components())
-    throw InputError(
-        fmt::format("{} rows cannot be split into {} components", data.rows(), model.components()));
+  model.check_data(data);
   FitResult best;
   Model best_model;
   bool have = false;
@@ -213,8 +203,8 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
     Model trial(model);
     try {
       FitResult res = run(trial, data, r, options_.seed, true);
-      logliks.push_back(res.loglik);
-      if (!have || res.loglik > best.loglik) {
+      logliks.push_back(res.objective());
+      if (!have || res.objective() > best.objective()) {
         best = std::move(res);
         best.best_restart = r;
         best_model = std::move(trial);
@@ -238,10 +228,10 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
 
 FitResult EmFitter::refine(Model& model, const Dataset& data) const {
   ThreadScope threads(options_.threads);
-  check_gate_covariates(model, data);
+  model.check_data(data);
   FitResult r = run(model, data, 0, options_.seed, false);
   r.restarts = 1;
-  r.restart_logliks = {r.loglik};
+  r.restart_logliks = {r.objective()};
   return r;
 }
 

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <Eigen/QR>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -85,10 +88,51 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
   return label;
 }
 
-InitMethod start_method(InitMethod requested, const std::string& family, int restart) {
+InitMethod start_method(InitMethod requested, const Model& model, int restart) {
   if (requested != InitMethod::Auto) return requested;
-  if (family == "gaussian") return InitMethod::KMeansPlusPlus;
+  // A Gaussian mixture, or a joint model of (z, y): clusters in the joint space are what
+  // the model is.
+  if (!model.experts().reads_covariates() || model.joint()) return InitMethod::KMeansPlusPlus;
   return restart % 2 == 0 ? InitMethod::Random : InitMethod::KMeansPlusPlus;
+}
+
+Matrix random_lines(const ConstMatrixRef& x, const ConstMatrixRef& y, Index K, Rng& rng) {
+  const Index n = x.rows(), p = x.cols(), q = y.cols();
+  if (n < K || n < p)
+    throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
+  Matrix dist(n, K);
+  std::vector<Index> rows(static_cast<size_t>(p));
+  for (Index k = 0; k < K; ++k) {
+    Matrix B;
+    // A design of p random rows can be singular (repeated x values): draw again.
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      for (Index j = 0; j < p; ++j) {
+        Index r;
+        do {
+          r = std::min(n - 1, static_cast<Index>(uniform01(rng) * static_cast<double>(n)));
+        } while (std::find(rows.begin(), rows.begin() + j, r) != rows.begin() + j);
+        rows[static_cast<size_t>(j)] = r;
+      }
+      Matrix xs(p, p), ys(p, q);
+      for (Index j = 0; j < p; ++j) {
+        xs.row(j) = x.row(rows[static_cast<size_t>(j)]);
+        ys.row(j) = y.row(rows[static_cast<size_t>(j)]);
+      }
+      Eigen::ColPivHouseholderQR<Matrix> qr(xs);
+      if (qr.rank() == p || attempt == 19) {
+        B = qr.solve(ys);
+        break;
+      }
+    }
+    dist.col(k) = (y - x * B).rowwise().squaredNorm();
+  }
+  Matrix resp = Matrix::Zero(n, K);
+  for (Index i = 0; i < n; ++i) {
+    Index best = 0;
+    dist.row(i).minCoeff(&best);
+    resp(i, best) = 1.0;
+  }
+  return resp;
 }
 
 Matrix initial_responsibilities(

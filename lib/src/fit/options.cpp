@@ -15,6 +15,8 @@ std::string to_string(InitMethod m) {
       return "auto";
     case InitMethod::Random:
       return "random";
+    case InitMethod::RandomLines:
+      return "lines";
     case InitMethod::KMeansPlusPlus:
       break;
   }
@@ -24,8 +26,9 @@ std::string to_string(InitMethod m) {
 InitMethod parse_init(const std::string& name) {
   if (name == "kmeans++" || name == "kmeans") return InitMethod::KMeansPlusPlus;
   if (name == "random") return InitMethod::Random;
+  if (name == "lines") return InitMethod::RandomLines;
   if (name == "auto") return InitMethod::Auto;
-  throw InputError::option("--init", name, "must be auto, kmeans++ or random");
+  throw InputError::option("--init", name, "must be auto, kmeans++, random or lines");
 }
 
 void FitOptions::validate() const {

@@ -1,12 +1,8 @@
 #include "moekit/infer/predict.hpp"
 
-#include "moekit/backend/estep_backend.hpp"
 #include "moekit/core/parallel.hpp"
 
 #include "moekit/core/error.hpp"
-#include "moekit/experts/gaussian.hpp"
-#include "moekit/experts/laplace.hpp"
-#include "moekit/experts/student_t.hpp"
 
 #include <fmt/format.h>
 #include <boost/math/distributions/laplace.hpp>
@@ -21,9 +17,19 @@
 namespace moekit {
 
 Matrix predict_posterior(const Model& model, const Dataset& data) {
-  Matrix resp;
-  CpuBackend().estep(model, data, resp, nullptr);
-  return resp;
+  Posteriors post;
+  model.e_step(data, post);
+  return post.leaves();
+}
+
+Matrix predict_branch_posterior(const Model& model, const Dataset& data) {
+  if (model.tree().is_flat())
+    throw InputError::option("--what", "branch",
+                             "needs a model with a gating tree (--tree): a flat model's only "
+                             "inner node is the root");
+  Posteriors post;
+  model.e_step(data, post);
+  return post.nodes.leftCols(model.tree().inner_nodes() - 1);
 }
 
 std::vector<Index> predict_class(const Model& model, const Dataset& data) {
@@ -38,21 +44,12 @@ Vector predict_log_density(const Model& model, const Dataset& data) {
     throw InputError(
         "--what density / log-density: a grouped model ('| g') has one density per group, not "
         "per row; use --what posterior or class");
-  Matrix resp;
-  Vector ll;
-  CpuBackend().estep(model, data, resp, &ll);
-  return ll;
+  Posteriors post;
+  model.e_step(data, post);
+  return post.row_loglik;
 }
 
-Matrix predict_gate(const Model& model, const Dataset& data) {
-  Matrix g(data.z.rows(), model.components());
-  parallel_blocks(data.z.rows(), [&](Index, Index begin, Index size) {
-    auto block = g.middleRows(begin, size);
-    model.gate().log_weights(data.z.middleRows(begin, size), block);
-    block.array() = block.array().exp();
-  });
-  return g;
-}
+Matrix predict_gate(const Model& model, const Dataset& data) { return model.leaf_weights(data.z); }
 
 Matrix predict_mean(const Model& model, const Dataset& data) {
   const Matrix g = predict_gate(model, data);
@@ -66,25 +63,12 @@ Matrix predict_mean(const Model& model, const Dataset& data) {
 
 namespace {
 
-// The marginal of response j under expert k: location from predict_means plus a scale and
-// a standard shape.
-struct Marginal {
-  enum class Kind { Normal, Laplace, StudentT } kind;
-  double scale;
-  double df;
-};
+using Marginal = MarginalShape;
 
 Marginal marginal_of(const Experts& e, Index k, Index j) {
-  if (const auto* g = dynamic_cast<const GaussianExperts*>(&e))
-    return {Marginal::Kind::Normal, std::sqrt(g->covariances().covariance(k)(j, j)), 0.0};
-  if (const auto* l = dynamic_cast<const LaplaceExperts*>(&e))
-    return {Marginal::Kind::Laplace, l->scales()(k), 0.0};
-  // A multivariate t's marginals are univariate t's with the same nu and scale sqrt(Sigma_jj).
-  if (const auto* t = dynamic_cast<const StudentTExperts*>(&e))
-    return {Marginal::Kind::StudentT, std::sqrt(t->scales().covariance(k)(j, j)), t->df(k)};
-  throw InputError::option(
-      "--what", "quantile",
-      fmt::format("is available for gaussian, laplace and t experts, not {} experts", e.family()));
+  if (auto m = e.marginal(k, j)) return *m;
+  throw InputError::option("--what", "quantile",
+                           fmt::format("has no closed-form marginal for {} experts", e.family()));
 }
 
 double standard_cdf(const Marginal& m, double z) {
@@ -187,7 +171,7 @@ Matrix predict_hard(const Model& model, const Dataset& data) {
 }
 
 Matrix predict_class_probabilities(const Model& model, const Dataset& data) {
-  if (model.experts().family() != "logistic")
+  if (!model.experts().categorical())
     throw InputError(
         fmt::format("class probabilities need logistic experts; this model has {} experts",
                     model.experts().family()));

@@ -50,7 +50,7 @@ Simulation simulate(const Model& model, const Dataset& data, Rng& rng) {
 Dataset intercept_only_dataset(const Model& model, Index n) {
   const ModelSpec& m = model.spec();
   // Gaussian experts do not read x and a constant gate does not read z.
-  const bool x_used = m.experts != "gaussian", z_used = m.gate != "constant";
+  const bool x_used = model.experts().reads_covariates(), z_used = model.gates_read_covariates();
   if ((x_used && !intercept_only(m.data.x_names)) || (z_used && !intercept_only(m.data.z_names)))
     throw InputError::option(
         "--n", std::to_string(n),

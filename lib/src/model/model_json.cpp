@@ -90,6 +90,8 @@ T field(const json& j, const char* name, const std::string& where) {
 json fit_to_json(const FitResult& f) {
   json j;
   j["loglik"] = f.loglik;
+  if (f.joint) j["joint_loglik"] = f.joint_loglik;
+  j["criteria_on"] = f.joint ? "joint_loglik" : "loglik";
   j["n_obs"] = f.n_obs;
   j["n_params"] = f.n_params;
   j["aic"] = f.aic;
@@ -120,7 +122,9 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   spec["experts"] = s.experts;
   spec["gate"] = s.gate;
   spec["K"] = s.K;
+  spec["tree"] = model.tree().branching();
   spec["covariance"] = to_string(s.covariance);
+  spec["gate_covariance"] = to_string(s.gate_covariance);
   spec["response_dim"] = model.experts().response_dim();
   spec["reg_covar"] = s.reg_covar;
   spec["collapse_tol"] = s.collapse_tol;
@@ -138,7 +142,17 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   spec["data"] = data;
   j["spec"] = spec;
   json params;
-  params["gate"] = params_to_json(model.gate().params());
+  // One entry per inner node of the gating tree, breadth first; "path" names the node by its
+  // branch numbers from the root ("" for the root, "2" its second child, ...).
+  json gates = json::array();
+  for (Index v = 0; v < model.num_gates(); ++v) {
+    json g = params_to_json(model.gate(v).params());
+    gates.push_back({{"node", v},
+                     {"path", model.tree().node_path(v)},
+                     {"kind", model.gate(v).kind()},
+                     {"parameters", g}});
+  }
+  params["gates"] = gates;
   json comps = json::array();
   for (const auto& c : model.experts().component_params()) comps.push_back(params_to_json(c));
   params["experts"] = {{"components", comps},
@@ -184,7 +198,23 @@ Model model_from_parsed(const json& j, const std::string& source) {
   s.experts = field<std::string>(js, "experts", where);
   s.gate = field<std::string>(js, "gate", where);
   s.K = field<Index>(js, "K", where);
+  if (js.contains("tree")) {  // format 2
+    TreeShape shape;
+    try {
+      shape = TreeShape(field<std::vector<Index>>(js, "tree", where));
+    } catch (const ModelFormatError&) {
+      throw;
+    } catch (const InputError& e) {
+      throw ModelFormatError(fmt::format("{}: tree: {}", where, e.what()));
+    }
+    if (s.K != shape.leaves())
+      throw ModelFormatError(fmt::format("{}: K = {} but the tree {} has {} leaves", where, s.K,
+                                         shape.to_string(), shape.leaves()));
+    s.set_shape(shape);
+  }
   s.covariance = parse_covariance(field<std::string>(js, "covariance", where));
+  if (js.contains("gate_covariance"))
+    s.gate_covariance = parse_covariance(field<std::string>(js, "gate_covariance", where));
   s.reg_covar = field<double>(js, "reg_covar", where);
   s.collapse_tol = js.value("collapse_tol", 1e-8);
   s.gate_ridge = js.value("gate_ridge", 0.0);  // absent before softmax gates: no penalty
@@ -209,7 +239,19 @@ Model model_from_parsed(const json& j, const std::string& source) {
   Model m(s, q, static_cast<Index>(s.data.x_names.size()),
           static_cast<Index>(s.data.z_names.size()));
   const json& jp = j.at("parameters");
-  m.gate().set_params(params_from_json(jp.at("gate"), source + ": parameters.gate"));
+  if (jp.contains("gates")) {
+    const json& jg = jp.at("gates");
+    if (!jg.is_array() || static_cast<Index>(jg.size()) != m.num_gates())
+      throw ModelFormatError(
+          fmt::format("{}: parameters.gates: expected {} gates (one per inner "
+                      "node of the tree {})",
+                      source, m.num_gates(), m.tree().to_string()));
+    for (Index v = 0; v < m.num_gates(); ++v)
+      m.gate(v).set_params(params_from_json(jg[static_cast<size_t>(v)].at("parameters"),
+                                            fmt::format("{}: parameters.gates[{}]", source, v)));
+  } else {  // format 1: one gate
+    m.gate().set_params(params_from_json(jp.at("gate"), source + ": parameters.gate"));
+  }
   std::vector<ParameterMap> comps;
   const json& je = jp.at("experts");
   for (size_t k = 0; k < je.at("components").size(); ++k)
@@ -227,6 +269,8 @@ FitResult fit_record_from_json(const std::string& text) {
   if (j.is_discarded() || !j.contains("fit")) return f;
   const json& r = j.at("fit");
   f.loglik = r.value("loglik", 0.0);
+  f.joint = r.contains("joint_loglik");
+  f.joint_loglik = r.value("joint_loglik", 0.0);
   f.n_obs = r.value("n_obs", 0L);
   f.n_params = r.value("n_params", 0L);
   f.aic = r.value("aic", 0.0);

@@ -1,39 +1,33 @@
 #pragma once
-// The E-step: posterior responsibilities and the observed-data log-likelihood. Backends
-// (CPU now, CUDA later) compute the same thing over fixed row blocks, reducing in block
-// order so that results do not depend on the number of threads.
+// Where the E-step runs. The CPU backend is the model's own E-step (fixed row blocks,
+// reduced in block order, so results do not depend on the number of threads); a CUDA
+// backend will implement the same call.
 
 #include "moekit/backend/device.hpp"
+#include "moekit/data/dataset.hpp"
 #include "moekit/model/model.hpp"
+#include "moekit/model/posteriors.hpp"
 
 #include <memory>
+#include <string>
 
 namespace moekit {
-
-struct EStepResult {
-  double loglik = 0.0;  // sum_i log sum_k g_k p_k
-};
 
 class EStepBackend {
  public:
   virtual ~EStepBackend() = default;
   virtual std::string name() const = 0;
-  // resp (n x K) receives posterior probabilities; row_loglik (n), when non-null, the
-  // per-row log-likelihood. Throws NumericalError when a row has zero density under
-  // every component or a non-finite value appears.
-  virtual EStepResult estep(const Model& model,
-                            const Dataset& data,
-                            Matrix& resp,
-                            Vector* row_loglik) const = 0;
+  // Fills the posteriors of every node and the log-likelihoods. Throws NumericalError when
+  // a row has zero density under every expert or a non-finite value appears.
+  virtual void estep(const Model& model, const Dataset& data, Posteriors& out) const = 0;
 };
 
 class CpuBackend final : public EStepBackend {
  public:
   std::string name() const override { return "cpu"; }
-  EStepResult estep(const Model& model,
-                    const Dataset& data,
-                    Matrix& resp,
-                    Vector* row_loglik) const override;
+  void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
+    model.e_step(data, out);
+  }
 };
 
 // The only factory. Device::Cuda is an InputError naming --device until the CUDA backend

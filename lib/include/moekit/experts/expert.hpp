@@ -7,6 +7,7 @@
 #include "moekit/core/types.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,14 @@ struct MStepReport {
   std::vector<std::string> warnings;  // e.g. separation in a logistic expert
 };
 
+// The marginal of one response under one expert, for predictive quantiles: location from
+// predict_means, then a scale and a standard shape.
+struct MarginalShape {
+  enum class Kind { Normal, Laplace, StudentT } kind = Kind::Normal;
+  double scale = 1.0;
+  double df = 0.0;  // Student-t only
+};
+
 class Experts {
  public:
   virtual ~Experts() = default;
@@ -25,6 +34,16 @@ class Experts {
   virtual std::string family() const = 0;  // "gaussian", "linear", ...
   virtual Index components() const = 0;    // K
   virtual Index response_dim() const = 0;  // q
+  // Whether the densities depend on x (Gaussian experts ignore it).
+  virtual bool reads_covariates() const { return true; }
+  // Whether y holds class codes (logistic experts) rather than numbers.
+  virtual bool categorical() const { return false; }
+  // A short note on the family's settings for summaries, e.g. "covariance full (mclust VVV)".
+  virtual std::string settings_note() const { return ""; }
+  // The marginal of response j under expert k; nullopt when the family has no closed form.
+  virtual std::optional<MarginalShape> marginal(Index /*k*/, Index /*j*/) const {
+    return std::nullopt;
+  }
 
   // out(i, k) = log p_k(y_i | x_i) for the rows of one block (x: b x p, y: b x q, out: b x K).
   virtual void log_density(const ConstMatrixRef& x,

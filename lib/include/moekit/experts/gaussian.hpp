@@ -3,8 +3,10 @@
 // is a Gaussian mixture model; with a softmax gate in x, the adaptive mixture of local
 // experts of Jacobs, Jordan, Nowlan & Hinton (1991).
 
-#include "moekit/experts/covariance_set.hpp"
 #include "moekit/experts/expert.hpp"
+#include "moekit/stats/covariance_set.hpp"
+
+#include <cmath>
 
 namespace moekit {
 
@@ -19,6 +21,11 @@ class GaussianExperts final : public Experts {
   std::string family() const override { return "gaussian"; }
   Index components() const override { return means_.rows(); }
   Index response_dim() const override { return means_.cols(); }
+  bool reads_covariates() const override { return false; }
+  std::string settings_note() const override;
+  std::optional<MarginalShape> marginal(Index k, Index j) const override {
+    return MarginalShape{MarginalShape::Kind::Normal, std::sqrt(cov_.covariance(k)(j, j)), 0.0};
+  }
 
   void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
   MStepReport fit(const ConstMatrixRef& x,

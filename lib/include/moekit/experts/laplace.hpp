@@ -14,6 +14,8 @@
 
 #include "moekit/experts/expert.hpp"
 
+#include <cmath>
+
 namespace moekit {
 
 class LaplaceExperts final : public Experts {
@@ -22,6 +24,9 @@ class LaplaceExperts final : public Experts {
   LaplaceExperts(Index K, Index q, Index p, double collapse_tol = 1e-8);
 
   std::string family() const override { return "laplace"; }
+  std::optional<MarginalShape> marginal(Index k, Index) const override {
+    return MarginalShape{MarginalShape::Kind::Laplace, scale_(k), 0.0};
+  }
   Index components() const override { return coef_.cols(); }
   Index response_dim() const override { return 1; }
 

@@ -4,9 +4,10 @@
 // constant gate this is a mixture of (multivariate) linear regressions (mixtools regmixEM,
 // flexmix FLXMRglm); with a softmax gate, the MoE of Jordan & Jacobs (1994).
 
-#include "moekit/experts/covariance_set.hpp"
 #include "moekit/experts/expert.hpp"
+#include "moekit/stats/covariance_set.hpp"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ class LinearExperts final : public Experts {
                 std::vector<std::string> x_names = {});
 
   std::string family() const override { return "linear"; }
+  std::optional<MarginalShape> marginal(Index k, Index j) const override {
+    return MarginalShape{MarginalShape::Kind::Normal, std::sqrt(cov_.covariance(k)(j, j)), 0.0};
+  }
   Index components() const override { return static_cast<Index>(coef_.size()); }
   Index response_dim() const override { return cov_.dim(); }
   Index design_dim() const { return p_; }

@@ -30,6 +30,7 @@ class LogisticExperts final : public Experts {
   LogisticExperts(Index K, Index L, Index p, std::vector<std::string> x_names = {});
 
   std::string family() const override { return "logistic"; }
+  bool categorical() const override { return true; }
   Index components() const override { return static_cast<Index>(coef_.size()); }
   Index response_dim() const override { return 1; }
   Index classes() const { return L_; }

@@ -13,9 +13,10 @@
 // [kMinDf, kMaxDf] of the weighted t log-likelihood at the new B_k, Sigma_k (stationary
 // points bracketed, TOMS 748); or nu_k held at a fixed value (the CLI's --df).
 
-#include "moekit/experts/covariance_set.hpp"
 #include "moekit/experts/expert.hpp"
+#include "moekit/stats/covariance_set.hpp"
 
+#include <cmath>
 #include <initializer_list>
 
 namespace moekit {
@@ -40,6 +41,11 @@ class StudentTExperts final : public Experts {
                   double collapse_tol = 1e-8);
 
   std::string family() const override { return "t"; }
+  // A multivariate t's marginals are univariate t's with the same nu and scale sqrt(Sigma_jj).
+  std::optional<MarginalShape> marginal(Index k, Index j) const override {
+    return MarginalShape{MarginalShape::Kind::StudentT, std::sqrt(cov_.covariance(k)(j, j)),
+                         nu_(k)};
+  }
   Index components() const override { return static_cast<Index>(coef_.size()); }
   Index response_dim() const override { return cov_.dim(); }
 

@@ -30,7 +30,7 @@ class EmFitter {
 };
 
 // Features that the initialiser clusters: y for gaussian experts, [x without intercept, y]
-// for regression experts.
+// for regression experts, and the gate covariates too when a gate models them.
 Matrix init_features(const Model& model, const Dataset& data);
 
 }  // namespace moekit

@@ -13,9 +13,13 @@ namespace moekit {
 // random responsibilities (starts 1, 3, ...) and k-means++ on [x, y] (starts 2, 4, ...),
 // because clusters in the joint space often cut across regression lines (flexmix and
 // mixtools start regression mixtures from random partitions for the same reason).
-enum class InitMethod { Auto, KMeansPlusPlus, Random };
+// RandomLines (regression experts): each component starts from the least-squares fit
+// through p random rows (p the design's columns), each row joining the component whose fit
+// predicts it best: the classic start for mixtures of regressions, which lands in basins
+// that soft random splits drain away from.
+enum class InitMethod { Auto, KMeansPlusPlus, Random, RandomLines };
 std::string to_string(InitMethod m);
-InitMethod parse_init(const std::string& name);  // "auto" | "kmeans++" | "random"
+InitMethod parse_init(const std::string& name);  // "auto" | "kmeans++" | "random" | "lines"
 
 // Reported after every EM iteration; return false to stop the fit early.
 struct IterationInfo {

@@ -11,8 +11,12 @@ std::string to_string(FitStatus s);
 
 struct FitResult {
   FitStatus status = FitStatus::MaxIterations;
-  double loglik = 0.0;
-  std::vector<double> loglik_trace;  // after each E-step of the best start
+  double loglik = 0.0;  // the observed log-likelihood log p(y | x, z)
+  // With gates that model z (Gaussian gates) EM maximises the joint log p(z, y): it is
+  // joint_loglik, the trace, the choice among starts and the criteria are on it.
+  bool joint = false;
+  double joint_loglik = 0.0;
+  std::vector<double> loglik_trace;  // EM's objective after each E-step of the best start
   std::vector<int>
       reseed_iterations;  // iterations of the best start at which a component was re-seeded
   int iterations = 0;
@@ -27,6 +31,8 @@ struct FitResult {
   std::string stopping_rule;  // "relative log-likelihood change 3.1e-09 <= tol 1e-08" ...
 
   bool converged() const { return status == FitStatus::Converged; }
+  // What EM maximised: joint_loglik for joint models, loglik otherwise.
+  double objective() const { return joint ? joint_loglik : loglik; }
   std::string brief_report() const;
 };
 

@@ -11,6 +11,7 @@ class ConstantGate final : public Gate {
   explicit ConstantGate(Index K);
 
   std::string kind() const override { return "constant"; }
+  bool reads_covariates() const override { return false; }
   Index components() const override { return weights_.size(); }
   void log_weights(const ConstMatrixRef& z, MatrixRef out) const override;
   std::vector<std::string> fit(const ConstMatrixRef& z, const ConstMatrixRef& resp) override;

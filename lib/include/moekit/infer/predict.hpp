@@ -12,7 +12,11 @@ Matrix predict_posterior(const Model& model, const Dataset& data);
 std::vector<Index> predict_class(const Model& model, const Dataset& data);
 // log p(y_i | x_i, z_i) under the mixture.
 Vector predict_log_density(const Model& model, const Dataset& data);
-// n x K gate probabilities g_k(z_i) (no response needed).
+// n x (inner nodes - 1): posterior probabilities of the inner nodes below the root
+// (breadth-first order, TreeShape); InputError naming --what for a flat model.
+Matrix predict_branch_posterior(const Model& model, const Dataset& data);
+// n x K gate probabilities g_k(z_i) of the experts: for a tree, the product of the gate
+// probabilities on the path to each leaf (no response needed).
 Matrix predict_gate(const Model& model, const Dataset& data);
 // Gated mean sum_k g_k(z_i) E[y | x_i, k], n x q (no response needed). For logistic
 // experts: the gated class probabilities, n x L.
@@ -32,7 +36,8 @@ std::vector<Index> predict_labels(const Model& model, const Dataset& data);
 // the y solving sum_k g_k(z_i) F_kj(y | x_i) = level, F_kj the marginal CDF of response j
 // under expert k (Boost.Math normal, Laplace and Student-t distributions), found by a
 // bracketed root (TOMS 748) between the smallest and largest component quantile. For
-// gaussian, laplace and t experts; InputError naming --what for other families and
+// experts with a closed-form marginal (gaussian, linear, laplace, t); InputError naming
+// --what for other families and
 // --level for a level outside (0, 1).
 Matrix predict_quantile(const Model& model, const Dataset& data, double level);
 // The predictive median: predict_quantile at 0.5. For one t or Laplace expert it is the

@@ -9,7 +9,9 @@
 
 namespace moekit {
 
-inline constexpr int kModelFormatVersion = 1;
+// 2: the gating tree ("tree", "gate_covariance", "parameters.gates"); 1 (a single gate,
+// "parameters.gate") still loads.
+inline constexpr int kModelFormatVersion = 2;
 
 std::string model_to_json(const Model& model, const FitResult* fit, int indent = 2);
 // Throws ModelFormatError (an InputError) naming what is wrong.

@@ -5,15 +5,21 @@
 #include "moekit/core/covariance.hpp"
 #include "moekit/core/types.hpp"
 #include "moekit/data/dataset.hpp"
+#include "moekit/model/tree_shape.hpp"
 
 #include <string>
+#include <vector>
 
 namespace moekit {
 
 struct ModelSpec {
   std::string experts = "gaussian";  // gaussian | linear | logistic | laplace | t
-  std::string gate = "constant";     // constant | softmax | gaussian
-  Index K = 2;
+  std::string gate = "constant";     // constant | softmax | gaussian, at every inner node
+  Index K = 2;                       // experts (leaves of the gating tree)
+  // Branching factors of the gating tree, root first (--tree 2,3); empty: a flat mixture of
+  // K experts. When set, K is their product.
+  std::vector<Index> tree;
+  CovarianceStructure gate_covariance = CovarianceStructure::Full;  // Gaussian gates
   CovarianceStructure covariance = CovarianceStructure::Full;
   double reg_covar = 1e-6;     // ridge added to covariance diagonals (scikit-learn's reg_covar)
   double collapse_tol = 1e-8;  // a variance below collapse_tol x the data's marks a collapse
@@ -21,6 +27,11 @@ struct ModelSpec {
   double gate_ridge =
       0.0;  // softmax gate: L2 penalty (ridge/2)||v||^2 on its coefficients (--gate-ridge)
   DataSpec data;
+
+  // The gating tree: `tree`, or a flat tree of K leaves.
+  TreeShape shape() const { return tree.empty() ? TreeShape::flat(K) : TreeShape(tree); }
+  // Sets `tree` (empty when flat) and K.
+  void set_shape(const TreeShape& shape);
 
   // InputError naming the option at fault.
   void validate() const;

@@ -1,4 +1,4 @@
-#include "moekit/experts/covariance_set.hpp"
+#include "moekit/stats/covariance_set.hpp"
 
 #include "moekit/core/error.hpp"
 

@@ -35,6 +35,12 @@ void weighted_cross_products(const ConstMatrixRef& x,
                              Matrix& gram,
                              Matrix& xty);
 
+// Solves gram * b = rhs by Cholesky; false (b untouched) when gram is not positive definite
+// or the solution is not finite. The weighted least-squares step of the IRLS/ECM M-steps
+// (Laplace and t experts), whose weights can leave a design singular without it being an
+// input error.
+bool solve_normal_equations(const Matrix& gram, const Matrix& rhs, Matrix& b);
+
 // Throws InputError naming the first column of the design that is a linear combination of
 // the earlier ones (an aliased or constant column), using names where given.
 void check_design_rank(const Matrix& gram,

@@ -1,4 +1,4 @@
-#include "moekit/experts/weighted_least_squares.hpp"
+#include "moekit/stats/weighted_least_squares.hpp"
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
@@ -73,6 +73,15 @@ void weighted_cross_products(const ConstMatrixRef& x,
                             });
   gram = std::move(total.G);
   xty = std::move(total.XY);
+}
+
+bool solve_normal_equations(const Matrix& gram, const Matrix& rhs, Matrix& b) {
+  Eigen::LLT<Matrix> llt(gram);
+  if (llt.info() != Eigen::Success) return false;
+  Matrix sol = llt.solve(rhs);
+  if (!sol.allFinite()) return false;
+  b = std::move(sol);
+  return true;
 }
 
 void check_design_rank(const Matrix& gram,

@@ -1,0 +1,26 @@
+#pragma once
+// What the E-step of a gating tree gives: the posterior probability of every node below
+// the root for every row, and the log-likelihoods.
+
+#include "moekit/core/types.hpp"
+
+namespace moekit {
+
+struct Posteriors {
+  // n x (nodes - 1): P(node | x_i, y_i, z_i) for every node but the root, numbered breadth
+  // first (TreeShape); the leaves are the last K columns. For a flat model this is n x K.
+  Matrix nodes;
+  Index leaf_count = 0;
+  // Per row: log p(y_i | x_i, z_i); grouped data: the group's value on each of its rows.
+  Vector row_loglik;
+  double loglik = 0.0;  // sum over rows (groups): the conditional log-likelihood
+  // What EM maximises: loglik, or with Gaussian gates the joint log p(z, y).
+  double objective = 0.0;
+
+  Index rows() const { return nodes.rows(); }
+  // n x K posterior responsibilities of the experts.
+  auto leaves() const { return nodes.rightCols(leaf_count); }
+  auto leaves() { return nodes.rightCols(leaf_count); }
+};
+
+}  // namespace moekit
