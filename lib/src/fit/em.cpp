@@ -51,6 +51,50 @@ void share_within_groups(const Dataset& data, Matrix& resp) {
   }
 }
 
+// Degenerate maxima (McLachlan & Peel 2000, section 3.10: the likelihood of Gaussian-type
+// experts is unbounded, and EM can settle where one expert fits a handful of rows almost
+// exactly): a component with fewer rows of responsibility than it has parameters, or whose
+// scale for some response is below kDegenerateScale times that response's standard
+// deviation. Judged on what the data say, before any ridge.
+constexpr double kDegenerateScale = 0.01;
+
+struct Degenerate {
+  Index k;
+  std::string why;
+};
+
+std::vector<Degenerate> degenerate_components(const Model& model,
+                                              const Posteriors& post,
+                                              const Vector& response_sd) {
+  const Index K = model.components();
+  const Experts& e = model.experts();
+  const double own = static_cast<double>(e.num_params()) / static_cast<double>(K);
+  const Vector N = post.leaves().colwise().sum().transpose();
+  std::vector<Degenerate> out;
+  for (Index k = 0; k < K; ++k) {
+    if (N(k) < own) {
+      out.push_back({k, N(k) < 0.5 ? fmt::format("it holds {:.3g} rows' worth of responsibility: "
+                                                 "it is empty",
+                                                 N(k))
+                                   : fmt::format("it holds {:.3g} rows' worth of responsibility, "
+                                                 "fewer than its {:.3g} parameters",
+                                                 N(k), own)});
+      continue;
+    }
+    for (Index j = 0; j < response_sd.size(); ++j) {
+      const auto m = e.marginal(k, j);
+      if (m && response_sd(j) > 0 && m->scale < kDegenerateScale * response_sd(j)) {
+        out.push_back(
+            {k, fmt::format("its scale for response {} is {:.3g}, below {} x the response's "
+                            "standard deviation {:.3g}",
+                            j + 1, m->scale, kDegenerateScale, response_sd(j))});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 void add_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
   for (const auto& w : from)
     if (std::find(to.begin(), to.end(), w) == to.end()) to.push_back(w);
@@ -92,7 +136,9 @@ FitResult EmFitter::run(
   int reseeds = 0;
 
   // Re-seeds every collapsed component at the row the model explains worst (a new row each).
-  auto reseed = [&](const std::vector<Index>& collapsed, int iteration) {
+  // `iteration` is the first whose log-likelihood follows the re-seed.
+  auto reseed = [&](const std::vector<Index>& collapsed, int iteration,
+                    const char* why = "collapsed (too few points or a singular covariance)") {
     if (collapsed.empty()) return false;
     reseeds += static_cast<int>(collapsed.size());
     if (reseeds > options_.max_reseeds)
@@ -112,9 +158,8 @@ FitResult EmFitter::run(
       }
       model.reseed_leaf(k, data, row);
       result.warnings.push_back(
-          fmt::format("component {} collapsed at iteration {} (too few points or a "
-                      "singular covariance); re-seeded at the row on line {}",
-                      k + 1, iteration, data.line_of(row)));
+          fmt::format("component {} {} at iteration {}; re-seeded at the row on line {}", k + 1,
+                      why, iteration, data.line_of(row)));
     }
     result.reseed_iterations.push_back(iteration);
     return true;
@@ -140,6 +185,17 @@ FitResult EmFitter::run(
   result.loglik_trace.push_back(objective);
   result.status = FitStatus::MaxIterations;
   result.stopping_rule = fmt::format("iteration cap {} reached", options_.max_iter);
+  Vector response_sd(data.y.cols());
+  for (Index j = 0; j < data.y.cols(); ++j) {
+    const double mean = data.y.col(j).mean();
+    response_sd(j) = std::sqrt((data.y.col(j).array() - mean).square().sum() /
+                               static_cast<double>(std::max<Index>(1, n - 1)));
+  }
+  // A start that ends at a degenerate maximum re-seeds the degenerate components and goes on,
+  // at most kDegenerateRounds times.
+  constexpr int kDegenerateRounds = 2;
+  int degenerate_rounds = 0;
+  std::vector<Degenerate> degenerate;
   for (int it = 1; it <= options_.max_iter; ++it) {
     const MStepReport r = model.m_step(data, post);
     add_unique(result.warnings, r.warnings);
@@ -159,23 +215,38 @@ FitResult EmFitter::run(
       }
     }
     if (!reseeded && change <= options_.tol) {
+      degenerate = degenerate_components(model, post, response_sd);
+      if (!degenerate.empty() && degenerate_rounds < kDegenerateRounds &&
+          !model.experts().categorical()) {
+        ++degenerate_rounds;
+        std::vector<Index> ks;
+        for (const auto& d : degenerate) ks.push_back(d.k);
+        for (const auto& d : degenerate)
+          result.warnings.push_back(
+              fmt::format("component {} reached a degenerate maximum at iteration {} ({})", d.k + 1,
+                          it, d.why));
+        reseed(ks, it + 1, "was degenerate");
+        continue;
+      }
       result.status = FitStatus::Converged;
       result.stopping_rule =
           fmt::format("relative log-likelihood change {:.3g} <= tol {:.3g}", change, options_.tol);
       break;
     }
   }
-  // A component left with less than half a row of responsibility is empty in all but name
-  // (EM drives an unneeded component's weight to zero only geometrically, so no collapse
-  // test fires): say so, as flexmix does when it drops a component below minprior.
-  const Vector N = post.leaves().colwise().sum().transpose();
-  for (Index k = 0; k < K; ++k)
-    if (N(k) < 0.5)
-      result.warnings.push_back(fmt::format(
-          "component {} holds {:.3g} rows' worth of responsibility (weight {:.3g}): it is empty, "
-          "and the data support fewer than K = {} components here; try a smaller -k or more "
-          "--restarts",
-          k + 1, N(k), N(k) / static_cast<double>(n), K));
+  if (result.status != FitStatus::Converged)
+    degenerate = degenerate_components(model, post, response_sd);
+  // An empty or degenerate component at the end is reported, never passed off as a
+  // K-component fit (EM drives an unneeded component's weight to zero only geometrically, so
+  // no collapse test fires; flexmix drops a component below minprior).
+  for (const auto& d : degenerate) {
+    result.degenerate.push_back(d.k);
+    result.warnings.push_back(
+        fmt::format("component {} is degenerate: {}; the data support fewer than K = {} "
+                    "components here, or this start found a spurious maximum: try a smaller -k "
+                    "or more --restarts",
+                    d.k + 1, d.why, K));
+  }
   result.loglik = post.loglik;
   result.joint_loglik = model.joint() ? post.objective : 0.0;
   result.n_obs = static_cast<long>(n);
@@ -204,7 +275,11 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
     try {
       FitResult res = run(trial, data, r, options_.seed, true);
       logliks.push_back(res.objective());
-      if (!have || res.objective() > best.objective()) {
+      // A start at a degenerate maximum never beats one at a proper maximum.
+      const bool better =
+          !have || (res.degenerate.empty() && !best.degenerate.empty()) ||
+          (res.degenerate.empty() == best.degenerate.empty() && res.objective() > best.objective());
+      if (better) {
         best = std::move(res);
         best.best_restart = r;
         best_model = std::move(trial);
@@ -219,6 +294,10 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
   if (!have)
     throw NumericalError(fmt::format("every start failed; the first: {}", failures.front()));
   model = std::move(best_model);
+  if (!best.degenerate.empty() && options_.restarts > 1)
+    best.warnings.push_back(fmt::format(
+        "every one of the {} starts ended at a degenerate maximum; this is the best of them",
+        options_.restarts));
   best.restarts = options_.restarts;
   best.restart_logliks = logliks;
   for (auto& f : failures) best.warnings.push_back(f);

@@ -106,6 +106,9 @@ json fit_to_json(const FitResult& f) {
   j["init"] = f.init;
   j["seconds"] = f.seconds;
   j["warnings"] = f.warnings;
+  std::vector<long> degenerate;
+  for (long k : f.degenerate) degenerate.push_back(k + 1);
+  j["degenerate_components"] = degenerate;
   j["loglik_trace"] = f.loglik_trace;
   return j;
 }
@@ -287,6 +290,8 @@ FitResult fit_record_from_json(const std::string& text) {
   f.init = r.value("init", "");
   f.seconds = r.value("seconds", 0.0);
   f.warnings = r.value("warnings", std::vector<std::string>{});
+  for (long k : r.value("degenerate_components", std::vector<long>{}))
+    f.degenerate.push_back(k - 1);
   f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
   return f;
 }

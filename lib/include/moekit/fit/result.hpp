@@ -29,6 +29,9 @@ struct FitResult {
   double aic = 0.0, bic = 0.0, icl = 0.0;
   std::vector<std::string> warnings;
   std::string stopping_rule;  // "relative log-likelihood change 3.1e-09 <= tol 1e-08" ...
+  // Components that ended at a degenerate maximum (0-based; empty for a proper fit). The
+  // best start is a non-degenerate one whenever any start was.
+  std::vector<long> degenerate;
 
   bool converged() const { return status == FitStatus::Converged; }
   // What EM maximised: joint_loglik for joint models, loglik otherwise.
