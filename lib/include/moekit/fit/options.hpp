@@ -9,10 +9,12 @@
 
 namespace moekit {
 
-// Auto: k-means++ for Gaussian experts; for regression experts the starts alternate between
-// random responsibilities (starts 1, 3, ...) and k-means++ on [x, y] (starts 2, 4, ...),
-// because clusters in the joint space often cut across regression lines (flexmix and
-// mixtools start regression mixtures from random partitions for the same reason).
+// Auto: k-means++ for Gaussian experts and Gaussian gates; for regression experts the starts
+// take turns between random responsibilities (starts 1, 4, ...), k-means++ on [x, y] (2, 5,
+// ...) and random lines (3, 6, ...; logistic experts alternate the first two), because
+// clusters in the joint space often cut across regression lines (flexmix and mixtools start
+// regression mixtures from random partitions for the same reason) while random lines reach
+// basins that soft random splits drain away from.
 // RandomLines (regression experts): each component starts from the least-squares fit
 // through p random rows (p the design's columns), each row joining the component whose fit
 // predicts it best: the classic start for mixtures of regressions, which lands in basins
