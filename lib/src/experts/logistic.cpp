@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
+#include "moekit/stats/weighted_multinomial.hpp"
 
 #include <fmt/format.h>
 

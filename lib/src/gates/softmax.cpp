@@ -1,7 +1,7 @@
 #include "moekit/gates/softmax.hpp"
 
 #include "moekit/core/error.hpp"
-#include "moekit/stats/weighted_least_squares.hpp"
+#include "moekit/stats/weighted_multinomial.hpp"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,171 @@
+#include "moekit/stats/weighted_multinomial.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+
+#include <Eigen/Cholesky>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace moekit {
+
+void multinomial_log_probs(const ConstMatrixRef& x, const Matrix& W, MatrixRef out) {
+  const Index b = x.rows(), D = W.cols();
+  out.col(0).setZero();
+  out.rightCols(D).noalias() = x * W;
+  // Column-wise (storage-order) log-sum-exp: shift by the row maximum, then normalise.
+  const Vector m = out.rowwise().maxCoeff();
+  out.colwise() -= m;
+  Vector s = Vector::Zero(b);
+  for (Index c = 0; c < out.cols(); ++c) s.array() += out.col(c).array().exp();
+  out.colwise() -= s.array().log().matrix();
+}
+
+namespace {
+
+struct Evaluation {
+  double Q = 0.0;
+  Matrix grad;  // p x D
+  Matrix hess;  // pD x pD, of -Q (positive semi-definite)
+  double max_abs_eta = 0.0;
+  Evaluation& operator+=(const Evaluation& o) {
+    Q += o.Q;
+    if (grad.size()) grad += o.grad;
+    if (hess.size()) hess += o.hess;
+    max_abs_eta = std::max(max_abs_eta, o.max_abs_eta);
+    return *this;
+  }
+};
+
+// One pass over the rows: Q (without penalty), and when asked its gradient and the
+// negative Hessian of the multinomial log-likelihood (Böhning 1992, eq. 2.2 form).
+Evaluation evaluate(const ConstMatrixRef& x,
+                    const ConstMatrixRef& T,
+                    const Matrix& W,
+                    bool derivatives) {
+  const Index p = x.cols(), D = W.cols(), C = D + 1;
+  const Vector w = T.rowwise().sum();
+  const double wmax = w.size() ? w.maxCoeff() : 0.0;
+  Evaluation zero;
+  if (derivatives) {
+    zero.grad = Matrix::Zero(p, D);
+    zero.hess = Matrix::Zero(p * D, p * D);
+  }
+  return reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Evaluation& acc) {
+    const auto xb = x.middleRows(begin, size);
+    const auto Tb = T.middleRows(begin, size);
+    const auto wb = w.segment(begin, size);
+    Matrix lp(size, C);
+    multinomial_log_probs(xb, W, lp);
+    // Log-probabilities are finite (log-softmax of finite predictors), so T .* lp is too.
+    acc.Q += (Tb.array() * lp.array()).sum();
+    for (Index c = 1; c < C; ++c)
+      for (Index i = 0; i < size; ++i)
+        if (wb(i) > 1e-8 * wmax)
+          acc.max_abs_eta = std::max(acc.max_abs_eta, std::abs(lp(i, c) - lp(i, 0)));
+    if (!derivatives) return;
+    const Matrix P = lp.array().exp();
+    // Gradient: X' (T_d - w P_d) for the non-reference classes.
+    const Matrix resid = Tb.rightCols(D) - (P.rightCols(D).array().colwise() * wb.array()).matrix();
+    acc.grad.noalias() += xb.transpose() * resid;
+    // Negative Hessian blocks: X' diag(w (delta_ab P_a - P_a P_b)) X.
+    Matrix wx(size, p);
+    for (Index a = 0; a < D; ++a) {
+      for (Index b = a; b < D; ++b) {
+        Vector v = -(wb.array() * P.col(a + 1).array() * P.col(b + 1).array()).matrix();
+        if (a == b) v.array() += wb.array() * P.col(a + 1).array();
+        wx = xb.array().colwise() * v.array();
+        const Matrix block = xb.transpose() * wx;
+        acc.hess.block(a * p, b * p, p, p) += block;
+        if (a != b) acc.hess.block(b * p, a * p, p, p) += block.transpose();
+      }
+    }
+  });
+}
+
+double penalty_value(const Vector& penalty, const Matrix& W) {
+  if (penalty.size() == 0) return 0.0;
+  return 0.5 * (W.array().square().colwise() * penalty.array()).sum();
+}
+
+}  // namespace
+
+double multinomial_objective(const ConstMatrixRef& x,
+                             const ConstMatrixRef& targets,
+                             const Vector& penalty,
+                             const Matrix& W,
+                             Matrix* gradient) {
+  Evaluation e = evaluate(x, targets, W, gradient != nullptr);
+  if (gradient) {
+    *gradient = e.grad;
+    if (penalty.size()) *gradient -= (W.array().colwise() * penalty.array()).matrix();
+  }
+  return e.Q - penalty_value(penalty, W);
+}
+
+MultinomialFit fit_multinomial(const ConstMatrixRef& x,
+                               const ConstMatrixRef& targets,
+                               const Vector& penalty,
+                               Matrix& W,
+                               int max_iter,
+                               double tol) {
+  const Index p = x.cols(), D = W.cols();
+  if (targets.cols() != D + 1 || W.rows() != p || targets.rows() != x.rows())
+    throw Error("fit_multinomial: shape mismatch");
+  MultinomialFit out;
+  auto full = [&](const Matrix& V) {
+    Evaluation e = evaluate(x, targets, V, true);
+    e.Q -= penalty_value(penalty, V);
+    if (penalty.size()) {
+      e.grad -= (V.array().colwise() * penalty.array()).matrix();
+      for (Index d = 0; d < D; ++d) e.hess.diagonal().segment(d * p, p) += penalty;
+    }
+    return e;
+  };
+  Evaluation cur = full(W);
+  for (int it = 0; it < max_iter; ++it) {
+    // Newton direction: (-H) delta = g. -H is positive semi-definite; a ridge relative to
+    // its trace rescues directions the weighted data do not determine.
+    const Vector g = Eigen::Map<const Vector>(cur.grad.data(), p * D);
+    Eigen::LLT<Matrix> llt;
+    Matrix M = cur.hess;
+    const double jitter0 = 1e-12 * std::max(1e-300, M.trace() / static_cast<double>(M.rows()));
+    for (double jitter = 0.0; jitter < 1e300; jitter = jitter == 0.0 ? jitter0 : jitter * 100.0) {
+      if (jitter > 0.0) M.diagonal().array() = cur.hess.diagonal().array() + jitter;
+      llt.compute(M);
+      if (llt.info() == Eigen::Success) break;
+    }
+    if (llt.info() != Eigen::Success) break;
+    const Vector step = llt.solve(g);
+    if (!step.allFinite()) break;
+    // Step-halving (Jordan & Jacobs 1994 use IRLS without it; the check makes every step
+    // monotone in Q, so that EM stays monotone in the log-likelihood).
+    bool accepted = false;
+    double t = 1.0;
+    for (int h = 0; h < 40; ++h, t *= 0.5) {
+      Matrix Wn = W + t * Eigen::Map<const Matrix>(step.data(), p, D);
+      Evaluation trial = full(Wn);
+      if (trial.Q >= cur.Q) {
+        const double change = trial.Q - cur.Q;
+        W = std::move(Wn);
+        cur = std::move(trial);
+        accepted = true;
+        ++out.iterations;
+        if (change <= tol * (1.0 + std::abs(cur.Q))) out.converged = true;
+        break;
+      }
+    }
+    if (!accepted) {
+      out.converged = true;  // no ascent direction left at rounding level
+      break;
+    }
+    if (out.converged) break;
+  }
+  out.objective = cur.Q;
+  out.max_abs_eta = cur.max_abs_eta;
+  return out;
+}
+
+}  // namespace moekit
