@@ -14,7 +14,19 @@ namespace moekit {
 
 namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Calls f(Z, H) with the rows the gates see: every row, or with grouped data one row per
+// group (the gate term enters the complete-data likelihood once per group).
+template <typename F>
+void with_gate_rows(const Dataset& data, const Posteriors& post, F f) {
+  if (!data.grouped()) {
+    f(ConstMatrixRef(data.z), ConstMatrixRef(post.nodes));
+    return;
+  }
+  const Matrix zg = group_rows(data, data.z), hg = group_rows(data, post.nodes);
+  f(ConstMatrixRef(zg), ConstMatrixRef(hg));
 }
+}  // namespace
 
 void ModelSpec::set_shape(const TreeShape& shape) {
   K = shape.leaves();
@@ -257,22 +269,16 @@ Posteriors Model::posteriors_from_leaves(const ConstMatrixRef& leaves) const {
 MStepReport Model::m_step(const Dataset& data, const Posteriors& post) {
   MStepReport report = experts_->fit(data.x, data.y, post.leaves());
   // Jordan & Jacobs (1994), eq. 32: each gate is a weighted multinomial fit of its
-  // children's posteriors (for a gate below the root they sum to its own node's). With
-  // grouped data the gate term enters the complete-data likelihood once per group.
-  Matrix zg, hg;
-  if (data.grouped()) {
-    zg = group_rows(data, data.z);
-    hg = group_rows(data, post.nodes);
-  }
-  const ConstMatrixRef Z = data.grouped() ? ConstMatrixRef(zg) : ConstMatrixRef(data.z);
-  const ConstMatrixRef H = data.grouped() ? ConstMatrixRef(hg) : ConstMatrixRef(post.nodes);
-  for (Index v = 0; v < num_gates(); ++v) {
-    const auto targets = H.middleCols(shape_.first_child(v) - 1, shape_.children(v));
-    for (auto& w : gates_[static_cast<size_t>(v)]->fit(Z, targets))
-      report.warnings.push_back(shape_.is_flat() ? w
-                                : v == 0         ? "root " + w
-                                                 : "node " + shape_.node_path(v) + " " + w);
-  }
+  // children's posteriors (for a gate below the root they sum to its own node's).
+  with_gate_rows(data, post, [&](const ConstMatrixRef& Z, const ConstMatrixRef& H) {
+    for (Index v = 0; v < num_gates(); ++v) {
+      const auto targets = H.middleCols(shape_.first_child(v) - 1, shape_.children(v));
+      for (auto& w : gates_[static_cast<size_t>(v)]->fit(Z, targets))
+        report.warnings.push_back(shape_.is_flat() ? w
+                                  : v == 0         ? "root " + w
+                                                   : "node " + shape_.node_path(v) + " " + w);
+    }
+  });
   return report;
 }
 
@@ -334,20 +340,15 @@ double Model::loglik_and_score(const Dataset& data, Vector& score) const {
   Posteriors post;
   e_step(data, post);
   score.resize(num_params());
-  Matrix zg, hg;
-  if (data.grouped()) {
-    zg = group_rows(data, data.z);
-    hg = group_rows(data, post.nodes);
-  }
-  const ConstMatrixRef Z = data.grouped() ? ConstMatrixRef(zg) : ConstMatrixRef(data.z);
-  const ConstMatrixRef H = data.grouped() ? ConstMatrixRef(hg) : ConstMatrixRef(post.nodes);
   Index pos = 0;
-  for (Index v = 0; v < num_gates(); ++v) {
-    const Gate& g = *gates_[static_cast<size_t>(v)];
-    const Vector s = g.score(Z, H.middleCols(shape_.first_child(v) - 1, shape_.children(v)));
-    score.segment(pos, s.size()) = s;
-    pos += s.size();
-  }
+  with_gate_rows(data, post, [&](const ConstMatrixRef& Z, const ConstMatrixRef& H) {
+    for (Index v = 0; v < num_gates(); ++v) {
+      const Gate& g = *gates_[static_cast<size_t>(v)];
+      const Vector s = g.score(Z, H.middleCols(shape_.first_child(v) - 1, shape_.children(v)));
+      score.segment(pos, s.size()) = s;
+      pos += s.size();
+    }
+  });
   score.tail(score.size() - pos) = experts_->score(data.x, data.y, post.leaves());
   return post.objective;
 }
