@@ -4,7 +4,7 @@
 // gradients of J = output_weight * 0.5 * |y|^2 + aux, computed in float64. The layer runs in
 // both precisions from the same (rounded) inputs: within 1e-5 relative in double, within
 // kFloatTolerance relative in float (float's 6e-8 unit roundoff grown through two GEMMs, the
-// softmaxes and the backward pass).
+// softmaxes and the backward pass: the largest error seen is above 3e-5 and below 1e-4).
 
 #include "moekit/deep/moe_layer.hpp"
 
