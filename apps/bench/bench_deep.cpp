@@ -81,10 +81,9 @@ void forward_backward(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * T);
   state.counters["threads"] = threads;
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(step_flop(c, ws.dispatch.num_slots()) * 1e-9 *
-                             static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      step_flop(c, ws.dispatch.num_slots()) * 1e-9 * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
 
 void BM_DeepForwardBackward(benchmark::State& state) { forward_backward<float>(state); }

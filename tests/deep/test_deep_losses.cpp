@@ -64,7 +64,8 @@ TEST_CASE("deep: importance and load losses vanish under perfect balance", "[dee
   Matrix none;
   CHECK(importance_loss<double>(gates, 1.0, none) == Approx(0.0).margin(1e-12));
   gates << 1, 0, 1, 0;
-  CHECK(importance_loss<double>(gates, 1.0, none) == Approx(1.0));  // importance (2, 0): var 1, mean 1
+  CHECK(importance_loss<double>(gates, 1.0, none) ==
+        Approx(1.0));  // importance (2, 0): var 1, mean 1
   // Symmetric clean/noisy logits and equal noise scales: equal loads.
   Matrix clean(2, 2), noisy(2, 2), sd = Matrix::Ones(2, 2);
   clean << 1, 0, 0, 1;

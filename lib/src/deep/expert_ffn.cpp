@@ -92,8 +92,8 @@ void activate_chunk(Activation a, float* hp, float* dp, Index m, bool want_dact)
       if (want_dact) Eigen::Map<Eigen::ArrayXf>(dp, m) = (h > 0.0f).cast<float>();
       return;
     case Activation::kGelu: {
-      constexpr float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f,
-                      a3 = 1.421413741f, a4 = -1.453152027f, a5 = 1.061405429f;
+      constexpr float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f,
+                      a4 = -1.453152027f, a5 = 1.061405429f;
       const Chunk e = (-0.5f * h.square()).exp();
       const Chunk t = 1.0f / (1.0f + (p * static_cast<float>(kInvSqrt2)) * h.abs());
       // q = 0.5 erfc(|h| / sqrt 2) = Phi(-|h|), without cancellation in the left tail.
@@ -187,13 +187,13 @@ void ffn_backward(const ExpertParamsT<S>& p,
   dx.noalias() = dhid * p.w1.transpose();
 }
 
-#define MOEKIT_DEEP_INSTANTIATE(S)                                                            \
-  template struct ExpertParamsT<S>;                                                          \
+#define MOEKIT_DEEP_INSTANTIATE(S)                                                             \
+  template struct ExpertParamsT<S>;                                                            \
   template void ffn_forward<S>(const ExpertParamsT<S>&, Activation, const ConstMatrixRefT<S>&, \
-                               MatrixRefT<S>, bool, MatrixRefT<S>, MatrixRefT<S>);           \
-  template void ffn_backward<S>(const ExpertParamsT<S>&, const ConstMatrixRefT<S>&,           \
-                                const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,         \
-                                const ConstMatrixRefT<S>&, MatrixRefT<S>, ExpertParamsT<S>&,  \
+                               MatrixRefT<S>, bool, MatrixRefT<S>, MatrixRefT<S>);             \
+  template void ffn_backward<S>(const ExpertParamsT<S>&, const ConstMatrixRefT<S>&,            \
+                                const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,          \
+                                const ConstMatrixRefT<S>&, MatrixRefT<S>, ExpertParamsT<S>&,   \
                                 MatrixRefT<S>);
 MOEKIT_DEEP_INSTANTIATE(float)
 MOEKIT_DEEP_INSTANTIATE(double)

@@ -137,16 +137,16 @@ double load_loss(const ConstMatrixRefT<S>& clean,
   return w * cv2;
 }
 
-#define MOEKIT_DEEP_INSTANTIATE(S)                                                          \
-  template void softmax_rows<S>(const ConstMatrixRefT<S>&, MatrixRefT<S>);                 \
-  template void softmax_rows_backward<S>(const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&, \
-                                         MatrixRefT<S>);                                   \
-  template double load_balancing_loss<S>(const ConstMatrixRefT<S>&, const ConstVectorRef&,  \
-                                         double, MatrixRefT<S>);                           \
-  template double router_z_loss<S>(const ConstMatrixRefT<S>&, double, MatrixRefT<S>);       \
-  template double importance_loss<S>(const ConstMatrixRefT<S>&, double, MatrixRefT<S>);     \
-  template double load_loss<S>(const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,        \
-                               const ConstMatrixRefT<S>&, int, double, MatrixRefT<S>,       \
+#define MOEKIT_DEEP_INSTANTIATE(S)                                                                 \
+  template void softmax_rows<S>(const ConstMatrixRefT<S>&, MatrixRefT<S>);                         \
+  template void softmax_rows_backward<S>(const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,     \
+                                         MatrixRefT<S>);                                           \
+  template double load_balancing_loss<S>(const ConstMatrixRefT<S>&, const ConstVectorRef&, double, \
+                                         MatrixRefT<S>);                                           \
+  template double router_z_loss<S>(const ConstMatrixRefT<S>&, double, MatrixRefT<S>);              \
+  template double importance_loss<S>(const ConstMatrixRefT<S>&, double, MatrixRefT<S>);            \
+  template double load_loss<S>(const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,               \
+                               const ConstMatrixRefT<S>&, int, double, MatrixRefT<S>,              \
                                MatrixRefT<S>, MatrixRefT<S>, std::vector<Index>&);
 MOEKIT_DEEP_INSTANTIATE(float)
 MOEKIT_DEEP_INSTANTIATE(double)

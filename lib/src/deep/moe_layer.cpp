@@ -236,8 +236,8 @@ void MoeLayerT<S>::forward_shared(const ConstMatRef& x, Workspace& ws, MatRef y,
     ensure(ws.sh_act[s], T, h);
     ensure(ws.sh_dact[s], T, h);
     ensure(ws.sh_out[s], T, d);
-    ffn_forward<S>(params_.shared[s], config_.activation, x, ws.sh_act[s], training,
-                   ws.sh_dact[s], ws.sh_out[s]);
+    ffn_forward<S>(params_.shared[s], config_.activation, x, ws.sh_act[s], training, ws.sh_dact[s],
+                   ws.sh_out[s]);
     y += ws.sh_out[s];
   }
 }
@@ -261,8 +261,8 @@ double MoeLayerT<S>::aux_losses_forward(Workspace& ws) {
     ws.importance_loss = importance_loss<S>(ws.dense_gates, a.importance, none);
   }
   if (a.load > 0.0)
-    ws.load_loss = load_loss<S>(ws.logits, ws.scores, ws.noise_sd, config_.router.k, a.load,
-                                none, none, none, ws.topk_scratch);
+    ws.load_loss = load_loss<S>(ws.logits, ws.scores, ws.noise_sd, config_.router.k, a.load, none,
+                                none, none, ws.topk_scratch);
   ws.aux_loss = ws.lb_loss + ws.z_loss + ws.importance_loss + ws.load_loss;
   return ws.aux_loss;
 }
@@ -340,7 +340,10 @@ void MoeLayerT<S>::backward_router(const ConstMatRef& x, Workspace& ws, Params& 
 }
 
 template <typename S>
-void MoeLayerT<S>::backward_experts(const ConstMatRef& dy, Workspace& ws, Params& grads, MatRef dx) {
+void MoeLayerT<S>::backward_experts(const ConstMatRef& dy,
+                                    Workspace& ws,
+                                    Params& grads,
+                                    MatRef dx) {
   const Index d = config_.dim, h = config_.hidden;
   const Dispatch& dp = ws.dispatch;
   const Index N = dp.num_slots();

@@ -2,8 +2,8 @@
 // e takes its c = min(T, ceil(capacity_factor * T / E)) best tokens by S[:, e], weight
 // S[t, e]. Load is balanced by construction; a token may get zero or several experts.
 
-#include "routing.hpp"
 #include "moekit/deep/topk.hpp"
+#include "routing.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -46,10 +46,14 @@ void backward_expert_choice(MoeWorkspaceT<S>& ws) {
   softmax_rows_backward<S>(ws.probs, ws.dscores, ws.dlogits);
 }
 
-template void route_expert_choice<float>(const MoeConfig&, const MoeParamsT<float>&,
-                                         const ConstMatrixRefT<float>&, MoeWorkspaceT<float>&);
-template void route_expert_choice<double>(const MoeConfig&, const MoeParamsT<double>&,
-                                          const ConstMatrixRefT<double>&, MoeWorkspaceT<double>&);
+template void route_expert_choice<float>(const MoeConfig&,
+                                         const MoeParamsT<float>&,
+                                         const ConstMatrixRefT<float>&,
+                                         MoeWorkspaceT<float>&);
+template void route_expert_choice<double>(const MoeConfig&,
+                                          const MoeParamsT<double>&,
+                                          const ConstMatrixRefT<double>&,
+                                          MoeWorkspaceT<double>&);
 template void backward_expert_choice<float>(MoeWorkspaceT<float>&);
 template void backward_expert_choice<double>(MoeWorkspaceT<double>&);
 

@@ -4,8 +4,8 @@
 // their gradients are in docs/deep.md, "Routing kinds".
 
 #include "moekit/core/error.hpp"
-#include "routing.hpp"
 #include "moekit/deep/topk.hpp"
+#include "routing.hpp"
 
 #include <fmt/format.h>
 
@@ -162,11 +162,11 @@ void backward_top_k(const MoeConfig& c,
   }
 }
 
-#define MOEKIT_DEEP_INSTANTIATE(S)                                                           \
-  template void route_top_k<S>(const MoeConfig&, const MoeParamsT<S>&, const VectorT<S>&,     \
-                               const ConstMatrixRefT<S>&, MoeWorkspaceT<S>&,                 \
-                               const ForwardContext&);                                       \
-  template void backward_top_k<S>(const MoeConfig&, const MoeParamsT<S>&,                     \
+#define MOEKIT_DEEP_INSTANTIATE(S)                                                              \
+  template void route_top_k<S>(const MoeConfig&, const MoeParamsT<S>&, const VectorT<S>&,       \
+                               const ConstMatrixRefT<S>&, MoeWorkspaceT<S>&,                    \
+                               const ForwardContext&);                                          \
+  template void backward_top_k<S>(const MoeConfig&, const MoeParamsT<S>&,                       \
                                   const ConstMatrixRefT<S>&, MoeWorkspaceT<S>&, MoeParamsT<S>&, \
                                   MatrixRefT<S>);
 MOEKIT_DEEP_INSTANTIATE(float)

@@ -43,9 +43,9 @@ void forward_soft(const MoeConfig& c,
       E,
       [&](Index e) {
         const Index o = e * m;
-        ffn_forward<S>(p.experts[static_cast<std::size_t>(e)], c.activation,
-                       ws.xs.middleRows(o, m), ws.act.middleRows(o, m), training,
-                       ws.dact.middleRows(o, m), ws.out.middleRows(o, m));
+        ffn_forward<S>(p.experts[static_cast<std::size_t>(e)], c.activation, ws.xs.middleRows(o, m),
+                       ws.act.middleRows(o, m), training, ws.dact.middleRows(o, m),
+                       ws.out.middleRows(o, m));
       },
       static_cast<double>(NS * d * h) < kParallelWork);
   y.noalias() = ws.soft_c * ws.out;
@@ -73,9 +73,9 @@ void backward_soft(const MoeConfig& c,
       [&](Index e) {
         const Index o = e * m;
         ffn_backward<S>(p.experts[static_cast<std::size_t>(e)], ws.xs.middleRows(o, m),
-                        ws.act.middleRows(o, m), ws.dact.middleRows(o, m),
-                        ws.dout.middleRows(o, m), ws.dhid.middleRows(o, m),
-                        grads.experts[static_cast<std::size_t>(e)], ws.dxs.middleRows(o, m));
+                        ws.act.middleRows(o, m), ws.dact.middleRows(o, m), ws.dout.middleRows(o, m),
+                        ws.dhid.middleRows(o, m), grads.experts[static_cast<std::size_t>(e)],
+                        ws.dxs.middleRows(o, m));
       },
       static_cast<double>(NS * d * h) < kParallelWork);
   ws.soft_dd.noalias() = x * ws.dxs.transpose();
@@ -94,12 +94,11 @@ void backward_soft(const MoeConfig& c,
   dx.noalias() += ws.dlogits * p.router.transpose();
 }
 
-#define MOEKIT_DEEP_INSTANTIATE(S)                                                           \
-  template void forward_soft<S>(const MoeConfig&, const MoeParamsT<S>&,                       \
-                                const ConstMatrixRefT<S>&, MoeWorkspaceT<S>&, MatrixRefT<S>,  \
-                                bool);                                                       \
-  template void backward_soft<S>(const MoeConfig&, const MoeParamsT<S>&,                      \
-                                 const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,        \
+#define MOEKIT_DEEP_INSTANTIATE(S)                                                                 \
+  template void forward_soft<S>(const MoeConfig&, const MoeParamsT<S>&, const ConstMatrixRefT<S>&, \
+                                MoeWorkspaceT<S>&, MatrixRefT<S>, bool);                           \
+  template void backward_soft<S>(const MoeConfig&, const MoeParamsT<S>&,                           \
+                                 const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,             \
                                  MoeWorkspaceT<S>&, MoeParamsT<S>&, MatrixRefT<S>);
 MOEKIT_DEEP_INSTANTIATE(float)
 MOEKIT_DEEP_INSTANTIATE(double)

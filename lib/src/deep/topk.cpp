@@ -34,9 +34,7 @@ void top_k_large(
 
 template void top_k_small<float>(const float*, Index, Index, Index, Index*);
 template void top_k_small<double>(const double*, Index, Index, Index, Index*);
-template void top_k_large<float>(
-    const float*, Index, Index, Index, std::vector<Index>&, Index*);
-template void top_k_large<double>(
-    const double*, Index, Index, Index, std::vector<Index>&, Index*);
+template void top_k_large<float>(const float*, Index, Index, Index, std::vector<Index>&, Index*);
+template void top_k_large<double>(const double*, Index, Index, Index, std::vector<Index>&, Index*);
 
 }  // namespace moekit::deep

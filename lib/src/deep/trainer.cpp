@@ -78,8 +78,8 @@ EpochRecord TrainerT<S>::train_epoch(const Matrix& x, const Matrix& y) {
 
 template <typename S>
 std::vector<EpochRecord> TrainerT<S>::fit(const Matrix& x,
-                                      const Matrix& y,
-                                      const std::function<void(const EpochRecord&)>& on_epoch) {
+                                          const Matrix& y,
+                                          const std::function<void(const EpochRecord&)>& on_epoch) {
   std::vector<EpochRecord> records;
   for (int e = 0; e < options_.epochs; ++e) {
     records.push_back(train_epoch(x, y));
