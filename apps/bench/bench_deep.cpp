@@ -1,9 +1,14 @@
 // Forward + backward throughput of the deep top-k MoE layer (tokens/s as items_per_second)
-// at T = 4096, d = 512, h = 1024, E = 8, k = 2 (Mixtral-style top-2, GELU experts, dropless).
-// Compare with apps/bench/bench_deep_torch.py, which times the same layer in PyTorch on the
-// CPU with the same thread count (docs/deep.md, "Performance").
+// at T = 4096, d = 512, h = 1024, E = 8, k = 2 (Mixtral-style top-2, GELU experts, dropless),
+// in float32 (the layer's default; BM_DeepForwardBackward) and float64
+// (BM_DeepForwardBackward64). Compare with apps/bench/bench_deep_torch.py, which times the
+// same layer in PyTorch on the CPU with the same thread count (docs/deep.md, "Performance").
 //
-// Threads: MOEKIT_NUM_THREADS (default: all hardware threads) for moekit's loops and Eigen.
+// BM_SgemmLayerShapes is the bound: Eigen SGEMM at the expert GEMMs' shape (1024 x 512 times
+// 512 x 1024, the rows of one balanced bucket), one independent product per thread, reported
+// as GFLOP/s. A layer step is 6 such GEMMs per expert (about 52 GFLOP at these shapes).
+//
+// Threads: MOEKIT_NUM_THREADS (default: all hardware threads) for moekit's loops.
 
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/rng.hpp"
@@ -12,6 +17,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -22,7 +29,6 @@ int configured_threads() {
   const char* env = std::getenv("MOEKIT_NUM_THREADS");
   const int n = env ? std::atoi(env) : 0;
   set_num_threads(n);
-  Eigen::setNbThreads(num_threads());
   return num_threads();
 }
 
@@ -36,25 +42,36 @@ MoeConfig bench_config() {
   return c;
 }
 
-Matrix normal_matrix(Index rows, Index cols, std::uint64_t seed) {
+template <typename S>
+MatrixT<S> normal_matrix(Index rows, Index cols, std::uint64_t seed) {
   Rng rng(seed);
-  Matrix m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = standard_normal(rng);
+  MatrixT<S> m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<S>(standard_normal(rng));
   return m;
 }
 
-void BM_DeepForwardBackward(benchmark::State& state) {
+// Multiply-adds x 2 of one forward + backward: 6 GEMMs of (rows x d x h) over all slots.
+double step_flop(const MoeConfig& c, Index slots) {
+  return 6.0 * 2.0 * static_cast<double>(slots * c.dim * c.hidden);
+}
+
+template <typename S>
+void forward_backward(benchmark::State& state) {
   const int threads = configured_threads();
   const Index T = state.range(0);
   const MoeConfig c = bench_config();
-  MoeLayer layer(c);
+  MoeLayerT<S> layer(c);
   layer.init(1);
-  const Matrix x = normal_matrix(T, c.dim, 2);
-  const Matrix dy = normal_matrix(T, c.dim, 3);
-  Matrix y(T, c.dim), dx(T, c.dim);
-  MoeWorkspace ws;
-  MoeParams grads;
+  const MatrixT<S> x = normal_matrix<S>(T, c.dim, 2);
+  const MatrixT<S> dy = normal_matrix<S>(T, c.dim, 3);
+  MatrixT<S> y(T, c.dim), dx(T, c.dim);
+  MoeWorkspaceT<S> ws;
+  MoeParamsT<S> grads;
   grads.resize_zero(c);
+  // Warm-up step (untimed, as in the PyTorch script): sizes the workspace and faults its
+  // pages in, so that the timed steps are the steady state.
+  layer.forward(x, ws, y);
+  layer.backward(x, dy, ws, grads, dx);
   for (auto _ : state) {
     grads.set_zero();
     layer.forward(x, ws, y);
@@ -64,8 +81,16 @@ void BM_DeepForwardBackward(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * T);
   state.counters["threads"] = threads;
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      step_flop(c, ws.dispatch.num_slots()) * 1e-9 * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
+
+void BM_DeepForwardBackward(benchmark::State& state) { forward_backward<float>(state); }
 BENCHMARK(BM_DeepForwardBackward)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_DeepForwardBackward64(benchmark::State& state) { forward_backward<double>(state); }
+BENCHMARK(BM_DeepForwardBackward64)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_DeepForward(benchmark::State& state) {
   const int threads = configured_threads();
@@ -73,11 +98,12 @@ void BM_DeepForward(benchmark::State& state) {
   const MoeConfig c = bench_config();
   MoeLayer layer(c);
   layer.init(1);
-  const Matrix x = normal_matrix(T, c.dim, 2);
-  Matrix y(T, c.dim);
+  const MatrixF x = normal_matrix<float>(T, c.dim, 2);
+  MatrixF y(T, c.dim);
   MoeWorkspace ws;
   ForwardContext ctx;
   ctx.training = false;
+  layer.forward(x, ws, y, ctx);  // warm-up
   for (auto _ : state) {
     layer.forward(x, ws, y, ctx);
     benchmark::DoNotOptimize(y.data());
@@ -87,6 +113,34 @@ void BM_DeepForward(benchmark::State& state) {
   state.counters["threads"] = threads;
 }
 BENCHMARK(BM_DeepForward)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The SGEMM bound at the layer's shapes: C (n x h) = A (n x d) B (d x h) with n = 1024 (one
+// balanced bucket: T k / E), on every thread at once, each its own product (as the layer
+// runs experts side by side).
+void BM_SgemmLayerShapes(benchmark::State& state) {
+  const int threads = configured_threads();
+  const Index n = 1024, d = 512, h = 1024;
+  std::vector<MatrixF> a, b, out;
+  for (int t = 0; t < threads; ++t) {
+    a.push_back(normal_matrix<float>(n, d, 10 + static_cast<std::uint64_t>(t)));
+    b.push_back(normal_matrix<float>(d, h, 20 + static_cast<std::uint64_t>(t)));
+    out.emplace_back(n, h);
+  }
+  out[0].noalias() = a[0] * b[0];  // warm-up
+  for (auto _ : state) {
+    parallel_tasks(threads, [&](Index t) {
+      const auto i = static_cast<std::size_t>(t);
+      for (int r = 0; r < 4; ++r) out[i].noalias() = a[i] * b[i];
+    });
+    benchmark::DoNotOptimize(out[0].data());
+  }
+  state.counters["threads"] = threads;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * 4 * static_cast<double>(n * d * h) * threads * 1e-9 *
+                             static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SgemmLayerShapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

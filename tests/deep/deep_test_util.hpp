@@ -16,9 +16,10 @@ inline Matrix random_matrix(Index rows, Index cols, Rng& rng, double scale = 1.0
 }
 
 // Fills every parameter with N(0, scale^2) draws.
-inline void randomize(MoeParams& p, Rng& rng, double scale = 0.5) {
+template <typename S>
+void randomize(MoeParamsT<S>& p, Rng& rng, double scale = 0.5) {
   for (auto& [ptr, n] : p.spans())
-    for (Index i = 0; i < n; ++i) ptr[i] = scale * standard_normal(rng);
+    for (Index i = 0; i < n; ++i) ptr[i] = static_cast<S>(scale * standard_normal(rng));
 }
 
 }  // namespace moekit::deep::test

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -55,12 +56,12 @@ TEST_CASE("deep: capacity places first choices before second choices", "[deep][c
   c.num_experts = 4;
   c.router = RouterOptions::mixtral_top2();
   c.router.capacity_factor = 0.5;
-  MoeLayer layer(c);
+  MoeLayer64 layer(c);
   Rng rng(7);
   test::randomize(layer.params(), rng, 1.0);
   const Index T = 64;
   const Matrix x = test::random_matrix(T, c.dim, rng);
-  MoeWorkspace ws;
+  MoeWorkspace64 ws;
   Matrix y(T, c.dim);
   layer.forward(x, ws, y);
   const Index capacity = 16;  // ceil(0.5 * 2 * 64 / 4)
@@ -93,10 +94,10 @@ TEST_CASE("deep: expert choice gives each expert c tokens; hash is a function of
     c.hidden = 3;
     c.num_experts = 4;
     c.router = RouterOptions::expert_choice(2.0);
-    MoeLayer layer(c);
+    MoeLayer64 layer(c);
     layer.init(3);
     const Matrix x = test::random_matrix(T, c.dim, rng);
-    MoeWorkspace ws;
+    MoeWorkspace64 ws;
     Matrix y(T, c.dim);
     layer.forward(x, ws, y);
     for (Index e = 0; e < 4; ++e) CHECK(ws.dispatch.bucket_size(e) == 20);  // ceil(2 * 40 / 4)
@@ -108,14 +109,14 @@ TEST_CASE("deep: expert choice gives each expert c tokens; hash is a function of
     c.hidden = 3;
     c.num_experts = 4;
     c.router = RouterOptions::hash(5);
-    MoeLayer layer(c);
+    MoeLayer64 layer(c);
     layer.init(3);
     std::vector<std::int64_t> ids(T);
     for (Index t = 0; t < T; ++t) ids[t] = t % 7;
     const Matrix x = test::random_matrix(T, c.dim, rng);
     ForwardContext ctx;
     ctx.token_ids = &ids;
-    MoeWorkspace ws;
+    MoeWorkspace64 ws;
     Matrix y(T, c.dim);
     layer.forward(x, ws, y, ctx);
     for (Index t = 0; t < T; ++t) CHECK(ws.pair_expert[t] == hash_expert(ids[t], 5, 4));
@@ -128,54 +129,69 @@ TEST_CASE("deep: expert choice gives each expert c tokens; hash is a function of
   }
 }
 
-TEST_CASE("deep: results do not depend on the thread count; workspaces are reused",
-          "[deep][parallel]") {
+TEMPLATE_TEST_CASE("deep: results do not depend on the thread count; workspaces are reused",
+                   "[deep][parallel]",
+                   float,
+                   double) {
+  using S = TestType;
+  using Mat = MatrixT<S>;
+  // Large enough for the parallel phases (over 2^20 multiply-adds) and for buckets of more
+  // than one row item (about 800 rows per expert), so that 2 and 3 threads really split the
+  // work; a shared expert and both router losses ride along.
   MoeConfig c;
-  c.dim = 16;
-  c.hidden = 24;
-  c.num_experts = 6;
+  c.dim = 32;
+  c.hidden = 48;
+  c.num_experts = 3;
   c.num_shared_experts = 1;
   c.router = RouterOptions::mixtral_top2();
   c.aux.load_balance = 0.01;
   c.aux.z_loss = 1e-3;
-  MoeLayer layer(c);
+  MoeLayerT<S> layer(c);
   layer.init(5);
   Rng rng(5);
-  const Index T = 300;
-  const Matrix x = test::random_matrix(T, c.dim, rng);
-  const Matrix dy = test::random_matrix(T, c.dim, rng);
-  auto run = [&](int threads, Matrix& y, MoeParams& g, Matrix& dx) {
+  const Index T = 1200;
+  const Mat x = test::random_matrix(T, c.dim, rng).cast<S>();
+  const Mat dy = test::random_matrix(T, c.dim, rng).cast<S>();
+  auto run = [&](int threads, Mat& y, MoeParamsT<S>& g, Mat& dx) {
     set_num_threads(threads);
-    MoeWorkspace ws;
+    MoeWorkspaceT<S> ws;
     y.resize(T, c.dim);
     dx.resize(T, c.dim);
     g.resize_zero(c);
     layer.forward(x, ws, y);
     layer.backward(x, dy, ws, g, dx);
     set_num_threads(0);
+    return ws.row_tasks.size() / 3;
   };
-  Matrix y1, y2, dx1, dx2;
-  MoeParams g1, g2;
-  run(1, y1, g1, dx1);
-  run(3, y2, g2, dx2);
+  Mat y1, y2, y3, dx1, dx2, dx3;
+  MoeParamsT<S> g1, g2, g3;
+  CHECK(run(1, y1, g1, dx1) > static_cast<std::size_t>(c.num_experts));
+  run(2, y2, g2, dx2);
+  run(3, y3, g3, dx3);
   CHECK(y1 == y2);
   CHECK(dx1 == dx2);
-  CHECK(g1.router == g2.router);
-  for (Index e = 0; e < c.num_experts; ++e) CHECK(g1.experts[e].w1 == g2.experts[e].w1);
+  CHECK(y1 == y3);
+  CHECK(dx1 == dx3);
+  auto s1 = g1.spans(), s2 = g2.spans(), s3 = g3.spans();
+  REQUIRE(s1.size() == s2.size());
+  for (std::size_t i = 0; i < s1.size(); ++i) {
+    CHECK(std::equal(s1[i].first, s1[i].first + s1[i].second, s2[i].first));
+    CHECK(std::equal(s1[i].first, s1[i].first + s1[i].second, s3[i].first));
+  }
 
   // Steady state: the second step with the same T reuses every buffer.
-  MoeWorkspace ws;
-  Matrix y(T, c.dim), dx(T, c.dim);
-  MoeParams g;
+  MoeWorkspaceT<S> ws;
+  Mat y(T, c.dim), dx(T, c.dim);
+  MoeParamsT<S> g;
   g.resize_zero(c);
   layer.forward(x, ws, y);
   layer.backward(x, dy, ws, g, dx);
-  const void* ptrs[] = {ws.xs.data(),  ws.hpre.data(),   ws.out.data(),           ws.dout.data(),
+  const void* ptrs[] = {ws.xs.data(),  ws.act.data(),    ws.out.data(),           ws.dout.data(),
                         ws.dxs.data(), ws.logits.data(), ws.dispatch.token.data()};
-  const Matrix x2 = test::random_matrix(T, c.dim, rng);
+  const Mat x2 = test::random_matrix(T, c.dim, rng).cast<S>();
   layer.forward(x2, ws, y);
   layer.backward(x2, dy, ws, g, dx);
-  const void* after[] = {ws.xs.data(),  ws.hpre.data(),   ws.out.data(),           ws.dout.data(),
+  const void* after[] = {ws.xs.data(),  ws.act.data(),    ws.out.data(),           ws.dout.data(),
                          ws.dxs.data(), ws.logits.data(), ws.dispatch.token.data()};
   for (int i = 0; i < 7; ++i) CHECK(ptrs[i] == after[i]);
 }
@@ -186,36 +202,36 @@ TEST_CASE("deep: bad options and inputs throw InputError", "[deep][errors]") {
   c.hidden = 4;
   c.num_experts = 3;
   c.router = RouterOptions::mixtral_top2();
-  CHECK_NOTHROW(MoeLayer(c));
+  CHECK_NOTHROW(MoeLayer64(c));
   auto bad = c;
   bad.router.k = 4;
-  CHECK_THROWS_AS(MoeLayer(bad), InputError);
+  CHECK_THROWS_AS(MoeLayer64(bad), InputError);
   bad = c;
   bad.router.capacity_factor = -1.0;
-  CHECK_THROWS_AS(MoeLayer(bad), InputError);
+  CHECK_THROWS_AS(MoeLayer64(bad), InputError);
   bad = c;
   bad.router = RouterOptions::expert_choice(0.0);
-  CHECK_THROWS_AS(MoeLayer(bad), InputError);
+  CHECK_THROWS_AS(MoeLayer64(bad), InputError);
   bad = c;
   bad.aux.importance = 0.1;  // Shazeer losses need noisy top-k
-  CHECK_THROWS_AS(MoeLayer(bad), InputError);
+  CHECK_THROWS_AS(MoeLayer64(bad), InputError);
   bad = c;
   bad.router = RouterOptions::noisy_top_k(3);
   bad.aux.load = 0.1;  // needs k < E
-  CHECK_THROWS_AS(MoeLayer(bad), InputError);
+  CHECK_THROWS_AS(MoeLayer64(bad), InputError);
   bad = c;
   bad.dim = 0;
-  CHECK_THROWS_AS(MoeLayer(bad), InputError);
+  CHECK_THROWS_AS(MoeLayer64(bad), InputError);
   CHECK_THROWS_AS(parse_routing_kind("topk3"), InputError);
   CHECK_THROWS_AS(parse_activation("tanh"), InputError);
 
-  MoeLayer layer(c);
-  MoeWorkspace ws;
+  MoeLayer64 layer(c);
+  MoeWorkspace64 ws;
   Matrix x(5, 3), y(5, 4);
   x.setZero();
   CHECK_THROWS_AS(layer.forward(x, ws, y), InputError);  // wrong width
   Matrix x4 = Matrix::Zero(5, 4), dx(5, 4);
-  MoeParams g;
+  MoeParams64 g;
   g.resize_zero(c);
   ForwardContext inference;
   inference.training = false;
@@ -223,6 +239,6 @@ TEST_CASE("deep: bad options and inputs throw InputError", "[deep][errors]") {
   CHECK_THROWS_AS(layer.backward(x4, y, ws, g, dx), InputError);  // no training forward
   MoeConfig noisy = c;
   noisy.router = RouterOptions::noisy_top_k(2);
-  MoeLayer nl(noisy);
+  MoeLayer64 nl(noisy);
   CHECK_THROWS_AS(nl.forward(x4, ws, y), InputError);  // training noise needs an rng
 }

@@ -1,4 +1,4 @@
-// Finite-difference checks of MoeLayer::backward for every routing kind and every auxiliary
+// Finite-difference checks of MoeLayer64::backward for every routing kind and every auxiliary
 // loss. Routing decisions are piecewise constant in the parameters; each check asserts that
 // the perturbed forwards kept the routing of the base point ("routing held fixed").
 
@@ -98,7 +98,7 @@ struct Snapshot {
   }
 };
 
-Snapshot snapshot(const MoeWorkspace& ws) {
+Snapshot snapshot(const MoeWorkspace64& ws) {
   return {ws.pair_expert, ws.pair_token, ws.dispatch.pair};
 }
 
@@ -109,7 +109,7 @@ TEST_CASE("deep: backward matches central finite differences for every routing k
   const Index T = 12;
   for (const Case& tc : cases()) {
     INFO(tc.name);
-    MoeLayer layer(tc.config);
+    MoeLayer64 layer(tc.config);
     Rng rng(derive_seed(42, std::hash<std::string>{}(tc.name) % 1000));
     test::randomize(layer.params(), rng, 0.6);
     if (tc.config.router.balance_bias) layer.balance_bias() = test::random_matrix(4, 1, rng, 0.3);
@@ -121,7 +121,7 @@ TEST_CASE("deep: backward matches central finite differences for every routing k
     ForwardContext ctx;
     ctx.noise = &noise;
     ctx.token_ids = &ids;
-    MoeWorkspace ws;
+    MoeWorkspace64 ws;
     Matrix y(T, tc.config.dim);
     auto objective = [&](const Matrix& xin) {
       const double aux = layer.forward(xin, ws, y, ctx);
@@ -134,7 +134,7 @@ TEST_CASE("deep: backward matches central finite differences for every routing k
         tc.config.router.kind != RoutingKind::kExpertChoice) {
       CHECK(ws.dropped > 0);  // the capacity cases must actually drop something
     }
-    MoeParams grads;
+    MoeParams64 grads;
     grads.resize_zero(tc.config);
     Matrix dx(T, tc.config.dim);
     const Matrix dy = tc.output_weight * R;

@@ -16,15 +16,15 @@ TEST_CASE("deep: Switch load-balancing loss is alpha at uniform routing, E alpha
   Matrix probs = Matrix::Constant(T, E, 0.25);
   Vector f = Vector::Constant(E, 0.25);
   Matrix none;
-  CHECK(load_balancing_loss(probs, f, 0.01, none) == Approx(0.01));
+  CHECK(load_balancing_loss<double>(probs, f, 0.01, none) == Approx(0.01));
   // Every choice and all probability on expert 0: alpha * E * 1 * 1.
   probs.setZero();
   probs.col(0).setOnes();
   f.setZero();
   f(0) = 1.0;
-  CHECK(load_balancing_loss(probs, f, 0.01, none) == Approx(0.04));
+  CHECK(load_balancing_loss<double>(probs, f, 0.01, none) == Approx(0.04));
   Matrix dprobs = Matrix::Zero(T, E);
-  load_balancing_loss(probs, f, 0.01, dprobs);
+  load_balancing_loss<double>(probs, f, 0.01, dprobs);
   CHECK(dprobs(3, 0) == Approx(0.01 * 4 / 8.0));
   CHECK(dprobs(3, 1) == 0.0);
 }
@@ -35,7 +35,7 @@ TEST_CASE("deep: router z-loss is beta * mean (logsumexp)^2", "[deep][losses]") 
   const double lse0 = std::log(3.0);
   const double lse1 = 3.0 + std::log(std::exp(-2.0) + std::exp(-1.0) + 1.0);
   Matrix none;
-  CHECK(router_z_loss(z, 0.5, none) == Approx(0.5 * (lse0 * lse0 + lse1 * lse1) / 2));
+  CHECK(router_z_loss<double>(z, 0.5, none) == Approx(0.5 * (lse0 * lse0 + lse1 * lse1) / 2));
 }
 
 TEST_CASE("deep: squared coefficient of variation", "[deep][losses]") {
@@ -62,14 +62,15 @@ TEST_CASE("deep: importance and load losses vanish under perfect balance", "[dee
   Matrix gates(2, 2);
   gates << 1, 0, 0, 1;
   Matrix none;
-  CHECK(importance_loss(gates, 1.0, none) == Approx(0.0).margin(1e-12));
+  CHECK(importance_loss<double>(gates, 1.0, none) == Approx(0.0).margin(1e-12));
   gates << 1, 0, 1, 0;
-  CHECK(importance_loss(gates, 1.0, none) == Approx(1.0));  // importance (2, 0): var 1, mean 1
+  CHECK(importance_loss<double>(gates, 1.0, none) ==
+        Approx(1.0));  // importance (2, 0): var 1, mean 1
   // Symmetric clean/noisy logits and equal noise scales: equal loads.
   Matrix clean(2, 2), noisy(2, 2), sd = Matrix::Ones(2, 2);
   clean << 1, 0, 0, 1;
   noisy = clean;
   std::vector<Index> scratch;
-  CHECK(load_loss(clean, noisy, sd, 1, 1.0, none, none, none, scratch) ==
+  CHECK(load_loss<double>(clean, noisy, sd, 1, 1.0, none, none, none, scratch) ==
         Approx(0.0).margin(1e-12));
 }

@@ -1,4 +1,4 @@
-// Training: Adam's first step, the trainer lowering the task loss, and load balancing (the
+// Training: Adam64's first step, the trainer lowering the task loss, and load balancing (the
 // Switch loss and DeepSeek-V3's bias) lowering the expert load imbalance. The task's four
 // pieces are equally frequent; without balancing the top-1 router still collapses onto two
 // experts (max/mean load about 3 of a possible 4).
@@ -32,14 +32,14 @@ struct RunResult {
 
 // Mean imbalance over the last three epochs of a fixed-seed run.
 RunResult train(const MoeConfig& config, const PiecewiseTask& task, int epochs = 12) {
-  MoeLayer layer(config);
+  MoeLayer64 layer(config);
   layer.init(17);
   TrainOptions opt;
   opt.epochs = epochs;
   opt.batch_tokens = 128;
   opt.adam.lr = 3e-3;
   opt.seed = 23;
-  Trainer trainer(layer, opt);
+  Trainer64 trainer(layer, opt);
   const auto records = trainer.fit(task.x, task.y);
   double imb = 0.0;
   for (int e = epochs - 3; e < epochs; ++e) imb += records[e].imbalance / 3.0;
@@ -51,7 +51,7 @@ RunResult train(const MoeConfig& config, const PiecewiseTask& task, int epochs =
 TEST_CASE("deep: Adam's first step moves each weight by lr against its gradient's sign",
           "[deep][optimizer]") {
   MoeConfig c = small_config(RouterOptions::mixtral_top2());
-  MoeParams p, g;
+  MoeParams64 p, g;
   p.resize_zero(c);
   g.resize_zero(c);
   g.router(0, 0) = 3.0;
@@ -59,7 +59,7 @@ TEST_CASE("deep: Adam's first step moves each weight by lr against its gradient'
   g.experts[1].b2(2) = 1e-3;
   AdamOptions o;
   o.lr = 0.1;
-  Adam adam(o);
+  Adam64 adam(o);
   adam.step(p, g);
   // m^ = g and v^ = g^2 after one step: the update is lr * g / (|g| + eps).
   CHECK(p.router(0, 0) == Approx(-0.1).epsilon(1e-6));

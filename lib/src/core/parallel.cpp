@@ -46,4 +46,24 @@ void parallel_blocks(Index n,
 #endif
 }
 
+void parallel_tasks(Index n, const std::function<void(Index task)>& body, bool serial) {
+  const int threads = serial ? 1 : static_cast<int>(std::min<Index>(num_threads(), n));
+  if (threads <= 1) {
+    for (Index i = 0; i < n; ++i) body(i);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (Index i = 0; i < n; ++i) body(i);
+#else
+  std::vector<std::thread> pool;
+  std::atomic<Index> next{0};
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (Index i = next++; i < n; i = next++) body(i);
+    });
+  for (auto& th : pool) th.join();
+#endif
+}
+
 }  // namespace moekit

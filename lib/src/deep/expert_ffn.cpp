@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace moekit::deep {
@@ -25,17 +26,19 @@ std::string to_string(Activation a) {
   return "?";
 }
 
-void ExpertParams::resize_zero(Index dim, Index hidden) {
+template <typename S>
+void ExpertParamsT<S>::resize_zero(Index dim, Index hidden) {
   w1.setZero(dim, hidden);
   b1.setZero(hidden);
   w2.setZero(hidden, dim);
   b2.setZero(dim);
 }
 
-void ExpertParams::init_uniform(Index dim, Index hidden, Rng& rng) {
+template <typename S>
+void ExpertParamsT<S>::init_uniform(Index dim, Index hidden, Rng& rng) {
   resize_zero(dim, hidden);
-  auto fill = [&](double* p, Index n, double bound) {
-    for (Index i = 0; i < n; ++i) p[i] = bound * (2.0 * uniform01(rng) - 1.0);
+  auto fill = [&](S* p, Index n, double bound) {
+    for (Index i = 0; i < n; ++i) p[i] = static_cast<S>(bound * (2.0 * uniform01(rng) - 1.0));
   };
   const double b_in = 1.0 / std::sqrt(static_cast<double>(dim));
   const double b_hid = 1.0 / std::sqrt(static_cast<double>(hidden));
@@ -50,7 +53,7 @@ namespace {
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
-// act(h) and act'(h) for one element.
+// act(h) and act'(h) for one element, exact (libm) in double.
 inline void activate(Activation a, double h, double& value, double& slope) {
   switch (a) {
     case Activation::kRelu:
@@ -72,40 +75,105 @@ inline void activate(Activation a, double h, double& value, double& slope) {
   }
 }
 
+// Elements per vectorised chunk: fixed-capacity Eigen arrays live on the stack.
+constexpr Index kChunk = 64;
+using Chunk = Eigen::Array<float, Eigen::Dynamic, 1, 0, kChunk, 1>;
+
+// Float: scalar erff/expf per element would cost as much as a fifth of the expert GEMMs, so
+// GELU and SiLU are Eigen array expressions (vectorised exp). Phi uses Abramowitz & Stegun
+// 7.1.26 for erf (absolute error < 1.5e-7, under float's resolution near 1); its exp(-h^2/2)
+// is the one the derivative needs anyway.
+void activate_chunk(Activation a, float* hp, float* dp, Index m, bool want_dact) {
+  Eigen::Map<Eigen::ArrayXf> hv(hp, m);
+  const Chunk h = hv;
+  switch (a) {
+    case Activation::kRelu:
+      hv = h.max(0.0f);
+      if (want_dact) Eigen::Map<Eigen::ArrayXf>(dp, m) = (h > 0.0f).cast<float>();
+      return;
+    case Activation::kGelu: {
+      constexpr float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f,
+                      a4 = -1.453152027f, a5 = 1.061405429f;
+      const Chunk e = (-0.5f * h.square()).exp();
+      const Chunk t = 1.0f / (1.0f + (p * static_cast<float>(kInvSqrt2)) * h.abs());
+      // q = 0.5 erfc(|h| / sqrt 2) = Phi(-|h|), without cancellation in the left tail.
+      const Chunk q = 0.5f * e * t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))));
+      const Chunk cdf = (h < 0.0f).select(q, 1.0f - q);
+      hv = h * cdf;
+      if (want_dact)
+        Eigen::Map<Eigen::ArrayXf>(dp, m) = cdf + static_cast<float>(kInvSqrt2Pi) * h * e;
+      return;
+    }
+    case Activation::kSilu: {
+      const Chunk s = 1.0f / (1.0f + (-h).exp());
+      hv = h * s;
+      if (want_dact) Eigen::Map<Eigen::ArrayXf>(dp, m) = s * (1.0f + h * (1.0f - s));
+      return;
+    }
+  }
+}
+
 }  // namespace
 
-void ffn_forward(const ExpertParams& p,
-                 Activation activation,
-                 const ConstMatrixRef& x,
-                 MatrixRef hpre,
-                 MatrixRef act,
-                 bool want_dact,
-                 MatrixRef dact,
-                 MatrixRef out) {
-  if (x.rows() == 0) return;
-  hpre.noalias() = x * p.w1;
-  hpre.rowwise() += p.b1.transpose();
-  const Index n = hpre.rows(), h = hpre.cols();
+template <>
+void bias_activation<float>(Activation activation,
+                            const ConstVectorRefT<float>& b1,
+                            MatrixRefT<float> hid,
+                            bool want_dact,
+                            MatrixRefT<float> dact) {
+  const Index n = hid.rows(), h = hid.cols();
+  for (Index j = 0; j < h; ++j) {
+    float* hc = hid.col(j).data();
+    float* dc = want_dact ? dact.col(j).data() : nullptr;
+    Eigen::Map<Eigen::ArrayXf>(hc, n) += b1(j);
+    for (Index i = 0; i < n; i += kChunk) {
+      const Index m = std::min(kChunk, n - i);
+      activate_chunk(activation, hc + i, want_dact ? dc + i : nullptr, m, want_dact);
+    }
+  }
+}
+
+template <>
+void bias_activation<double>(Activation activation,
+                             const ConstVectorRefT<double>& b1,
+                             MatrixRefT<double> hid,
+                             bool want_dact,
+                             MatrixRefT<double> dact) {
+  const Index n = hid.rows(), h = hid.cols();
   for (Index j = 0; j < h; ++j) {
     for (Index i = 0; i < n; ++i) {
       double v = 0.0, s = 0.0;
-      activate(activation, hpre(i, j), v, s);
-      act(i, j) = v;
+      activate(activation, hid(i, j) + b1(j), v, s);
+      hid(i, j) = v;
       if (want_dact) dact(i, j) = s;
     }
   }
+}
+
+template <typename S>
+void ffn_forward(const ExpertParamsT<S>& p,
+                 Activation activation,
+                 const ConstMatrixRefT<S>& x,
+                 MatrixRefT<S> act,
+                 bool want_dact,
+                 MatrixRefT<S> dact,
+                 MatrixRefT<S> out) {
+  if (x.rows() == 0) return;
+  act.noalias() = x * p.w1;
+  bias_activation<S>(activation, p.b1, act, want_dact, dact);
   out.noalias() = act * p.w2;
   out.rowwise() += p.b2.transpose();
 }
 
-void ffn_backward(const ExpertParams& p,
-                  const ConstMatrixRef& x,
-                  const ConstMatrixRef& act,
-                  const ConstMatrixRef& dact,
-                  const ConstMatrixRef& dout,
-                  MatrixRef dhid,
-                  ExpertParams& g,
-                  MatrixRef dx) {
+template <typename S>
+void ffn_backward(const ExpertParamsT<S>& p,
+                  const ConstMatrixRefT<S>& x,
+                  const ConstMatrixRefT<S>& act,
+                  const ConstMatrixRefT<S>& dact,
+                  const ConstMatrixRefT<S>& dout,
+                  MatrixRefT<S> dhid,
+                  ExpertParamsT<S>& g,
+                  MatrixRefT<S> dx) {
   if (x.rows() == 0) {
     dx.setZero();
     return;
@@ -118,5 +186,17 @@ void ffn_backward(const ExpertParams& p,
   g.b1.noalias() += dhid.colwise().sum().transpose();
   dx.noalias() = dhid * p.w1.transpose();
 }
+
+#define MOEKIT_DEEP_INSTANTIATE(S)                                                             \
+  template struct ExpertParamsT<S>;                                                            \
+  template void ffn_forward<S>(const ExpertParamsT<S>&, Activation, const ConstMatrixRefT<S>&, \
+                               MatrixRefT<S>, bool, MatrixRefT<S>, MatrixRefT<S>);             \
+  template void ffn_backward<S>(const ExpertParamsT<S>&, const ConstMatrixRefT<S>&,            \
+                                const ConstMatrixRefT<S>&, const ConstMatrixRefT<S>&,          \
+                                const ConstMatrixRefT<S>&, MatrixRefT<S>, ExpertParamsT<S>&,   \
+                                MatrixRefT<S>);
+MOEKIT_DEEP_INSTANTIATE(float)
+MOEKIT_DEEP_INSTANTIATE(double)
+#undef MOEKIT_DEEP_INSTANTIATE
 
 }  // namespace moekit::deep

@@ -19,9 +19,13 @@ void AdamOptions::validate() const {
   check("adam.weight_decay", weight_decay, weight_decay >= 0.0, "must be finite and >= 0");
 }
 
-Adam::Adam(const AdamOptions& options) : options_(options) { options_.validate(); }
+template <typename S>
+AdamT<S>::AdamT(const AdamOptions& options) : options_(options) {
+  options_.validate();
+}
 
-void Adam::step(MoeParams& params, MoeParams& grads) {
+template <typename S>
+void AdamT<S>::step(MoeParamsT<S>& params, MoeParamsT<S>& grads) {
   const auto p = params.spans();
   const auto g = grads.spans();
   if (p.size() != g.size())
@@ -42,14 +46,19 @@ void Adam::step(MoeParams& params, MoeParams& grads) {
   for (std::size_t i = 0; i < p.size(); ++i) {
     if (p[i].second != g[i].second || p[i].second != m_[i].size())
       throw InputError::option("Adam::step", "grads", "must have the shapes of params");
-    Eigen::Map<Vector> w(p[i].first, p[i].second);
-    Eigen::Map<const Vector> gi(g[i].first, g[i].second);
-    m_[i] = o.beta1 * m_[i] + (1.0 - o.beta1) * gi;
-    v_[i] = o.beta2 * v_[i] + (1.0 - o.beta2) * gi.cwiseAbs2();
-    if (o.weight_decay > 0.0) w *= 1.0 - o.lr * o.weight_decay;
+    Eigen::Map<VectorT<S>> w(p[i].first, p[i].second);
+    Eigen::Map<const VectorT<S>> gi(g[i].first, g[i].second);
+    const auto b1 = static_cast<S>(o.beta1), b2 = static_cast<S>(o.beta2);
+    m_[i] = b1 * m_[i] + (S(1) - b1) * gi;
+    v_[i] = b2 * v_[i] + (S(1) - b2) * gi.cwiseAbs2();
+    if (o.weight_decay > 0.0) w *= static_cast<S>(1.0 - o.lr * o.weight_decay);
     // Algorithm 1 with the bias corrections folded in: w -= lr m^ / (sqrt(v^) + eps).
-    w.array() -= step * m_[i].array() / ((v_[i].array() / c2).sqrt() + o.eps);
+    w.array() -= static_cast<S>(step) * m_[i].array() /
+                 ((v_[i].array() / static_cast<S>(c2)).sqrt() + static_cast<S>(o.eps));
   }
 }
+
+template class AdamT<float>;
+template class AdamT<double>;
 
 }  // namespace moekit::deep

@@ -4,7 +4,8 @@
 
 namespace moekit::deep {
 
-void top_k_small(const double* values, Index n, Index stride, Index k, Index* out) {
+template <typename S>
+void top_k_small(const S* values, Index n, Index stride, Index k, Index* out) {
   for (Index r = 0; r < k; ++r) {
     Index best = -1;
     for (Index j = 0; j < n; ++j) {
@@ -18,16 +19,22 @@ void top_k_small(const double* values, Index n, Index stride, Index k, Index* ou
   }
 }
 
+template <typename S>
 void top_k_large(
-    const double* values, Index n, Index stride, Index k, std::vector<Index>& scratch, Index* out) {
+    const S* values, Index n, Index stride, Index k, std::vector<Index>& scratch, Index* out) {
   scratch.resize(static_cast<std::size_t>(n));
   for (Index i = 0; i < n; ++i) scratch[static_cast<std::size_t>(i)] = i;
   auto before = [&](Index a, Index b) {
-    const double va = values[a * stride], vb = values[b * stride];
+    const S va = values[a * stride], vb = values[b * stride];
     return va > vb || (va == vb && a < b);
   };
   std::partial_sort(scratch.begin(), scratch.begin() + k, scratch.end(), before);
   std::copy(scratch.begin(), scratch.begin() + k, out);
 }
+
+template void top_k_small<float>(const float*, Index, Index, Index, Index*);
+template void top_k_small<double>(const double*, Index, Index, Index, Index*);
+template void top_k_large<float>(const float*, Index, Index, Index, std::vector<Index>&, Index*);
+template void top_k_large<double>(const double*, Index, Index, Index, std::vector<Index>&, Index*);
 
 }  // namespace moekit::deep

@@ -14,13 +14,15 @@ void TrainOptions::validate() const {
   adam.validate();
 }
 
-Trainer::Trainer(MoeLayer& layer, const TrainOptions& options)
+template <typename S>
+TrainerT<S>::TrainerT(MoeLayerT<S>& layer, const TrainOptions& options)
     : layer_(layer), options_(options), adam_(options.adam), rng_(derive_seed(options.seed, 1)) {
   options_.validate();
   grads_.resize_zero(layer_.config());
 }
 
-EpochRecord Trainer::train_epoch(const Matrix& x, const Matrix& y) {
+template <typename S>
+EpochRecord TrainerT<S>::train_epoch(const Matrix& x, const Matrix& y) {
   const Index n = x.rows(), d = layer_.config().dim, B = options_.batch_tokens;
   if (x.cols() != d || y.rows() != n || y.cols() != d)
     throw InputError::option("train data", "shape", "x and y must both be n x dim");
@@ -50,15 +52,15 @@ EpochRecord Trainer::train_epoch(const Matrix& x, const Matrix& y) {
   for (Index b = 0; b < batches; ++b) {
     for (Index i = 0; i < B; ++i) {
       const Index r = order_[static_cast<std::size_t>(b * B + i)];
-      xb_.row(i) = x.row(r);
-      yb_.row(i) = y.row(r);
+      xb_.row(i) = x.row(r).template cast<S>();
+      yb_.row(i) = y.row(r).template cast<S>();
       ids_[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(r);
     }
     const double aux = layer_.forward(xb_, ws_, out_, ctx);
     dy_ = out_ - yb_;
     const double scale = 1.0 / static_cast<double>(B * d);
-    rec.loss += dy_.squaredNorm() * scale;
-    dy_ *= 2.0 * scale;  // d/dy of the mean squared error
+    rec.loss += dy_.template cast<double>().squaredNorm() * scale;
+    dy_ *= static_cast<S>(2.0 * scale);  // d/dy of the mean squared error
     grads_.set_zero();
     layer_.backward(xb_, dy_, ws_, grads_, dx_);
     adam_.step(layer_.params(), grads_);
@@ -74,9 +76,10 @@ EpochRecord Trainer::train_epoch(const Matrix& x, const Matrix& y) {
   return rec;
 }
 
-std::vector<EpochRecord> Trainer::fit(const Matrix& x,
-                                      const Matrix& y,
-                                      const std::function<void(const EpochRecord&)>& on_epoch) {
+template <typename S>
+std::vector<EpochRecord> TrainerT<S>::fit(const Matrix& x,
+                                          const Matrix& y,
+                                          const std::function<void(const EpochRecord&)>& on_epoch) {
   std::vector<EpochRecord> records;
   for (int e = 0; e < options_.epochs; ++e) {
     records.push_back(train_epoch(x, y));
@@ -85,16 +88,21 @@ std::vector<EpochRecord> Trainer::fit(const Matrix& x,
   return records;
 }
 
-double Trainer::evaluate(const Matrix& x, const Matrix& y) {
-  MoeWorkspace ws;
-  Matrix out(x.rows(), x.cols());
+template <typename S>
+double TrainerT<S>::evaluate(const Matrix& x, const Matrix& y) {
+  MoeWorkspaceT<S> ws;
+  const MatrixT<S> xs = x.template cast<S>();
+  MatrixT<S> out(x.rows(), x.cols());
   std::vector<std::int64_t> ids(static_cast<std::size_t>(x.rows()));
   std::iota(ids.begin(), ids.end(), std::int64_t{0});
   ForwardContext ctx;
   ctx.training = false;
   ctx.token_ids = &ids;
-  layer_.forward(x, ws, out, ctx);
-  return (out - y).squaredNorm() / static_cast<double>(y.size());
+  layer_.forward(xs, ws, out, ctx);
+  return (out.template cast<double>() - y).squaredNorm() / static_cast<double>(y.size());
 }
+
+template class TrainerT<float>;
+template class TrainerT<double>;
 
 }  // namespace moekit::deep

@@ -23,6 +23,12 @@ inline Index num_blocks(Index n) { return (n + kBlockRows - 1) / kBlockRows; }
 void parallel_blocks(Index n,
                      const std::function<void(Index block, Index begin, Index size)>& body);
 
+// Calls body(task) for every task in [0, n), possibly in parallel and in any order (dynamic
+// schedule, so that tasks of uneven size balance across threads). Each task must write only
+// its own outputs; then results do not depend on the thread count or the schedule. `serial`
+// runs them in order on the calling thread (work too small to pay for a parallel region).
+void parallel_tasks(Index n, const std::function<void(Index task)>& body, bool serial = false);
+
 // Sums per-block partial results in block order: body(begin, size, partial) adds the
 // contribution of rows [begin, begin + size) to `partial`, which starts as a copy of `zero`.
 template <typename T, typename Body>

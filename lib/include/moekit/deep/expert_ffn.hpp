@@ -1,9 +1,10 @@
 #pragma once
 // One expert: a two-layer feed-forward network FFN(x) = act(x W1 + b1) W2 + b2 applied to a
 // block of rows (tokens), with its backward pass. Rows are tokens; W1 is d x h, W2 is h x d.
+// S (float or double) is the scalar of the parameters and the rows.
 
 #include "moekit/core/rng.hpp"
-#include "moekit/core/types.hpp"
+#include "moekit/deep/scalar.hpp"
 
 #include <string>
 
@@ -18,39 +19,56 @@ enum class Activation {
 Activation parse_activation(const std::string& name);  // "relu" | "gelu" | "silu"
 std::string to_string(Activation a);
 
-struct ExpertParams {
-  Matrix w1;  // d x h
-  Vector b1;  // h
-  Matrix w2;  // h x d
-  Vector b2;  // d
+template <typename S>
+struct ExpertParamsT {
+  MatrixT<S> w1;  // d x h
+  VectorT<S> b1;  // h
+  MatrixT<S> w2;  // h x d
+  VectorT<S> b2;  // d
 
   // Shapes for d and h, all zero.
   void resize_zero(Index dim, Index hidden);
-  // PyTorch nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
+  // PyTorch nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases
+  // (drawn in double, then rounded to S: the same draws for both precisions).
   void init_uniform(Index dim, Index hidden, Rng& rng);
 };
 
-// Forward on a block of n rows: hpre = x W1 + b1, act = act(hpre), out = act W2 + b2 (all
-// n x h or n x d). When `want_dact` is set, `dact` (n x h) receives act'(hpre) for the
-// backward pass; otherwise it is not touched.
-void ffn_forward(const ExpertParams& p,
+using ExpertParams = ExpertParamsT<float>;
+using ExpertParams64 = ExpertParamsT<double>;
+
+// In place on a block of pre-activations (n x h): hid = act(hid + b1) and, when `want_dact`
+// is set, dact = act'(hid + b1) (otherwise dact is not touched). The bias is fused here so
+// that the hidden block is read and written once after its GEMM; GELU and SiLU use Eigen's
+// vectorised erf/exp for float.
+template <typename S>
+void bias_activation(Activation activation,
+                     const ConstVectorRefT<S>& b1,
+                     MatrixRefT<S> hid,
+                     bool want_dact,
+                     MatrixRefT<S> dact);
+
+// Forward on a block of n rows: act = act(x W1 + b1), out = act W2 + b2 (n x h and n x d).
+// When `want_dact` is set, `dact` (n x h) receives act'(x W1 + b1) for the backward pass;
+// otherwise it is not touched.
+template <typename S>
+void ffn_forward(const ExpertParamsT<S>& p,
                  Activation activation,
-                 const ConstMatrixRef& x,
-                 MatrixRef hpre,
-                 MatrixRef act,
+                 const ConstMatrixRefT<S>& x,
+                 MatrixRefT<S> act,
                  bool want_dact,
-                 MatrixRef dact,
-                 MatrixRef out);
+                 MatrixRefT<S> dact,
+                 MatrixRefT<S> out);
 
 // Backward on the same block given dL/dout: accumulates parameter gradients into `g` and
 // writes dL/dx into `dx` (overwritten). `dhid` (n x h) is scratch.
-void ffn_backward(const ExpertParams& p,
-                  const ConstMatrixRef& x,
-                  const ConstMatrixRef& act,
-                  const ConstMatrixRef& dact,
-                  const ConstMatrixRef& dout,
-                  MatrixRef dhid,
-                  ExpertParams& g,
-                  MatrixRef dx);
+template <typename S>
+void ffn_backward(const ExpertParamsT<S>& p,
+                  const ConstMatrixRefT<S>& x,
+                  const ConstMatrixRefT<S>& act,
+                  const ConstMatrixRefT<S>& dact,
+                  const ConstMatrixRefT<S>& dout,
+                  MatrixRefT<S> dhid,
+                  ExpertParamsT<S>& g,
+                  MatrixRefT<S> dx);
 
 }  // namespace moekit::deep

@@ -1,9 +1,12 @@
 #pragma once
 // Auxiliary router losses and their gradients. Each function returns the weighted loss and
 // *adds* weight * dLoss/d(input) into the gradient arguments (pass an empty matrix to skip).
-// The exact counting of f_i and P_i is in docs/deep.md, "Auxiliary losses".
+// The exact counting of f_i and P_i is in docs/deep.md, "Auxiliary losses". Templates on the
+// layer's scalar S (float, double); sums over tokens and the log-sum-exp accumulate in double
+// and the losses are returned in double.
 
 #include "moekit/core/types.hpp"
+#include "moekit/deep/scalar.hpp"
 
 #include <vector>
 
@@ -22,22 +25,28 @@ struct AuxLossOptions {
   double load = 0.0;
 };
 
-// p = softmax(z) over each row.
-void softmax_rows(const ConstMatrixRef& z, MatrixRef p);
+// p = softmax(z) over each row (exp(z - logsumexp(z)), the log-sum-exp in double).
+template <typename S>
+void softmax_rows(const ConstMatrixRefT<S>& z, MatrixRefT<S> p);
 // Backward of row softmax: dz += p .* (dp - rowsum(p .* dp)).
-void softmax_rows_backward(const ConstMatrixRef& p, const ConstMatrixRef& dp, MatrixRef dz);
+template <typename S>
+void softmax_rows_backward(const ConstMatrixRefT<S>& p,
+                           const ConstMatrixRefT<S>& dp,
+                           MatrixRefT<S> dz);
 
 // Switch load balancing: alpha * E * sum_i f_i P_i with P_i = mean_t probs(t, i) (full
 // softmax of the router logits) and f_i the fraction of the T * k routing choices that
 // picked expert i (counted before any capacity drop, so sum_i f_i = 1). f is a constant; the
 // gradient flows through P only. `dprobs` (T x E) receives the gradient w.r.t. probs.
-double load_balancing_loss(const ConstMatrixRef& probs,
+template <typename S>
+double load_balancing_loss(const ConstMatrixRefT<S>& probs,
                            const ConstVectorRef& f,
                            double alpha,
-                           MatrixRef dprobs);
+                           MatrixRefT<S> dprobs);
 
 // Router z-loss: beta / T * sum_t (logsumexp_j z_tj)^2; dlogits += its gradient.
-double router_z_loss(const ConstMatrixRef& logits, double beta, MatrixRef dlogits);
+template <typename S>
+double router_z_loss(const ConstMatrixRefT<S>& logits, double beta, MatrixRefT<S> dlogits);
 
 // Squared coefficient of variation Var(v) / (mean(v)^2 + 1e-10) with the population variance
 // (as in the authors' tensor2tensor code); dv += scale * its gradient.
@@ -45,21 +54,23 @@ double cv_squared(const ConstVectorRef& v, double scale, VectorRef dv);
 
 // Shazeer importance loss: w * CV(sum_t G[t, :])^2, G the T x E dense gate matrix (zeros
 // off the top-k). dgates += gradient.
-double importance_loss(const ConstMatrixRef& gates, double w, MatrixRef dgates);
+template <typename S>
+double importance_loss(const ConstMatrixRefT<S>& gates, double w, MatrixRefT<S> dgates);
 
 // Shazeer load loss (Eq. 8-10): P(x, i) = Phi((z_i - kth_excluding(H, k, i)) / sd_i) with z
 // the clean logits, H the noisy logits and sd = softplus(x Wnoise); the threshold is the k-th
 // largest of H over the other experts (the (k+1)-th largest when i is in the top k, else the
 // k-th). Load_i = sum_t P(t, i); loss w * CV(Load)^2. Requires k < E. Gradients are added
 // to dz, dnoisy (through the threshold) and dsd. `scratch` is reused across calls.
-double load_loss(const ConstMatrixRef& clean,
-                 const ConstMatrixRef& noisy,
-                 const ConstMatrixRef& sd,
+template <typename S>
+double load_loss(const ConstMatrixRefT<S>& clean,
+                 const ConstMatrixRefT<S>& noisy,
+                 const ConstMatrixRefT<S>& sd,
                  int k,
                  double w,
-                 MatrixRef dclean,
-                 MatrixRef dnoisy,
-                 MatrixRef dsd,
+                 MatrixRefT<S> dclean,
+                 MatrixRefT<S> dnoisy,
+                 MatrixRefT<S> dsd,
                  std::vector<Index>& scratch);
 
 }  // namespace moekit::deep

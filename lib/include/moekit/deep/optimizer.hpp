@@ -1,6 +1,7 @@
 #pragma once
 // Adam (Kingma & Ba 2015, Algorithm 1, with bias correction) and its decoupled weight-decay
-// variant AdamW (Loshchilov & Hutter 2019) over the parameter arrays of a MoeParams.
+// variant AdamW (Loshchilov & Hutter 2019) over the parameter arrays of a MoeParams. The
+// moments are kept in the layer's scalar S, as PyTorch keeps them in the parameters' dtype.
 
 #include "moekit/core/types.hpp"
 #include "moekit/deep/moe_layer.hpp"
@@ -20,21 +21,25 @@ struct AdamOptions {
   void validate() const;  // throws InputError naming the field
 };
 
-class Adam {
+template <typename S>
+class AdamT {
  public:
-  explicit Adam(const AdamOptions& options = {});
+  explicit AdamT(const AdamOptions& options = {});
 
   // One update of every array of `params` from the matching array of `grads` (same shapes).
   // Moment buffers are allocated on the first call and reused.
-  void step(MoeParams& params, MoeParams& grads);
+  void step(MoeParamsT<S>& params, MoeParamsT<S>& grads);
 
   std::int64_t steps() const { return t_; }
   const AdamOptions& options() const { return options_; }
 
  private:
   AdamOptions options_;
-  std::vector<Vector> m_, v_;
+  std::vector<VectorT<S>> m_, v_;
   std::int64_t t_ = 0;
 };
+
+using Adam = AdamT<float>;
+using Adam64 = AdamT<double>;
 
 }  // namespace moekit::deep

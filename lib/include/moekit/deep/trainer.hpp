@@ -1,7 +1,8 @@
 #pragma once
 // A small trainer: mini-batches of tokens, mean-squared-error task loss plus the layer's
 // auxiliary losses, Adam, and (DeepSeek-V3) the bias update after each step. Records per
-// epoch the loss and the expert load.
+// epoch the loss and the expert load. Data are double (n x d); mini-batches are rounded to the
+// layer's scalar S as they are gathered.
 
 #include "moekit/core/rng.hpp"
 #include "moekit/core/types.hpp"
@@ -32,9 +33,10 @@ struct EpochRecord {
   Index dropped = 0;       // (token, expert) pairs dropped by the capacity over the epoch
 };
 
-class Trainer {
+template <typename S>
+class TrainerT {
  public:
-  Trainer(MoeLayer& layer, const TrainOptions& options);
+  TrainerT(MoeLayerT<S>& layer, const TrainOptions& options);
 
   // One pass over (x, y) in shuffled mini-batches (the last partial batch is skipped). Hash
   // routing uses the row index of a token in x as its id.
@@ -47,16 +49,19 @@ class Trainer {
   double evaluate(const Matrix& x, const Matrix& y);
 
  private:
-  MoeLayer& layer_;
+  MoeLayerT<S>& layer_;
   TrainOptions options_;
-  Adam adam_;
+  AdamT<S> adam_;
   Rng rng_;
-  MoeParams grads_;
-  MoeWorkspace ws_;
-  Matrix xb_, yb_, out_, dy_, dx_;
+  MoeParamsT<S> grads_;
+  MoeWorkspaceT<S> ws_;
+  MatrixT<S> xb_, yb_, out_, dy_, dx_;
   std::vector<Index> order_;
   std::vector<std::int64_t> ids_;  // hash routing: the row index in x is the token id
   int epoch_ = 0;
 };
+
+using Trainer = TrainerT<float>;
+using Trainer64 = TrainerT<double>;
 
 }  // namespace moekit::deep
