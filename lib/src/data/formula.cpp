@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <unordered_set>
 
 namespace moekit {
 
@@ -60,6 +61,9 @@ class Parser {
   Formula parse() {
     Formula f;
     f.text = s_;
+    if (s_.size() > kMaxFormulaLength)
+      throw InputError(fmt::format("bad formula: {} characters, more than the {} allowed",
+                                   s_.size(), kMaxFormulaLength));
     skip();
     if (peek() != '~') {
       f.responses = parse_lhs();
@@ -85,22 +89,54 @@ class Parser {
     f.intercept = rhs.intercept;
     f.has_dot = rhs.dot;
     f.terms = std::move(rhs.terms);
+    f.removed.assign(rhs.removed.begin(), rhs.removed.end());
+    std::sort(f.removed.begin(), f.removed.end());
     return f;
   }
 
  private:
   struct Side {
     std::vector<Term> terms;
+    std::unordered_set<std::string> labels;   // of `terms`: duplicates found in constant time
+    std::unordered_set<std::string> removed;  // '- x' after a '.', for expand_dot
     bool intercept = true;
     bool dot = false;
     bool intercept_literal = false;  // the part was the number 1 or 0
   };
   using Part = Side;
 
+  // One more level of recursion; the limit keeps hostile input (thousands of '(' or '-')
+  // from overflowing the stack.
+  class Nest {
+   public:
+    explicit Nest(Parser& p) : p_(p) {
+      if (++p_.depth_ > kMaxNesting)
+        p_.fail(fmt::format("nested more than {} levels deep", kMaxNesting));
+    }
+    ~Nest() { --p_.depth_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+
+   private:
+    Parser& p_;
+  };
+
   [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
+  // The message shows the formula with a caret under `pos`; a long formula is cut to a window
+  // around it.
   [[noreturn]] void fail_at(size_t pos, const std::string& what) const {
-    throw InputError(fmt::format("bad formula: {} at position {}\n  {}\n  {}^", what, pos + 1, s_,
-                                 std::string(pos, ' ')));
+    constexpr size_t kBefore = 40, kWidth = 80;
+    size_t from = 0, to = s_.size();
+    std::string head, tail;
+    if (s_.size() > kWidth) {
+      from = pos > kBefore ? pos - kBefore : 0;
+      to = std::min(s_.size(), from + kWidth);
+      if (from > 0) head = "...";
+      if (to < s_.size()) tail = "...";
+    }
+    throw InputError(fmt::format("bad formula: {} at position {}\n  {}{}{}\n  {}^", what, pos + 1,
+                                 head, s_.substr(from, to - from), tail,
+                                 std::string(head.size() + std::min(pos, to) - from, ' ')));
   }
   bool at_end() const { return pos_ >= s_.size(); }
   char peek() const { return at_end() ? '\0' : s_[pos_]; }
@@ -122,15 +158,13 @@ class Parser {
     }
   }
 
-  static void add_term(std::vector<Term>& terms, const Term& t) {
-    const std::string l = t.label();
-    for (const auto& u : terms)
-      if (u.label() == l) return;
-    terms.push_back(t);
+  static void add_term(Side& side, const Term& t) {
+    if (side.labels.insert(t.label()).second) side.terms.push_back(t);
   }
 
   // sum := ['-'] product { ('+' | '-') product }
   Side parse_sum() {
+    Nest nest(*this);
     Side side;
     bool negate = false;
     skip();
@@ -142,7 +176,10 @@ class Parser {
     }
     for (;;) {
       skip();
-      apply(side, parse_product(), negate);
+      const size_t at = pos_;
+      const Part part = parse_product();
+      if (negate && part.dot) fail_at(at, "'- .' is not supported: remove columns one by one");
+      apply(side, part, negate);
       skip();
       if (peek() == '+') {
         negate = false;
@@ -158,19 +195,23 @@ class Parser {
 
   void apply(Side& side, const Side& part, bool negate) {
     if (!negate) {
-      for (const auto& t : part.terms) add_term(side.terms, t);
+      for (const auto& t : part.terms) add_term(side, t);
       if (!part.intercept) side.intercept = false;
       side.dot = side.dot || part.dot;
+      side.removed.insert(part.removed.begin(), part.removed.end());
       return;
     }
-    // "- 1" / "- 0" drops the intercept; "- a" removes the term a.
+    // "- 1" / "- 0" drops the intercept; "- a" removes the term a, also from a '.' before it
+    // (R expands '.' first, then removes).
     if (part.intercept_literal) side.intercept = false;
-    for (const auto& t : part.terms) {
-      const std::string l = t.label();
+    if (side.dot)
+      for (const auto& l : part.labels) side.removed.insert(l);
+    bool any = false;
+    for (const auto& l : part.labels) any = side.labels.erase(l) > 0 || any;
+    if (any)
       side.terms.erase(std::remove_if(side.terms.begin(), side.terms.end(),
-                                      [&](const Term& u) { return u.label() == l; }),
+                                      [&](const Term& u) { return !side.labels.count(u.label()); }),
                        side.terms.end());
-    }
   }
 
   // product := inter { '*' inter }  ;  a*b = a + b + a:b
@@ -185,20 +226,31 @@ class Parser {
       Part q = parse_inter();
       if (p.intercept_literal || q.intercept_literal || p.dot || q.dot)
         fail_at(at, "'*' needs terms on both sides");
-      std::vector<Term> all = p.terms;
+      // a*b has |a| + |b| + |a||b| terms: c0*c1*...*c20 would be two million.
+      const size_t np = p.terms.size(), nq = q.terms.size();
+      if (np + nq + np * nq > kMaxTerms)
+        fail_at(at, fmt::format("'*' expands to more than {} terms", kMaxTerms));
+      Side all;
+      for (const auto& t : p.terms) add_term(all, t);
       for (const auto& t : q.terms) add_term(all, t);
       for (const auto& a : p.terms)
         for (const auto& b : q.terms) {
           Term ab = a;
-          for (const auto& f : b.factors) {
-            bool present = false;
-            for (const auto& g : ab.factors) present = present || g->text == f->text;
-            if (!present) ab.factors.push_back(f);
-          }
+          for (const auto& f : b.factors) append_factor(ab, f, at);
           add_term(all, ab);
         }
-      p.terms = std::move(all);
+      p.terms = std::move(all.terms);
+      p.labels = std::move(all.labels);
     }
+  }
+
+  // a:a is a (as in R); more than kMaxInteraction factors in one term is refused.
+  void append_factor(Term& t, const ExprPtr& f, size_t at) const {
+    for (const auto& g : t.factors)
+      if (g->text == f->text) return;
+    if (t.factors.size() >= kMaxInteraction)
+      fail_at(at, fmt::format("an interaction of more than {} factors", kMaxInteraction));
+    t.factors.push_back(f);
   }
 
   // inter := atom { ':' atom }
@@ -216,8 +268,9 @@ class Parser {
           q.terms.size() != 1)
         fail_at(p.terms.size() != 1 ? start : at, "':' joins single terms (e.g. a:b)");
       Term t = p.terms[0];
-      for (const auto& f : q.terms[0].factors) t.factors.push_back(f);
+      for (const auto& f : q.terms[0].factors) append_factor(t, f, at);
       p.terms = {t};
+      p.labels = {t.label()};
     }
   }
 
@@ -232,10 +285,7 @@ class Parser {
       skip();
       if (peek() != ')') fail("expected ')'");
       ++pos_;
-      p.terms = inner.terms;
-      p.intercept = inner.intercept;
-      p.dot = inner.dot;
-      return p;
+      return inner;
     }
     if (std::isdigit(static_cast<unsigned char>(c))) {
       const size_t at = pos_;
@@ -261,7 +311,7 @@ class Parser {
     if (e->kind == Expr::Kind::Number) fail_at(at, "expected a column name");
     skip();
     if (peek() == '^') fail("powers need I(...), e.g. I(x^2)");
-    p.terms.push_back(Term{{e}});
+    add_term(p, Term{{e}});
     return p;
   }
 
@@ -318,6 +368,7 @@ class Parser {
     }
   }
   ExprPtr parse_unary() {
+    Nest nest(*this);
     skip();
     if (peek() == '-' && in_call_) {
       ++pos_;
@@ -325,6 +376,7 @@ class Parser {
       e->kind = Expr::Kind::Negate;
       e->args = {parse_unary()};
       e->text = "-" + e->args[0]->text;
+      e->depth = e->args[0]->depth + 1;
       return e;
     }
     ExprPtr base = parse_primary();
@@ -336,10 +388,14 @@ class Parser {
     }
     return base;
   }
-  static ExprPtr binary(const std::string& op, ExprPtr a, ExprPtr b) {
+  // Chains such as x+x+...+x nest without parentheses: their depth is bounded here.
+  ExprPtr binary(const std::string& op, ExprPtr a, ExprPtr b) const {
     auto e = std::make_shared<Expr>();
     e->kind = Expr::Kind::Binary;
     e->name = op;
+    e->depth = std::max(a->depth, b->depth) + 1;
+    if (e->depth > kMaxNesting)
+      fail(fmt::format("an expression more than {} operations deep", kMaxNesting));
     e->text = a->text + op + b->text;
     e->args = {std::move(a), std::move(b)};
     return e;
@@ -400,6 +456,7 @@ class Parser {
       e->name = name;
       e->args = {arg};
       e->text = name + "(" + arg->text + ")";
+      e->depth = arg->depth + 1;
       return e;
     }
     return make_column(name);
@@ -408,6 +465,7 @@ class Parser {
   const std::string& s_;
   size_t pos_ = 0;
   bool in_call_ = false;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -422,13 +480,16 @@ void expand_dot(Formula& f, const std::vector<std::string>& all_columns) {
   std::vector<std::string> used;
   for (const auto& r : f.responses) r->columns(used);
   if (!f.group.empty()) used.push_back(f.group);
+  // Sets, not scans: a table may have 100,000 columns.
+  const std::unordered_set<std::string> skip(used.begin(), used.end());
+  std::unordered_set<std::string> present;
+  for (const auto& u : f.terms) present.insert(u.label());
+  for (const auto& r : f.removed) present.insert(r);
   std::vector<Term> terms;
   for (const auto& name : all_columns) {
-    if (std::find(used.begin(), used.end(), name) != used.end()) continue;
+    if (skip.count(name)) continue;
     Term t{{make_column(name)}};
-    bool present = false;
-    for (const auto& u : f.terms) present = present || u.label() == t.label();
-    if (!present) terms.push_back(t);
+    if (!present.count(t.label())) terms.push_back(t);
   }
   f.terms.insert(f.terms.begin(), terms.begin(), terms.end());
   f.has_dot = false;
