@@ -5,6 +5,7 @@
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/output_file.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/infer/predict.hpp"
 #include "moekit/model/model_json.hpp"
