@@ -8,6 +8,7 @@
 #
 #   scripts/run-fuzz.sh                 # CI: 60 s per harness
 #   scripts/run-fuzz.sh 1800 csv        # a longer run of one harness (docs/reliability.md)
+#   scripts/run-fuzz.sh 600 model predict  # the model loader and prediction (a larger build)
 #
 # Figures (executions, coverage, corpus) go to stdout and build-fuzz/fuzz-<name>.log.
 set -euo pipefail
@@ -29,8 +30,10 @@ cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}"
 export ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 bin=build-fuzz/tests/fuzz
-# Each input at most 10 s (a hang is a bug) and 2 GiB.
+# Each input at most 10 s (a hang is a bug) and 2 GiB; the regression inputs are large on
+# purpose (20,000 columns, a 1 MB cell): 60 s each.
 limits=(-timeout=10 -rss_limit_mb=2048)
+replay_limits=(-timeout=60 -rss_limit_mb=2048)
 
 for h in "${harnesses[@]}"; do
   shopt -s nullglob
@@ -38,7 +41,7 @@ for h in "${harnesses[@]}"; do
   shopt -u nullglob
   if [ ${#inputs[@]} -gt 0 ]; then
     echo "fuzz_$h: replaying ${#inputs[@]} regression inputs"
-    "$bin/fuzz_$h" "${limits[@]}" "${inputs[@]}" >"build-fuzz/replay-$h.log" 2>&1 || {
+    "$bin/fuzz_$h" "${replay_limits[@]}" "${inputs[@]}" >"build-fuzz/replay-$h.log" 2>&1 || {
       tail -40 "build-fuzz/replay-$h.log"
       echo "fuzz_$h: a regression input fails again" >&2
       exit 1
@@ -52,6 +55,7 @@ for h in "${harnesses[@]}"; do
   mkdir -p "build-fuzz/corpus/$h"  # new inputs go here, not into the repository
   seeds=("tests/fuzz/corpus/$h")
   [ "$h" = csv ] && seeds+=(datasets)
+  [ "$h" = predict ] && seeds=(tests/fuzz/corpus/model)
   "$bin/fuzz_$h" "${limits[@]}" -max_len=2048 -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="build-fuzz/artifacts/$h-" "build-fuzz/corpus/$h" "${seeds[@]}" \
     >"build-fuzz/fuzz-$h.log" 2>&1 &

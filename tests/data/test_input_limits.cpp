@@ -97,6 +97,12 @@ TEST_CASE("'*' of many columns parses in linear time, within a cap", "[formula][
   CHECK(f.terms.size() == (1u << 14) - 1);
   CHECK(f.terms.back().label() == "c0:c1:c2:c3:c4:c5:c6:c7:c8:c9:c10:c11:c12:c13");
   CHECK_THROWS_WITH(parse_formula(text + "*c14*c15"), Contains("more than 32768 terms"));
+  // Removing terms is linear too, and keeps R's order (a term added back goes last).
+  std::string sum = "y ~ a0", minus;
+  for (int i = 1; i < 5000; ++i) sum += fmt::format(" + a{}", i);
+  for (int i = 0; i < 4999; ++i) minus += fmt::format(" - a{}", i);
+  CHECK(labels(parse_formula(sum + minus)) == std::vector<std::string>{"a4999"});
+  CHECK(labels(parse_formula("y ~ a + b - a + a")) == std::vector<std::string>{"b", "a"});
   // a:a is a (as in R); a long chain of distinct factors is refused.
   CHECK(labels(parse_formula("y ~ a:a + a:b:a")) == std::vector<std::string>{"a", "a:b"});
   std::string chain = "y ~ a0";

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace moekit {
@@ -95,10 +96,16 @@ class Parser {
   }
 
  private:
+  // Terms are added and removed through an index by label, so that neither a duplicate nor a
+  // '- x' costs a scan: a sum of many terms stays linear. Removal only marks a term dead;
+  // compact() drops the dead ones once the sum is complete. Labels are kept beside the terms
+  // and extended, not rebuilt, when '*' multiplies terms.
   struct Side {
     std::vector<Term> terms;
-    std::unordered_set<std::string> labels;   // of `terms`: duplicates found in constant time
-    std::unordered_set<std::string> removed;  // '- x' after a '.', for expand_dot
+    std::vector<std::string> labels;                // per term: Term::label()
+    std::vector<char> alive;                        // per term: not removed by '-'
+    std::unordered_map<std::string, size_t> index;  // label -> position of the live term
+    std::unordered_set<std::string> removed;        // '- x' after a '.', for expand_dot
     bool intercept = true;
     bool dot = false;
     bool intercept_literal = false;  // the part was the number 1 or 0
@@ -158,8 +165,21 @@ class Parser {
     }
   }
 
-  static void add_term(Side& side, const Term& t) {
-    if (side.labels.insert(t.label()).second) side.terms.push_back(t);
+  static void add_term(Side& side, Term t, std::string label) {
+    if (!side.index.emplace(label, side.terms.size()).second) return;
+    side.terms.push_back(std::move(t));
+    side.labels.push_back(std::move(label));
+    side.alive.push_back(1);
+  }
+
+  static void compact(Side& side) {
+    Side live;
+    for (size_t i = 0; i < side.terms.size(); ++i)
+      if (side.alive[i]) add_term(live, std::move(side.terms[i]), std::move(side.labels[i]));
+    side.terms = std::move(live.terms);
+    side.labels = std::move(live.labels);
+    side.alive = std::move(live.alive);
+    side.index = std::move(live.index);
   }
 
   // sum := ['-'] product { ('+' | '-') product }
@@ -188,6 +208,7 @@ class Parser {
         negate = true;
         ++pos_;
       } else {
+        compact(side);
         return side;
       }
     }
@@ -195,7 +216,7 @@ class Parser {
 
   void apply(Side& side, const Side& part, bool negate) {
     if (!negate) {
-      for (const auto& t : part.terms) add_term(side, t);
+      for (size_t i = 0; i < part.terms.size(); ++i) add_term(side, part.terms[i], part.labels[i]);
       if (!part.intercept) side.intercept = false;
       side.dot = side.dot || part.dot;
       side.removed.insert(part.removed.begin(), part.removed.end());
@@ -204,14 +225,13 @@ class Parser {
     // "- 1" / "- 0" drops the intercept; "- a" removes the term a, also from a '.' before it
     // (R expands '.' first, then removes).
     if (part.intercept_literal) side.intercept = false;
-    if (side.dot)
-      for (const auto& l : part.labels) side.removed.insert(l);
-    bool any = false;
-    for (const auto& l : part.labels) any = side.labels.erase(l) > 0 || any;
-    if (any)
-      side.terms.erase(std::remove_if(side.terms.begin(), side.terms.end(),
-                                      [&](const Term& u) { return !side.labels.count(u.label()); }),
-                       side.terms.end());
+    for (const std::string& l : part.labels) {
+      if (side.dot) side.removed.insert(l);
+      if (const auto it = side.index.find(l); it != side.index.end()) {
+        side.alive[it->second] = 0;
+        side.index.erase(it);
+      }
+    }
   }
 
   // product := inter { '*' inter }  ;  a*b = a + b + a:b
@@ -231,26 +251,32 @@ class Parser {
       if (np + nq + np * nq > kMaxTerms)
         fail_at(at, fmt::format("'*' expands to more than {} terms", kMaxTerms));
       Side all;
-      for (const auto& t : p.terms) add_term(all, t);
-      for (const auto& t : q.terms) add_term(all, t);
-      for (const auto& a : p.terms)
-        for (const auto& b : q.terms) {
-          Term ab = a;
-          for (const auto& f : b.factors) append_factor(ab, f, at);
-          add_term(all, ab);
+      for (size_t i = 0; i < np; ++i) add_term(all, p.terms[i], p.labels[i]);
+      for (size_t j = 0; j < nq; ++j) add_term(all, q.terms[j], q.labels[j]);
+      for (size_t i = 0; i < np; ++i)
+        for (size_t j = 0; j < nq; ++j) {
+          Term ab = p.terms[i];
+          std::string label = p.labels[i];
+          for (const auto& f : q.terms[j].factors)
+            if (append_factor(ab, f, at)) label += ":" + f->text;
+          add_term(all, std::move(ab), std::move(label));
         }
       p.terms = std::move(all.terms);
       p.labels = std::move(all.labels);
+      p.alive = std::move(all.alive);
+      p.index = std::move(all.index);
     }
   }
 
-  // a:a is a (as in R); more than kMaxInteraction factors in one term is refused.
-  void append_factor(Term& t, const ExprPtr& f, size_t at) const {
+  // a:a is a (as in R); more than kMaxInteraction factors in one term is refused. False when
+  // f was there already.
+  bool append_factor(Term& t, const ExprPtr& f, size_t at) const {
     for (const auto& g : t.factors)
-      if (g->text == f->text) return;
+      if (g->text == f->text) return false;
     if (t.factors.size() >= kMaxInteraction)
       fail_at(at, fmt::format("an interaction of more than {} factors", kMaxInteraction));
     t.factors.push_back(f);
+    return true;
   }
 
   // inter := atom { ':' atom }
@@ -269,8 +295,9 @@ class Parser {
         fail_at(p.terms.size() != 1 ? start : at, "':' joins single terms (e.g. a:b)");
       Term t = p.terms[0];
       for (const auto& f : q.terms[0].factors) append_factor(t, f, at);
-      p.terms = {t};
-      p.labels = {t.label()};
+      p = Part{};
+      const std::string label = t.label();
+      add_term(p, std::move(t), label);
     }
   }
 
@@ -311,7 +338,7 @@ class Parser {
     if (e->kind == Expr::Kind::Number) fail_at(at, "expected a column name");
     skip();
     if (peek() == '^') fail("powers need I(...), e.g. I(x^2)");
-    add_term(p, Term{{e}});
+    add_term(p, Term{{e}}, e->text);
     return p;
   }
 
