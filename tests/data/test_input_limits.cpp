@@ -97,6 +97,11 @@ TEST_CASE("'*' of many columns parses in linear time, within a cap", "[formula][
   CHECK(f.terms.size() == (1u << 14) - 1);
   CHECK(f.terms.back().label() == "c0:c1:c2:c3:c4:c5:c6:c7:c8:c9:c10:c11:c12:c13");
   CHECK_THROWS_WITH(parse_formula(text + "*c14*c15"), Contains("more than 32768 terms"));
+  // Repeated factors keep the count down but not the work: a budget over the whole formula.
+  std::string repeated = "y ~ c0";
+  for (int i = 1; i < 13; ++i) repeated += fmt::format("*c{}", i);
+  for (int i = 0; i < 200; ++i) repeated += "*c0";  // ~12,000 terms, each '*' costs 25,000
+  CHECK_THROWS_WITH(parse_formula(repeated), Contains("terms in all"));
   // Removing terms is linear too, and keeps R's order (a term added back goes last).
   std::string sum = "y ~ a0", minus;
   for (int i = 1; i < 5000; ++i) sum += fmt::format(" + a{}", i);

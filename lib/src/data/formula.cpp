@@ -250,6 +250,11 @@ class Parser {
       const size_t np = p.terms.size(), nq = q.terms.size();
       if (np + nq + np * nq > kMaxTerms)
         fail_at(at, fmt::format("'*' expands to more than {} terms", kMaxTerms));
+      // Each '*' costs its product even when repeated factors (x*g*g*g...) keep the count
+      // down: a budget over the whole formula keeps the work linear with a small constant.
+      expanded_ += np + nq + np * nq;
+      if (expanded_ > kExpansionBudget)
+        fail_at(at, fmt::format("'*' expands to more than {} terms in all", kExpansionBudget));
       Side all;
       for (size_t i = 0; i < np; ++i) add_term(all, p.terms[i], p.labels[i]);
       for (size_t j = 0; j < nq; ++j) add_term(all, q.terms[j], q.labels[j]);
@@ -493,6 +498,8 @@ class Parser {
   size_t pos_ = 0;
   bool in_call_ = false;
   int depth_ = 0;
+  static constexpr size_t kExpansionBudget = 4 * kMaxTerms;
+  size_t expanded_ = 0;  // terms built by '*' so far
 };
 
 }  // namespace
