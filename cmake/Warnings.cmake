@@ -1,6 +1,8 @@
 # moekit_warnings(target): the project's warning flags (clean under -Wall -Wextra -Wpedantic).
+# -Wshadow=local is GCC's; clang (the fuzz build) has no such spelling.
 function(moekit_warnings target)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local>
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wshadow=local>
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${MOEKIT_WERROR}>>:-Werror>)
 endfunction()

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages moekit builds with, only those that are missing.
 # A machine that has them all needs no root; otherwise apt-get runs as root (or via sudo).
+# `install-deps.sh fuzz` adds clang and its libFuzzer runtime (scripts/run-fuzz.sh).
 set -euo pipefail
 packages=(cmake make g++ libeigen3-dev libboost-math-dev libfmt-dev libcli11-dev catch2
           nlohmann-json3-dev libbenchmark-dev)
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set-up, then every test: a Release build (CUDA code compiled when nvcc is present) and an
-# ASan+UBSan build, both through CTest.
+# ASan+UBSan build, both through CTest, then a bounded fuzz run (scripts/run-fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -22,3 +22,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_REL
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j"$jobs" -E consumer)
+
+# Fuzzing (docs/reliability.md): clang, ASan + UBSan, the CSV and formula harnesses replay
+# their regression inputs, then run 60 s side by side; about two minutes with the build.
+scripts/run-fuzz.sh 60

@@ -2,13 +2,74 @@
 // here and only here: 0 success, 1 bad input or usage, 2 numerical failure.
 
 #include "commands.hpp"
+#include "seed.hpp"
+
 #include "moekit/config.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/core/output_file.hpp"
+#include "moekit/core/warning.hpp"
 
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> command_names(CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    names.push_back(sub->get_name());
+  return names;
+}
+
+// CLI11 answers an unknown command with "A subcommand is required" or "The following argument
+// was not expected": say which word was taken for a command, and list the commands.
+bool unknown_command(CLI::App& app, int argc, char** argv) {
+  const std::vector<std::string> names = command_names(app);
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  if (argc < 2) {
+    fmt::print(stderr, "error: no command given; the commands are {} (moekit --help)\n", list);
+    return true;
+  }
+  const std::string first = argv[1];
+  if (first.empty() || first[0] == '-') return false;  // an option of moekit itself
+  for (const auto& n : names)
+    if (n == first) return false;
+  fmt::print(stderr, "error: unknown command '{}'; the commands are {} (moekit --help)\n",
+             moekit::excerpt(first), list);
+  return true;
+}
+
+// Each subcommand's --seed goes through the strict parser (see seed.hpp), and a bad --out is
+// refused before any work is done.
+void tighten_options(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (CLI::Option* seed = sub->get_option_no_throw("--seed"))
+      seed->check(moekit::cli::SeedCheck());
+  app.parse_complete_callback([&app] {
+    for (CLI::App* sub : app.get_subcommands())
+      if (const CLI::Option* out = sub->get_option_no_throw("--out"); out && out->count() > 0)
+        moekit::check_output_path(out->as<std::string>());
+  });
+}
+
+// Warnings from the library go to stderr, unless the command was given --quiet.
+void print_warnings(CLI::App& app) {
+  moekit::set_warning_handler([&app](const std::string& message) {
+    for (const CLI::App* sub : app.get_subcommands())
+      if (const CLI::Option* q = sub->get_option_no_throw("--quiet"); q && q->count() > 0) return;
+    fmt::print(stderr, "warning: {}\n", message);
+  });
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"moekit " MOEKIT_VERSION_STRING ": mixture-of-experts models fitted by EM"};
@@ -20,6 +81,11 @@ int main(int argc, char** argv) {
   moekit::cli::add_simulate_command(app);
   moekit::cli::add_info_command(app);
   app.require_subcommand(1);
+  tighten_options(app);
+  print_warnings(app);
+  // An input read as '-' is protected like a named one: no --out may replace it.
+  moekit::protect_standard_input();
+  if (unknown_command(app, argc, argv)) return 1;
   try {
     app.parse(argc, argv);  // subcommand callbacks run inside parse
     return 0;
@@ -31,6 +97,16 @@ int main(int argc, char** argv) {
   } catch (const moekit::NumericalError& e) {
     fmt::print(stderr, "numerical failure: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    // Memory runs out on input that asks for too much (a huge -k, --n or data set): that is
+    // the input's size, not a numerical failure.
+    fmt::print(stderr,
+               "error: out of memory: the data or options ask for more memory than this machine "
+               "has (a very large -k, --n or data set?)\n");
+    return 1;
+  } catch (const std::length_error& e) {
+    fmt::print(stderr, "error: too large: {} (a very large -k, --n or data set?)\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

@@ -5,6 +5,8 @@
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/input_file.hpp"
+#include "moekit/core/output_file.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/infer/predict.hpp"
 #include "moekit/model/model_json.hpp"
@@ -125,7 +127,8 @@ void run_predict(const PredictArgs& a) {
     throw InputError::option("--level", fmt::format("{}", a.level),
                              "must be strictly between 0 and 1");
   if (!a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
-  const Model model = load_model(a.model);
+  // Read here rather than by load_model, for read_input_file's messages (a folder, stdin).
+  const Model model = model_from_json(read_input_file(a.model, "model file"), a.model);
   CsvOptions csv;
   csv.delimiter = parse_delimiter(a.delimiter);
   const CsvTable table = read_csv(a.data, csv);

@@ -6,6 +6,8 @@
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/input_file.hpp"
+#include "moekit/core/output_file.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/infer/simulate.hpp"
 #include "moekit/model/model_json.hpp"
@@ -25,6 +27,7 @@ namespace moekit::cli {
 namespace {
 
 constexpr long kNoCount = -1;
+constexpr long kMaxDraws = 10'000'000;
 
 struct SimulateArgs {
   std::string model, data, out, delimiter = ",";
@@ -113,9 +116,17 @@ void run_simulate(const SimulateArgs& a) {
     throw InputError::option("--n", std::to_string(a.n),
                              "draws one row per row of DATA.csv; give DATA.csv or --n, not both");
   if (have_n && a.n < 1) throw InputError::option("--n", std::to_string(a.n), "must be >= 1");
+  // The draws and their CSV are built in memory (some 100 bytes a row): a limit that fails
+  // at once instead of after exhausting the machine.
+  if (have_n && a.n > kMaxDraws)
+    throw InputError::option(
+        "--n", std::to_string(a.n),
+        fmt::format("at most {} rows in one run; draw more with several runs and --seed",
+                    kMaxDraws));
   if (!a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
   const char delimiter = parse_delimiter(a.delimiter);
-  const Model model = load_model(a.model);
+  // Read here rather than by load_model, for read_input_file's messages (a folder, stdin).
+  const Model model = model_from_json(read_input_file(a.model, "model file"), a.model);
   std::optional<CsvTable> table;
   Dataset data;
   if (!a.data.empty()) {

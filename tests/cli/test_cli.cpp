@@ -1,5 +1,6 @@
 // The command line as a user runs it: exit codes, messages, files written atomically.
 
+#include "cli_support.hpp"
 #include "support/temp_file.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,34 +18,12 @@
 #include <vector>
 
 using Catch::Matchers::Contains;
+using moekit::testing::Run;
+using moekit::testing::run_cli;
+using moekit::testing::slurp;
 using moekit::testing::TempFile;
 
 namespace {
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `moekit ARGS` through the shell, capturing stdout and stderr.
-Run run_cli(const std::string& args, const std::string& stdin_text = "") {
-  TempFile out("", ".out"), err("", ".err"), in(stdin_text, ".in");
-  const std::string cmd = std::string(MOEKIT_CLI) + " " + args + " <" + in.path() + " >" +
-                          out.path() + " 2>" + err.path();
-  const int raw = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out.path());
-  r.err = slurp(err.path());
-  return r;
-}
 
 const std::string kFaithful = std::string(MOEKIT_DATASETS_DIR) + "/faithful.csv";
 

@@ -4,6 +4,14 @@
 
 namespace moekit {
 
+std::string excerpt(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t cut = max;
+  // Back up over UTF-8 continuation bytes (10xxxxxx) to the start of a character.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return fmt::format("{}... ({} bytes)", text.substr(0, cut), text.size());
+}
+
 namespace {
 std::string locate(const SourceLocation& w, const std::string& message) {
   std::string s = w.file.empty() ? std::string() : (w.file == "-" ? "<stdin>" : w.file);
@@ -12,8 +20,8 @@ std::string locate(const SourceLocation& w, const std::string& message) {
     s += s.empty() ? "" : ", ";
     if (w.column > 0) s += fmt::format("column {}", w.column);
     if (!w.column_name.empty())
-      s += w.column > 0 ? fmt::format(" ('{}')", w.column_name)
-                        : fmt::format("column '{}'", w.column_name);
+      s += w.column > 0 ? fmt::format(" ('{}')", excerpt(w.column_name))
+                        : fmt::format("column '{}'", excerpt(w.column_name));
   }
   return s.empty() ? message : s + ": " + message;
 }

@@ -1,16 +1,13 @@
 #include "moekit/data/csv.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/input_file.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <iostream>
-#include <iterator>
 #include <limits>
 #include <unordered_map>
 
@@ -20,23 +17,49 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string read_all(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    return text;
+// The offset of the first byte that breaks UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or npos when `s` is valid.
+size_t invalid_utf8_at(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    if (p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+    i += len;
   }
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    throw InputError(SourceLocation{path},
-                     fmt::format("cannot open file: {}", std::strerror(errno)));
-  char buf[1 << 16];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, got);
-  const bool failed = std::ferror(f);
-  std::fclose(f);
-  if (failed) throw InputError(SourceLocation{path}, "read error");
-  return text;
+  return std::string_view::npos;
+}
+
+void check_delimiter(char d) {
+  if (d == '"')
+    throw InputError::option("--delimiter", "'\"'",
+                             "a double quote encloses fields and cannot also separate them");
+  if (d == '\n' || d == '\r')
+    throw InputError::option("--delimiter", d == '\n' ? "'\\n'" : "'\\r'",
+                             "a line break ends records and cannot also separate fields");
 }
 
 bool is_missing_token(std::string_view s) { return s.empty() || s == "NA"; }
@@ -71,7 +94,7 @@ struct Builder {
   std::unordered_map<std::string, int> level_index;
 
   void note(CellProblem::Kind kind, std::int64_t line, std::string_view text) {
-    if (!col.problem) col.problem = CellProblem{kind, line, std::string(text)};
+    if (!col.problem) col.problem = CellProblem{kind, line, excerpt(text)};
     ++col.problem_count;
   }
 
@@ -110,6 +133,10 @@ struct Builder {
       code = static_cast<int>(col.levels.size());
       col.levels.emplace_back(cell);
       level_index.emplace(std::string(cell), code);
+      // Levels are written into model files (JSON): they must be UTF-8. Checked once per
+      // distinct value.
+      if (invalid_utf8_at(cell) != std::string_view::npos)
+        note(CellProblem::Kind::NotUtf8, line, cell);
     } else {
       code = it->second;
     }
@@ -233,9 +260,20 @@ class Scanner {
 }  // namespace
 
 int CsvTable::find(std::string_view name) const {
+  if (const auto it = index_.find(std::string(name));
+      it != index_.end() && static_cast<size_t>(it->second) < columns.size() &&
+      columns[static_cast<size_t>(it->second)].name == name)
+    return it->second;
+  // Not indexed (or columns changed by hand since): a scan.
   for (size_t j = 0; j < columns.size(); ++j)
     if (columns[j].name == name) return static_cast<int>(j);
   return -1;
+}
+
+void CsvTable::index_columns() {
+  index_.clear();
+  index_.reserve(columns.size());
+  for (size_t j = 0; j < columns.size(); ++j) index_.emplace(columns[j].name, static_cast<int>(j));
 }
 
 void CsvTable::require_clean(int j) const {
@@ -256,6 +294,13 @@ void CsvTable::require_clean(int j) const {
                        fmt::format("'{}' is not a number in a numeric column{}", p.text, more));
     case CellProblem::Kind::NonFinite:
       throw InputError(where, fmt::format("non-finite value '{}'{}", p.text, more));
+    case CellProblem::Kind::NotUtf8: {
+      const size_t at = invalid_utf8_at(p.text);
+      throw InputError(
+          where,
+          fmt::format("text is not valid UTF-8 (byte 0x{:02X}){}; save the file as UTF-8",
+                      at < p.text.size() ? static_cast<unsigned char>(p.text[at]) : 0u, more));
+    }
   }
 }
 
@@ -263,6 +308,7 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
   if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF &&
       static_cast<unsigned char>(text[1]) == 0xBB && static_cast<unsigned char>(text[2]) == 0xBF)
     text.remove_prefix(3);  // UTF-8 byte-order mark
+  check_delimiter(options.delimiter);
   Scanner scan(text, source, options.delimiter);
   std::vector<std::string_view> fields;
   std::int64_t line = 0;
@@ -278,6 +324,13 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
     if (name.empty())
       throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1)},
                        "empty column name in the header");
+    // Names are written into model files and --json output, which must be UTF-8: refused
+    // here, where the file and column can be named, rather than after a fit.
+    if (const size_t bad = invalid_utf8_at(name); bad != std::string_view::npos)
+      throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1)},
+                       fmt::format("column name is not valid UTF-8 (byte 0x{:02X} at byte {} of "
+                                   "the name); save the file as UTF-8",
+                                   static_cast<unsigned char>(name[bad]), bad + 1));
     if (auto it = seen.find(name); it != seen.end())
       throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1), name},
                        fmt::format("duplicate column name (also column {})", it->second + 1));
@@ -308,11 +361,13 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
     b.finish();
     table.columns.push_back(std::move(b.col));
   }
+  table.index_columns();
   return table;
 }
 
 CsvTable read_csv(const std::string& path, const CsvOptions& options) {
-  const std::string text = read_all(path);
+  check_delimiter(options.delimiter);
+  const std::string text = read_input_file(path, "data file");
   return parse_csv(text, path, options);
 }
 

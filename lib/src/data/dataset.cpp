@@ -1,11 +1,13 @@
 #include "moekit/data/dataset.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/warning.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace moekit {
 
@@ -15,7 +17,8 @@ namespace {
 Formula parse_model_formula(const std::string& text) {
   Formula f = parse_formula(text);
   if (f.responses.empty())
-    throw InputError(fmt::format("bad formula: '{}' has no response; write e.g. 'y ~ x'", text));
+    throw InputError(
+        fmt::format("bad formula: '{}' has no response; write e.g. 'y ~ x'", excerpt(text)));
   return f;
 }
 
@@ -28,6 +31,38 @@ void check_response_variance(const Matrix& y,
           SourceLocation{t.source, 0, 0, names[static_cast<size_t>(j)]},
           fmt::format("response has zero variance (every value is {}); nothing to model", y(0, j)));
   }
+}
+
+// A response that is also read on the right ("tuned ~ tuned", "y ~ log(y)", a gate formula
+// "~ y") makes a model of the response on itself: the fit would be degenerate and prediction
+// would need the very values it predicts. R's lm drops such a term with a warning; moekit
+// refuses it and says which term to remove ('.' already leaves the responses out).
+std::vector<std::string> response_columns(const Formula& f) {
+  std::vector<std::string> out;
+  for (const auto& r : f.responses) r->columns(out);
+  return out;
+}
+
+void refuse_response_on_right(const Formula& model,
+                              const Formula& side,
+                              const std::string& which,
+                              const CsvTable& t) {
+  const std::vector<std::string> cols = response_columns(model);
+  const std::unordered_set<std::string> responses(cols.begin(), cols.end());
+  for (const Term& term : side.terms)
+    for (const ExprPtr& factor : term.factors) {
+      std::vector<std::string> used;
+      factor->columns(used);
+      for (const auto& c : used)
+        if (responses.count(c))
+          throw InputError(SourceLocation{t.source, 0, t.find(c) + 1, c},
+                           fmt::format("the response is also on the right side of {} (term "
+                                       "'{}'): a response cannot explain itself; remove the term",
+                                       which, excerpt(term.label())));
+    }
+  if (!side.group.empty() && responses.count(side.group))
+    throw InputError(SourceLocation{t.source, 0, t.find(side.group) + 1, side.group},
+                     "the response cannot also be the grouping after '|'");
 }
 
 // Codes the grouping column (numbers or strings) by order of first appearance.
@@ -64,15 +99,30 @@ Dataset build(
     std::vector<std::string> names = spec.response_names;
     if (learn) {
       names.clear();
+      std::vector<std::string> skipped;
       for (const auto& c : t.columns)
-        if (c.kind == ColumnKind::Numeric) names.push_back(c.name);
+        (c.kind == ColumnKind::Numeric ? names : skipped).push_back(c.name);
       if (names.empty()) throw InputError(SourceLocation{t.source}, "no numeric columns to model");
+      if (!skipped.empty()) {
+        std::string list;
+        for (size_t j = 0; j < skipped.size() && j < 8; ++j)
+          list += fmt::format("{}'{}'", j ? ", " : "", excerpt(skipped[j], 32));
+        if (skipped.size() > 8) list += fmt::format(" and {} more", skipped.size() - 8);
+        warn(fmt::format(
+            "{}: text column{} {} left out of the model (no --formula: every "
+            "numeric column is a response); name the columns with --formula to "
+            "choose",
+            t.source == "-" ? "<stdin>" : t.source, skipped.size() > 1 ? "s" : "", list));
+      }
     }
     if (need_response) {
       d.y.resize(n, static_cast<Index>(names.size()));
       for (size_t j = 0; j < names.size(); ++j) {
-        auto e = parse_formula("~ `" + names[j] + "`").terms.at(0).factors.at(0);
-        d.y.col(static_cast<Index>(j)) = evaluate(*e, t);
+        // The column itself, not a formula: any name works, in time linear in the columns.
+        Expr e;
+        e.kind = Expr::Kind::Column;
+        e.name = names[j];
+        d.y.col(static_cast<Index>(j)) = evaluate(e, t);
       }
       if (learn) check_response_variance(d.y, names, t);
     }
@@ -93,6 +143,7 @@ Dataset build(
   std::vector<std::string> all;
   for (const auto& c : t.columns) all.push_back(c.name);
   if (f.has_dot) expand_dot(f, all);
+  if (learn) refuse_response_on_right(f, f, "the formula", t);
   DesignMatrixSpec xs = learn ? DesignMatrixSpec(f, t) : DesignMatrixSpec(f, spec.factor_levels);
   d.x = xs.build(t);
 
@@ -101,12 +152,24 @@ Dataset build(
     g = parse_formula(spec.gate_formula);
     if (!g.responses.empty())
       throw InputError(fmt::format("bad gate formula '{}': it takes no response (write '~ z')",
-                                   spec.gate_formula));
+                                   excerpt(spec.gate_formula)));
     if (!g.group.empty())
       throw InputError(
           fmt::format("bad gate formula '{}': the grouping belongs in --formula ('y ~ x | {}')",
-                      spec.gate_formula, g.group));
-    if (g.has_dot) expand_dot(g, all);
+                      excerpt(spec.gate_formula), excerpt(g.group)));
+    if (g.has_dot) {
+      // The gate's '.' means the covariates: every column but the responses and the grouping.
+      std::vector<std::string> skip = response_columns(f);
+      if (!f.group.empty()) skip.push_back(f.group);
+      const std::unordered_set<std::string> left_out(skip.begin(), skip.end());
+      std::vector<std::string> covariates;
+      for (const auto& c : all)
+        if (!left_out.count(c)) covariates.push_back(c);
+      expand_dot(g, covariates);
+    }
+    if (learn)
+      refuse_response_on_right(f, g, fmt::format("--gate-formula '{}'", excerpt(spec.gate_formula)),
+                               t);
   }
   FactorLevels gate_levels = spec.factor_levels;
   DesignMatrixSpec zs = learn ? DesignMatrixSpec(g, t) : DesignMatrixSpec(g, gate_levels);
@@ -118,7 +181,7 @@ Dataset build(
     if (spec.categorical_response) {
       if (f.responses.size() != 1 || f.responses[0]->kind != Expr::Kind::Column)
         throw InputError(fmt::format("formula '{}': class labels need a single column on the left",
-                                     spec.formula));
+                                     excerpt(spec.formula)));
       const std::string& name = f.responses[0]->name;
       std::vector<std::string> levels = spec.response_levels;
       if (learn) {

@@ -17,7 +17,7 @@ int column_or_throw(const CsvTable& t, const std::string& name) {
   if (j < 0) {
     std::string known;
     for (size_t i = 0; i < t.columns.size() && i < 12; ++i)
-      known += (i ? ", " : "") + t.columns[i].name;
+      known += (i ? ", " : "") + excerpt(t.columns[i].name, 32);
     if (t.columns.size() > 12) known += ", ...";
     throw InputError(SourceLocation{t.source, 0, 0, name},
                      fmt::format("no such column in the data (columns: {})", known));
@@ -44,10 +44,11 @@ Vector evaluate(const Expr& e, const CsvTable& t) {
       if (c.kind == ColumnKind::Text)
         throw InputError(
             SourceLocation{t.source, 0, j + 1, c.name},
-            fmt::format(
-                "string column used where a number is needed (e.g. '{}' on line {})",
-                c.levels.empty() ? "" : c.levels[static_cast<size_t>(std::max(0, c.codes[0]))],
-                t.lines.empty() ? 0 : t.lines[0]));
+            fmt::format("string column used where a number is needed (e.g. '{}' on line {})",
+                        c.levels.empty()
+                            ? ""
+                            : excerpt(c.levels[static_cast<size_t>(std::max(0, c.codes[0]))]),
+                        t.lines.empty() ? 0 : t.lines[0]));
       t.require_clean(j);
       return Eigen::Map<const Vector>(c.values.data(), n);
     }
@@ -110,8 +111,9 @@ std::vector<int> factor_codes(const CsvTable& t,
       const std::string s = fmt::format("{}", c.values[i]);
       auto it = std::find(levels.begin(), levels.end(), s);
       if (it == levels.end())
-        throw InputError(SourceLocation{t.source, t.lines[i], j + 1, name},
-                         fmt::format("level '{}' was not seen when the model was fitted", s));
+        throw InputError(
+            SourceLocation{t.source, t.lines[i], j + 1, name},
+            fmt::format("level '{}' was not seen when the model was fitted", excerpt(s)));
       out[i] = static_cast<int>(it - levels.begin());
     }
     return out;
@@ -127,7 +129,7 @@ std::vector<int> factor_codes(const CsvTable& t,
     if (out[i] < 0)
       throw InputError(SourceLocation{t.source, t.lines[i], j + 1, name},
                        fmt::format("level '{}' was not seen when the model was fitted",
-                                   c.levels[static_cast<size_t>(c.codes[i])]));
+                                   excerpt(c.levels[static_cast<size_t>(c.codes[i])])));
   }
   return out;
 }
@@ -146,6 +148,20 @@ DesignMatrixSpec::DesignMatrixSpec(const Formula& formula, const CsvTable& table
       }
     }
   plan();
+  // A factor with one level coded by contrasts gives no column at all: it would vanish from
+  // the model without a word. R refuses it too ("contrasts can be applied only to factors
+  // with 2 or more levels").
+  for (const auto& term : terms_)
+    for (const Factor& f : term)
+      if (f.is_factor && !f.full_coding && levels_.at(f.expr->name).size() < 2) {
+        const int j = table.find(f.expr->name);
+        throw InputError(
+            SourceLocation{table.source, 0, j + 1, f.expr->name},
+            fmt::format(
+                "factor has a single level ('{}'): there is nothing to contrast it with; "
+                "remove it from the formula",
+                levels_.at(f.expr->name).empty() ? "" : excerpt(levels_.at(f.expr->name).front())));
+      }
 }
 
 DesignMatrixSpec::DesignMatrixSpec(const Formula& formula, FactorLevels levels)

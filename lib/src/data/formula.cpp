@@ -8,6 +8,8 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace moekit {
 
@@ -60,6 +62,9 @@ class Parser {
   Formula parse() {
     Formula f;
     f.text = s_;
+    if (s_.size() > kMaxFormulaLength)
+      throw InputError(fmt::format("bad formula: {} characters, more than the {} allowed",
+                                   s_.size(), kMaxFormulaLength));
     skip();
     if (peek() != '~') {
       f.responses = parse_lhs();
@@ -85,22 +90,60 @@ class Parser {
     f.intercept = rhs.intercept;
     f.has_dot = rhs.dot;
     f.terms = std::move(rhs.terms);
+    f.removed.assign(rhs.removed.begin(), rhs.removed.end());
+    std::sort(f.removed.begin(), f.removed.end());
     return f;
   }
 
  private:
+  // Terms are added and removed through an index by label, so that neither a duplicate nor a
+  // '- x' costs a scan: a sum of many terms stays linear. Removal only marks a term dead;
+  // compact() drops the dead ones once the sum is complete. Labels are kept beside the terms
+  // and extended, not rebuilt, when '*' multiplies terms.
   struct Side {
     std::vector<Term> terms;
+    std::vector<std::string> labels;                // per term: Term::label()
+    std::vector<char> alive;                        // per term: not removed by '-'
+    std::unordered_map<std::string, size_t> index;  // label -> position of the live term
+    std::unordered_set<std::string> removed;        // '- x' after a '.', for expand_dot
     bool intercept = true;
     bool dot = false;
     bool intercept_literal = false;  // the part was the number 1 or 0
   };
   using Part = Side;
 
+  // One more level of recursion; the limit keeps hostile input (thousands of '(' or '-')
+  // from overflowing the stack.
+  class Nest {
+   public:
+    explicit Nest(Parser& p) : p_(p) {
+      if (++p_.depth_ > kMaxNesting)
+        p_.fail(fmt::format("nested more than {} levels deep", kMaxNesting));
+    }
+    ~Nest() { --p_.depth_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+
+   private:
+    Parser& p_;
+  };
+
   [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
+  // The message shows the formula with a caret under `pos`; a long formula is cut to a window
+  // around it.
   [[noreturn]] void fail_at(size_t pos, const std::string& what) const {
-    throw InputError(fmt::format("bad formula: {} at position {}\n  {}\n  {}^", what, pos + 1, s_,
-                                 std::string(pos, ' ')));
+    constexpr size_t kBefore = 40, kWidth = 80;
+    size_t from = 0, to = s_.size();
+    std::string head, tail;
+    if (s_.size() > kWidth) {
+      from = pos > kBefore ? pos - kBefore : 0;
+      to = std::min(s_.size(), from + kWidth);
+      if (from > 0) head = "...";
+      if (to < s_.size()) tail = "...";
+    }
+    throw InputError(fmt::format("bad formula: {} at position {}\n  {}{}{}\n  {}^", what, pos + 1,
+                                 head, s_.substr(from, to - from), tail,
+                                 std::string(head.size() + std::min(pos, to) - from, ' ')));
   }
   bool at_end() const { return pos_ >= s_.size(); }
   char peek() const { return at_end() ? '\0' : s_[pos_]; }
@@ -122,15 +165,26 @@ class Parser {
     }
   }
 
-  static void add_term(std::vector<Term>& terms, const Term& t) {
-    const std::string l = t.label();
-    for (const auto& u : terms)
-      if (u.label() == l) return;
-    terms.push_back(t);
+  static void add_term(Side& side, Term t, std::string label) {
+    if (!side.index.emplace(label, side.terms.size()).second) return;
+    side.terms.push_back(std::move(t));
+    side.labels.push_back(std::move(label));
+    side.alive.push_back(1);
+  }
+
+  static void compact(Side& side) {
+    Side live;
+    for (size_t i = 0; i < side.terms.size(); ++i)
+      if (side.alive[i]) add_term(live, std::move(side.terms[i]), std::move(side.labels[i]));
+    side.terms = std::move(live.terms);
+    side.labels = std::move(live.labels);
+    side.alive = std::move(live.alive);
+    side.index = std::move(live.index);
   }
 
   // sum := ['-'] product { ('+' | '-') product }
   Side parse_sum() {
+    Nest nest(*this);
     Side side;
     bool negate = false;
     skip();
@@ -142,7 +196,10 @@ class Parser {
     }
     for (;;) {
       skip();
-      apply(side, parse_product(), negate);
+      const size_t at = pos_;
+      const Part part = parse_product();
+      if (negate && part.dot) fail_at(at, "'- .' is not supported: remove columns one by one");
+      apply(side, part, negate);
       skip();
       if (peek() == '+') {
         negate = false;
@@ -151,6 +208,7 @@ class Parser {
         negate = true;
         ++pos_;
       } else {
+        compact(side);
         return side;
       }
     }
@@ -158,18 +216,21 @@ class Parser {
 
   void apply(Side& side, const Side& part, bool negate) {
     if (!negate) {
-      for (const auto& t : part.terms) add_term(side.terms, t);
+      for (size_t i = 0; i < part.terms.size(); ++i) add_term(side, part.terms[i], part.labels[i]);
       if (!part.intercept) side.intercept = false;
       side.dot = side.dot || part.dot;
+      side.removed.insert(part.removed.begin(), part.removed.end());
       return;
     }
-    // "- 1" / "- 0" drops the intercept; "- a" removes the term a.
+    // "- 1" / "- 0" drops the intercept; "- a" removes the term a, also from a '.' before it
+    // (R expands '.' first, then removes).
     if (part.intercept_literal) side.intercept = false;
-    for (const auto& t : part.terms) {
-      const std::string l = t.label();
-      side.terms.erase(std::remove_if(side.terms.begin(), side.terms.end(),
-                                      [&](const Term& u) { return u.label() == l; }),
-                       side.terms.end());
+    for (const std::string& l : part.labels) {
+      if (side.dot) side.removed.insert(l);
+      if (const auto it = side.index.find(l); it != side.index.end()) {
+        side.alive[it->second] = 0;
+        side.index.erase(it);
+      }
     }
   }
 
@@ -185,20 +246,42 @@ class Parser {
       Part q = parse_inter();
       if (p.intercept_literal || q.intercept_literal || p.dot || q.dot)
         fail_at(at, "'*' needs terms on both sides");
-      std::vector<Term> all = p.terms;
-      for (const auto& t : q.terms) add_term(all, t);
-      for (const auto& a : p.terms)
-        for (const auto& b : q.terms) {
-          Term ab = a;
-          for (const auto& f : b.factors) {
-            bool present = false;
-            for (const auto& g : ab.factors) present = present || g->text == f->text;
-            if (!present) ab.factors.push_back(f);
-          }
-          add_term(all, ab);
+      // a*b has |a| + |b| + |a||b| terms: c0*c1*...*c20 would be two million.
+      const size_t np = p.terms.size(), nq = q.terms.size();
+      if (np + nq + np * nq > kMaxTerms)
+        fail_at(at, fmt::format("'*' expands to more than {} terms", kMaxTerms));
+      // Each '*' costs its product even when repeated factors (x*g*g*g...) keep the count
+      // down: a budget over the whole formula keeps the work linear with a small constant.
+      expanded_ += np + nq + np * nq;
+      if (expanded_ > kExpansionBudget)
+        fail_at(at, fmt::format("'*' expands to more than {} terms in all", kExpansionBudget));
+      Side all;
+      for (size_t i = 0; i < np; ++i) add_term(all, p.terms[i], p.labels[i]);
+      for (size_t j = 0; j < nq; ++j) add_term(all, q.terms[j], q.labels[j]);
+      for (size_t i = 0; i < np; ++i)
+        for (size_t j = 0; j < nq; ++j) {
+          Term ab = p.terms[i];
+          std::string label = p.labels[i];
+          for (const auto& f : q.terms[j].factors)
+            if (append_factor(ab, f, at)) label += ":" + f->text;
+          add_term(all, std::move(ab), std::move(label));
         }
-      p.terms = std::move(all);
+      p.terms = std::move(all.terms);
+      p.labels = std::move(all.labels);
+      p.alive = std::move(all.alive);
+      p.index = std::move(all.index);
     }
+  }
+
+  // a:a is a (as in R); more than kMaxInteraction factors in one term is refused. False when
+  // f was there already.
+  bool append_factor(Term& t, const ExprPtr& f, size_t at) const {
+    for (const auto& g : t.factors)
+      if (g->text == f->text) return false;
+    if (t.factors.size() >= kMaxInteraction)
+      fail_at(at, fmt::format("an interaction of more than {} factors", kMaxInteraction));
+    t.factors.push_back(f);
+    return true;
   }
 
   // inter := atom { ':' atom }
@@ -216,8 +299,10 @@ class Parser {
           q.terms.size() != 1)
         fail_at(p.terms.size() != 1 ? start : at, "':' joins single terms (e.g. a:b)");
       Term t = p.terms[0];
-      for (const auto& f : q.terms[0].factors) t.factors.push_back(f);
-      p.terms = {t};
+      for (const auto& f : q.terms[0].factors) append_factor(t, f, at);
+      p = Part{};
+      const std::string label = t.label();
+      add_term(p, std::move(t), label);
     }
   }
 
@@ -232,10 +317,7 @@ class Parser {
       skip();
       if (peek() != ')') fail("expected ')'");
       ++pos_;
-      p.terms = inner.terms;
-      p.intercept = inner.intercept;
-      p.dot = inner.dot;
-      return p;
+      return inner;
     }
     if (std::isdigit(static_cast<unsigned char>(c))) {
       const size_t at = pos_;
@@ -261,7 +343,7 @@ class Parser {
     if (e->kind == Expr::Kind::Number) fail_at(at, "expected a column name");
     skip();
     if (peek() == '^') fail("powers need I(...), e.g. I(x^2)");
-    p.terms.push_back(Term{{e}});
+    add_term(p, Term{{e}}, e->text);
     return p;
   }
 
@@ -318,6 +400,7 @@ class Parser {
     }
   }
   ExprPtr parse_unary() {
+    Nest nest(*this);
     skip();
     if (peek() == '-' && in_call_) {
       ++pos_;
@@ -325,6 +408,7 @@ class Parser {
       e->kind = Expr::Kind::Negate;
       e->args = {parse_unary()};
       e->text = "-" + e->args[0]->text;
+      e->depth = e->args[0]->depth + 1;
       return e;
     }
     ExprPtr base = parse_primary();
@@ -336,10 +420,14 @@ class Parser {
     }
     return base;
   }
-  static ExprPtr binary(const std::string& op, ExprPtr a, ExprPtr b) {
+  // Chains such as x+x+...+x nest without parentheses: their depth is bounded here.
+  ExprPtr binary(const std::string& op, ExprPtr a, ExprPtr b) const {
     auto e = std::make_shared<Expr>();
     e->kind = Expr::Kind::Binary;
     e->name = op;
+    e->depth = std::max(a->depth, b->depth) + 1;
+    if (e->depth > kMaxNesting)
+      fail(fmt::format("an expression more than {} operations deep", kMaxNesting));
     e->text = a->text + op + b->text;
     e->args = {std::move(a), std::move(b)};
     return e;
@@ -400,6 +488,7 @@ class Parser {
       e->name = name;
       e->args = {arg};
       e->text = name + "(" + arg->text + ")";
+      e->depth = arg->depth + 1;
       return e;
     }
     return make_column(name);
@@ -408,6 +497,9 @@ class Parser {
   const std::string& s_;
   size_t pos_ = 0;
   bool in_call_ = false;
+  int depth_ = 0;
+  static constexpr size_t kExpansionBudget = 4 * kMaxTerms;
+  size_t expanded_ = 0;  // terms built by '*' so far
 };
 
 }  // namespace
@@ -422,13 +514,16 @@ void expand_dot(Formula& f, const std::vector<std::string>& all_columns) {
   std::vector<std::string> used;
   for (const auto& r : f.responses) r->columns(used);
   if (!f.group.empty()) used.push_back(f.group);
+  // Sets, not scans: a table may have 100,000 columns.
+  const std::unordered_set<std::string> skip(used.begin(), used.end());
+  std::unordered_set<std::string> present;
+  for (const auto& u : f.terms) present.insert(u.label());
+  for (const auto& r : f.removed) present.insert(r);
   std::vector<Term> terms;
   for (const auto& name : all_columns) {
-    if (std::find(used.begin(), used.end(), name) != used.end()) continue;
+    if (skip.count(name)) continue;
     Term t{{make_column(name)}};
-    bool present = false;
-    for (const auto& u : f.terms) present = present || u.label() == t.label();
-    if (!present) terms.push_back(t);
+    if (!present.count(t.label())) terms.push_back(t);
   }
   f.terms.insert(f.terms.begin(), terms.begin(), terms.end());
   f.has_dot = false;

@@ -2,6 +2,7 @@
 
 #include "moekit/config.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/core/output_file.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -298,34 +299,6 @@ FitResult fit_record_from_json(const std::string& text) {
     f.degenerate.push_back(k - 1);
   f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
   return f;
-}
-
-void write_file_atomically(const std::string& path, const std::string& content) {
-  std::string tmpl = path + ".tmp-XXXXXX";
-  const int fd = mkstemp(tmpl.data());
-  if (fd < 0)
-    throw InputError(fmt::format("{}: cannot create a file there: {}", path, std::strerror(errno)));
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
-    if (w < 0) {
-      const int err = errno;
-      ::close(fd);
-      std::remove(tmpl.c_str());
-      throw InputError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    std::remove(tmpl.c_str());
-    throw InputError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
-  }
-  if (std::rename(tmpl.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmpl.c_str());
-    throw InputError(fmt::format("{}: cannot replace the file: {}", path, std::strerror(err)));
-  }
 }
 
 void save_model(const Model& model, const FitResult* fit, const std::string& path) {

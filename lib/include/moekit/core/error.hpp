@@ -2,9 +2,11 @@
 // The library's exceptions. The library never prints or exits; apps/moekit/main.cpp maps
 // InputError to exit status 1 and NumericalError to exit status 2.
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace moekit {
@@ -13,6 +15,11 @@ class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Text from the input (a cell, a column name) as a message quotes it: whole when short, else
+// its first `max` bytes (cut between UTF-8 characters) and "... (N bytes)", so that a 10 MB
+// cell does not become a 10 MB message.
+std::string excerpt(std::string_view text, std::size_t max = 64);
 
 // Where bad input was found: a file position or the option at fault.
 struct SourceLocation {

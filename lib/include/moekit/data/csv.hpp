@@ -2,7 +2,9 @@
 // CSV reading: one header row, then records. Numeric columns are parsed with
 // std::from_chars straight into doubles; string columns become factors (sorted levels and
 // integer codes, as R's read.csv + factor()). Problems in a cell (missing, not a number,
-// non-finite) are remembered with their line and raised only when a model uses the column.
+// non-finite, text that is not UTF-8) are remembered with their line and raised only when a
+// model uses the column. Column names must be UTF-8 (they end up in JSON model files): other
+// bytes are an error naming the line and column. Work is linear in the size of the file.
 
 #include "moekit/core/types.hpp"
 
@@ -10,22 +12,23 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace moekit {
 
 struct CsvOptions {
-  char delimiter = ',';
+  char delimiter = ',';  // not '"', '\n' or '\r' (InputError naming --delimiter)
 };
 
 enum class ColumnKind { Numeric, Text };
 
 // The first problem found in a column; later ones are only counted.
 struct CellProblem {
-  enum class Kind { Missing, NotNumber, NonFinite };
+  enum class Kind { Missing, NotNumber, NonFinite, NotUtf8 };
   Kind kind = Kind::Missing;
   std::int64_t line = 0;
-  std::string text;  // the cell as written (unquoted)
+  std::string text;  // the cell as written (unquoted), cut to a short excerpt
 };
 
 struct CsvColumn {
@@ -44,10 +47,16 @@ class CsvTable {
   std::vector<CsvColumn> columns;   // in header order
   std::vector<std::int64_t> lines;  // physical line number of each data row
   Index rows() const { return static_cast<Index>(lines.size()); }
-  // Column position (0-based) or -1.
+  // Column position (0-based) or -1; constant time through the name index.
   int find(std::string_view name) const;
   // Throws InputError naming the file, column and line when the column has a problem.
   void require_clean(int column) const;
+  // Rebuilds the name index. parse_csv calls it; code that adds or renames columns by hand
+  // may too (find() stays right without it, only slower).
+  void index_columns();
+
+ private:
+  std::unordered_map<std::string, int> index_;
 };
 
 // Reads a file ("-" = standard input). Throws InputError for unreadable files and for

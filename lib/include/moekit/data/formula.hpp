@@ -5,12 +5,23 @@
 // the intercept, '.' (every column not on the left), a:b interactions, a*b (= a + b + a:b),
 // log/exp/sqrt/abs(expr), I(expr) with + - * / ^ inside, parentheses; and after the terms
 // "| g", a grouping column (flexmix's notation).
+//
+// Limits, so that no formula (on the command line or in a model file) can exhaust the stack
+// or the memory: at most kMaxFormulaLength characters, kMaxNesting levels of parentheses,
+// calls and operators, kMaxTerms terms after expanding '*', kMaxInteraction factors in one
+// term. Parsing takes time linear in the length (and in the terms '*' creates).
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace moekit {
+
+inline constexpr std::size_t kMaxFormulaLength = 128 * 1024;  // Linux's limit on one argument
+inline constexpr int kMaxNesting = 100;
+inline constexpr std::size_t kMaxTerms = 32768;
+inline constexpr std::size_t kMaxInteraction = 64;
 
 // An arithmetic expression over columns, evaluated row-wise.
 struct Expr {
@@ -21,6 +32,7 @@ struct Expr {
   std::vector<std::shared_ptr<const Expr>> args;
   // Canonical text ("log(x)", "I(x^2)"): names the design-matrix column.
   std::string text;
+  int depth = 1;  // levels of the tree (at most kMaxNesting): evaluation recurses this deep
   // Column names the expression reads.
   void columns(std::vector<std::string>& out) const;
 };
@@ -38,6 +50,9 @@ struct Formula {
   std::vector<Term> terms;         // in order of appearance, duplicates removed
   bool intercept = true;
   bool has_dot = false;  // '.' appeared: expand with expand_dot() once the columns are known
+  // Terms taken away with '-' after a '.' ("y ~ . - x"): expand_dot() leaves these columns
+  // out, as R does.
+  std::vector<std::string> removed;
   // "y ~ x | g": the column whose rows share one component (flexmix's grouped data,
   // repeated measurements); empty without '|'.
   std::string group;
@@ -46,7 +61,8 @@ struct Formula {
 // Throws InputError "bad formula: <what> at position P" followed by the formula and a caret.
 Formula parse_formula(const std::string& text);
 
-// Replaces '.' by every column not used on the left side, in table order.
+// Replaces '.' by every column not used on the left side (nor as the grouping, nor removed
+// with '-'), in table order.
 void expand_dot(Formula& f, const std::vector<std::string>& all_columns);
 
 }  // namespace moekit

@@ -23,8 +23,4 @@ Model load_model(const std::string& path);
 // The fit record stored beside a model (empty result when absent).
 FitResult fit_record_from_json(const std::string& text);
 
-// Writes `content` to `path` through a temporary file in the same folder and a rename, so a
-// reader never sees a half-written file. InputError when the folder is not writable.
-void write_file_atomically(const std::string& path, const std::string& content);
-
 }  // namespace moekit
