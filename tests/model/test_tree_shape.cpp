@@ -51,6 +51,7 @@ TEST_CASE("bad tree shapes name --tree", "[tree][errors]") {
   for (const char* bad : {"", "2,", ",2", "2,x", "0", "2,-1", "1e3", "2;3"})
     CHECK_THROWS_WITH(TreeShape::parse(bad), Catch::Matchers::Contains("--tree"));
   CHECK_THROWS_WITH(TreeShape::parse("1024,1024,1024"), Catch::Matchers::Contains("2^20"));
+  CHECK_THROWS_WITH(TreeShape::flat(2000000000), Catch::Matchers::Contains("-k"));
   ModelSpec spec;
   spec.tree = {2, 2};
   spec.K = 3;

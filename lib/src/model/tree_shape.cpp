@@ -11,7 +11,6 @@ namespace moekit {
 TreeShape::TreeShape(std::vector<Index> branching) : branching_(std::move(branching)) {
   if (branching_.empty()) throw InputError::option("--tree", "", "needs at least one level");
   // The leaf count is a product: keep it far from overflow (and from any sensible K).
-  constexpr Index kMaxLeaves = 1 << 20;
   Index count = 1;
   level_size_.push_back(1);
   level_first_.push_back(0);
@@ -25,6 +24,13 @@ TreeShape::TreeShape(std::vector<Index> branching) : branching_(std::move(branch
     count *= b;
     level_size_.push_back(count);
   }
+}
+
+TreeShape TreeShape::flat(Index K) {
+  if (K < 1 || K > kMaxLeaves)
+    throw InputError::option("-k", std::to_string(K),
+                             "must be between 1 and 2^20 (1048576) components");
+  return TreeShape({K});
 }
 
 TreeShape TreeShape::parse(const std::string& text) {

@@ -15,7 +15,9 @@ class TreeShape {
  public:
   TreeShape() : branching_{2} {}
   explicit TreeShape(std::vector<Index> branching);  // InputError naming --tree when bad
-  static TreeShape flat(Index K) { return TreeShape({K}); }
+  static constexpr Index kMaxLeaves = Index{1} << 20;
+  // K experts under one gate; InputError naming -k unless 1 <= K <= 2^20.
+  static TreeShape flat(Index K);
   // "2,3" -> {2, 3}; InputError naming --tree.
   static TreeShape parse(const std::string& text);
 
