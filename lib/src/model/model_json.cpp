@@ -106,7 +106,8 @@ json fit_to_json(const FitResult& f) {
   j["best_restart"] = f.best_restart + 1;
   // EM's objective at the end of every start (null for a start that failed).
   nlohmann::json starts = nlohmann::json::array();
-  for (double l : f.restart_logliks) starts.push_back(std::isfinite(l) ? nlohmann::json(l) : nullptr);
+  for (double l : f.restart_logliks)
+    starts.push_back(std::isfinite(l) ? nlohmann::json(l) : nullptr);
   j["restart_logliks"] = starts;
   j["init"] = f.init;
   j["seconds"] = f.seconds;
