@@ -35,4 +35,34 @@ void query(DeviceReport& report) {
                              : "CUDA backend built; " + std::to_string(count) + " GPU(s) usable";
 }
 
+double copy_bandwidth() {
+  const size_t bytes = size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) {
+    cudaFree(a);
+    cudaGetLastError();
+    return 0.0;
+  }
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);  // warm-up
+  float best = 0.0f;
+  for (int i = 0; i < 5; ++i) {
+    cudaEventRecord(start);
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, start, stop);
+    if (ms > 0 && (best == 0.0f || ms < best)) best = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(a);
+  cudaFree(b);
+  const bool ok = cudaGetLastError() == cudaSuccess && best > 0.0f;
+  return ok ? 2.0 * static_cast<double>(bytes) / (best * 1e-3) / 1e9 : 0.0;
+}
+
 }  // namespace moekit::cuda

@@ -56,7 +56,13 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
       ->capture_default_str();
   cmd->add_option("--threads", a.threads, "Threads (0: all cores); results do not depend on it")
       ->capture_default_str();
-  cmd->add_option("--device", a.device, "cpu | cuda")->capture_default_str();
+  cmd->add_option("--device", a.device,
+                  "cpu | cuda (GPU E-step for Gaussian and linear experts under a constant or "
+                  "softmax gate; other models run on the CPU with a warning)")
+      ->capture_default_str();
+  cmd->add_flag("--float32", a.float32,
+                "--device cuda: data, E-step and posteriors in float32 (the M-step's statistics "
+                "are still summed in double)");
   cmd->add_option("--delimiter", a.delimiter, "Field separator of the CSV (',' by default; 'tab')");
 }
 
@@ -102,6 +108,9 @@ FitOptions make_fit_options(const FitArgs& a) {
   options.threads = a.threads;
   options.init = parse_init(a.init);
   options.device = parse_device(a.device);
+  if (a.float32 && options.device != Device::Cuda)
+    throw InputError("--float32 applies to --device cuda only");
+  options.float32 = a.float32;
   options.validate();
   return options;
 }

@@ -24,6 +24,7 @@ struct FitArgs {
   double gate_ridge = 0.0;  // softmax gate: L2 penalty on the gate coefficients
   double df = 0.0;          // t experts: fixed nu; 0 estimates it
   bool json = false, quiet = false;
+  bool float32 = false;  // --device cuda: float32 E-step
 };
 
 // Registers the data argument and every model and EM option except -k, --out, --json and

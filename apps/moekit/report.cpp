@@ -145,6 +145,7 @@ std::string fit_text(const Model& model, const FitResult& fit) {
                        fit.iterations, to_string(fit.status), fit.stopping_rule, fit.restarts,
                        fit.best_restart + 1, fit.init.empty() ? "" : " (" + fit.init + " start)",
                        fit.seconds);
+    if (fit.backend != "cpu") out += fmt::format("E-step on {}\n", fit.backend);
   }
   if (!t.is_flat()) {
     out += "\ngating tree:\n";

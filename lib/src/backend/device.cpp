@@ -27,4 +27,14 @@ DeviceReport query_devices() {
   return r;
 }
 
+double measure_gpu_copy_bandwidth() {
+#if MOEKIT_HAS_CUDA
+  DeviceReport r;
+  cuda::query(r);
+  return r.gpus.empty() ? 0.0 : cuda::copy_bandwidth();
+#else
+  return 0.0;
+#endif
+}
+
 }  // namespace moekit

@@ -83,6 +83,45 @@ MStepReport GaussianExperts::fit(const ConstMatrixRef&,
   return report;
 }
 
+void GaussianExperts::export_pack(kernels::GaussianRegressionStorage& out) const {
+  const Index K = components(), q = response_dim();
+  out.K = static_cast<int>(K);
+  out.p = 0;
+  out.q = static_cast<int>(q);
+  out.coef.resize(static_cast<size_t>(K * q));
+  for (Index k = 0; k < K; ++k)
+    for (Index c = 0; c < q; ++c) out.coef[static_cast<size_t>(k * q + c)] = means_(k, c);
+  cov_.export_factors(out.chol, out.log_norm);
+}
+
+MStepReport GaussianExperts::fit_moments(const GaussianMoments& moments) {
+  const Index K = components(), q = response_dim();
+  if (moments.p != 0 || moments.q != q || moments.components() != K)
+    throw Error("GaussianExperts::fit_moments: shape mismatch");
+  cov_.set_reference_variance(moments.response_variance);
+  // With s_k = sum_i r_ik (y_i - mu_k) and S_k the scatter about the current mean mu_k, the
+  // new mean is mu_k + s_k / N_k and the scatter about it S_k - s_k s_k' / N_k: eqs. 3.4-3.5
+  // of McLachlan & Peel (2000) rewritten about the current fit.
+  const Matrix old_means = means_;
+  std::vector<Matrix> S(static_cast<size_t>(K));
+  Vector N(K);
+  for (Index k = 0; k < K; ++k) {
+    const Matrix& M = moments.M[static_cast<size_t>(k)];
+    N(k) = M(0, 0);
+    const RowVector s = M.block(0, 1, 1, q);
+    Matrix Sk = M.block(1, 1, q, q);
+    if (N(k) > 0) {
+      means_.row(k) += s / N(k);
+      Sk.noalias() -= s.transpose() * s / N(k);
+    }
+    S[static_cast<size_t>(k)] = 0.5 * (Sk + Sk.transpose());
+  }
+  MStepReport report;
+  report.collapsed = cov_.fit(S, N, collapse_tol_);
+  for (Index k : report.collapsed) means_.row(k) = old_means.row(k);
+  return report;
+}
+
 std::string GaussianExperts::settings_note() const {
   return fmt::format("covariance {} (mclust {})", to_string(cov_.structure()),
                      mclust_name(cov_.structure()));

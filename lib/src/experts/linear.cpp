@@ -128,6 +128,68 @@ MStepReport LinearExperts::fit(const ConstMatrixRef& x,
   return report;
 }
 
+void LinearExperts::export_pack(kernels::GaussianRegressionStorage& out) const {
+  const Index K = components(), q = response_dim();
+  out.K = static_cast<int>(K);
+  out.p = static_cast<int>(p_);
+  out.q = static_cast<int>(q);
+  out.coef.resize(static_cast<size_t>(K * p_ * q));
+  for (Index k = 0; k < K; ++k)
+    for (Index j = 0; j < p_; ++j)
+      for (Index c = 0; c < q; ++c)
+        out.coef[static_cast<size_t>((k * p_ + j) * q + c)] = coef_[static_cast<size_t>(k)](j, c);
+  cov_.export_factors(out.chol, out.log_norm);
+}
+
+MStepReport LinearExperts::fit_moments(const GaussianMoments& moments) {
+  const Index K = components(), q = response_dim();
+  if (moments.p != p_ || moments.q != q || moments.components() != K)
+    throw Error("LinearExperts::fit_moments: shape mismatch");
+  const Vector& yvar = moments.response_variance;
+  cov_.set_reference_variance(yvar);
+  // The moments about the current coefficients B_k hold G_k = X'W_kX, C_k = X'W_kE_k and
+  // S_k = E_k'W_kE_k for the residuals E_k = Y - X B_k. The weighted least-squares update of
+  // fit() is B_k + D_k with D_k = G_k^{-1} C_k, and the residual scatter about it is
+  // S_k - C_k' D_k (the same normal equations, written about the current fit).
+  std::vector<Matrix> S(static_cast<size_t>(K));
+  Vector N(K);
+  Matrix total_gram = Matrix::Zero(p_, p_);
+  for (Index k = 0; k < K; ++k) {
+    total_gram += moments.M[static_cast<size_t>(k)].block(1, 1, p_, p_);
+    N(k) = moments.M[static_cast<size_t>(k)](0, 0);
+  }
+  check_design_rank(total_gram, x_names_, "linear experts");
+  MStepReport report;
+  const std::vector<Matrix> old = coef_;
+  std::vector<bool> singular(static_cast<size_t>(K), false);
+  for (Index k = 0; k < K; ++k) {
+    const Matrix& M = moments.M[static_cast<size_t>(k)];
+    const Matrix G = M.block(1, 1, p_, p_);
+    const Matrix C = M.block(1, 1 + p_, p_, q);
+    Matrix Sk = M.block(1 + p_, 1 + p_, q, q);
+    const OrderedCholesky chol = OrderedCholesky::factor(G, 1e-12);
+    Matrix D;
+    if (chol.ok() && N(k) > 0.0) D = chol.solve(C);
+    if (D.size() == 0 || !D.allFinite()) {
+      singular[static_cast<size_t>(k)] = true;
+    } else {
+      coef_[static_cast<size_t>(k)] += D;
+      Sk.noalias() -= C.transpose() * D;
+    }
+    Sk = 0.5 * (Sk + Sk.transpose());
+    Sk.diagonal() += N(k) * reg_covar_ * yvar;
+    S[static_cast<size_t>(k)] = std::move(Sk);
+  }
+  report.collapsed = cov_.fit(S, N, collapse_tol_);
+  for (Index k = 0; k < K; ++k)
+    if (singular[static_cast<size_t>(k)] &&
+        std::find(report.collapsed.begin(), report.collapsed.end(), k) == report.collapsed.end())
+      report.collapsed.push_back(k);
+  std::sort(report.collapsed.begin(), report.collapsed.end());
+  for (Index k : report.collapsed) coef_[static_cast<size_t>(k)] = old[static_cast<size_t>(k)];
+  return report;
+}
+
 Vector LinearExperts::score(const ConstMatrixRef& x,
                             const ConstMatrixRef& y,
                             const ConstMatrixRef& resp) const {

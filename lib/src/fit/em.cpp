@@ -69,7 +69,7 @@ std::vector<Degenerate> degenerate_components(const Model& model,
   const Index K = model.components();
   const Experts& e = model.experts();
   const double own = static_cast<double>(e.num_params()) / static_cast<double>(K);
-  const Vector N = post.leaves().colwise().sum().transpose();
+  const Vector& N = post.leaf_masses;
   std::vector<Degenerate> out;
   for (Index k = 0; k < K; ++k) {
     if (N(k) < own) {
@@ -124,11 +124,14 @@ Matrix init_features(const Model& model, const Dataset& data) {
 
 EmFitter::EmFitter(FitOptions options) : options_(std::move(options)) { options_.validate(); }
 
-FitResult EmFitter::run(
-    Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const {
+FitResult EmFitter::run(Model& model,
+                        const Dataset& data,
+                        const EStepBackend& backend,
+                        int restart,
+                        std::uint64_t seed,
+                        bool initialise) const {
   const auto t0 = Clock::now();
   const Index n = data.rows(), K = model.components();
-  const auto backend = make_backend(options_.device);
   FitResult result;
   result.joint = model.joint();
   Posteriors post;
@@ -148,6 +151,7 @@ FitResult EmFitter::run(
                       "points or fewer clusters than K = {}: try a smaller -k, another "
                       "--covariance or a larger --reg-covar",
                       reseeds, K));
+    if (!post.has_rows() && post.leaf_count > 0) backend.fetch(model, data, post);
     for (Index k : collapsed) {
       Index row = 0;
       if (post.row_loglik.size() == n) {
@@ -180,7 +184,7 @@ FitResult EmFitter::run(
     add_unique(result.warnings, r.warnings);
     reseed(r.collapsed, 0);
   }
-  backend->estep(model, data, post);
+  backend.estep(model, data, post);
   double objective = post.objective;
   result.loglik_trace.push_back(objective);
   result.status = FitStatus::MaxIterations;
@@ -201,7 +205,7 @@ FitResult EmFitter::run(
     add_unique(result.warnings, r.warnings);
     const bool reseeded = reseed(r.collapsed, it);
     const double previous = objective;
-    backend->estep(model, data, post);
+    backend.estep(model, data, post);
     objective = post.objective;
     result.loglik_trace.push_back(objective);
     result.iterations = it;
@@ -247,6 +251,7 @@ FitResult EmFitter::run(
                     "or more --restarts",
                     d.k + 1, d.why, K));
   }
+  backend.fetch(model, data, post);
   result.loglik = post.loglik;
   result.joint_loglik = model.joint() ? post.objective : 0.0;
   result.n_obs = static_cast<long>(n);
@@ -261,10 +266,25 @@ FitResult EmFitter::run(
 }
 
 FitResult EmFitter::fit(Model& model, const Dataset& data) const {
-  const auto t0 = Clock::now();
-  ThreadScope threads(options_.threads);
   model.spec().validate();
   model.check_data(data);
+  std::vector<std::string> notes;
+  const auto backend = make_backend({options_.device, options_.float32}, model, data, notes);
+  return fit_with(model, data, *backend, notes);
+}
+
+FitResult EmFitter::fit(Model& model, const Dataset& data, const EStepBackend& backend) const {
+  model.spec().validate();
+  model.check_data(data);
+  return fit_with(model, data, backend, {});
+}
+
+FitResult EmFitter::fit_with(Model& model,
+                             const Dataset& data,
+                             const EStepBackend& backend,
+                             const std::vector<std::string>& notes) const {
+  const auto t0 = Clock::now();
+  ThreadScope threads(options_.threads);
   FitResult best;
   Model best_model;
   bool have = false;
@@ -273,7 +293,7 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
   for (int r = 0; r < options_.restarts; ++r) {
     Model trial(model);
     try {
-      FitResult res = run(trial, data, r, options_.seed, true);
+      FitResult res = run(trial, data, backend, r, options_.seed, true);
       logliks.push_back(res.objective());
       // A start at a degenerate maximum never beats one at a proper maximum.
       const bool better =
@@ -300,6 +320,8 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
         options_.restarts));
   best.restarts = options_.restarts;
   best.restart_logliks = logliks;
+  best.backend = backend.name();
+  best.warnings.insert(best.warnings.begin(), notes.begin(), notes.end());
   for (auto& f : failures) best.warnings.push_back(f);
   best.seconds = seconds_since(t0);
   return best;
@@ -308,7 +330,11 @@ FitResult EmFitter::fit(Model& model, const Dataset& data) const {
 FitResult EmFitter::refine(Model& model, const Dataset& data) const {
   ThreadScope threads(options_.threads);
   model.check_data(data);
-  FitResult r = run(model, data, 0, options_.seed, false);
+  std::vector<std::string> notes;
+  const auto backend = make_backend({options_.device, options_.float32}, model, data, notes);
+  FitResult r = run(model, data, *backend, 0, options_.seed, false);
+  r.backend = backend->name();
+  r.warnings.insert(r.warnings.begin(), notes.begin(), notes.end());
   r.restarts = 1;
   r.restart_logliks = {r.objective()};
   return r;

@@ -15,6 +15,21 @@ void ConstantGate::log_weights(const ConstMatrixRef& z, MatrixRef out) const {
   out = lw.replicate(z.rows(), 1);
 }
 
+bool ConstantGate::export_pack(kernels::GateStorage& out) const {
+  out.kind = kernels::GateKind::Constant;
+  out.K = static_cast<int>(weights_.size());
+  out.r = 0;
+  out.values.resize(static_cast<size_t>(weights_.size()));
+  for (Index k = 0; k < weights_.size(); ++k)
+    out.values[static_cast<size_t>(k)] = std::log(weights_(k));
+  return true;
+}
+
+bool ConstantGate::fit_masses(const Vector& N) {
+  weights_ = N / N.sum();
+  return true;
+}
+
 std::vector<std::string> ConstantGate::fit(const ConstMatrixRef&, const ConstMatrixRef& resp) {
   const Vector N = resp.colwise().sum().transpose();
   weights_ = N / N.sum();

@@ -43,6 +43,17 @@ std::vector<std::string> SoftmaxGate::fit(const ConstMatrixRef& z, const ConstMa
   return warnings;
 }
 
+bool SoftmaxGate::export_pack(kernels::GateStorage& out) const {
+  out.kind = kernels::GateKind::Softmax;
+  out.K = static_cast<int>(components());
+  out.r = static_cast<int>(coef_.rows());
+  out.values.resize(static_cast<size_t>(coef_.size()));
+  for (Index j = 0; j < coef_.rows(); ++j)
+    for (Index c = 0; c < coef_.cols(); ++c)
+      out.values[static_cast<size_t>(j * coef_.cols() + c)] = coef_(j, c);
+  return true;
+}
+
 Vector SoftmaxGate::score(const ConstMatrixRef& z, const ConstMatrixRef& resp) const {
   Matrix g;
   multinomial_objective(z, resp, Vector(), coef_, &g);

@@ -3,6 +3,9 @@
 #include "moekit/core/error.hpp"
 #include "moekit/core/logsumexp.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/experts/gaussian_regression.hpp"
+#include "moekit/kernels/dispatch.hpp"
+#include "moekit/kernels/row_math.hpp"
 #include "moekit/model/families.hpp"
 
 #include <fmt/format.h>
@@ -180,6 +183,31 @@ void Model::tree_pass(const ConstMatrixRef& z,
   if (!joint_) row_loglik = row_objective;
 }
 
+bool Model::export_flat_pack(kernels::FlatModelStorage& out, std::string* why_not) const {
+  auto refuse = [&](std::string why) {
+    if (why_not) *why_not = std::move(why);
+    return false;
+  };
+  if (!shape_.is_flat())
+    return refuse(
+        fmt::format("the gating tree {} (the kernels take one gate)", shape_.to_string()));
+  const GaussianRegression* g = experts_->gaussian_regression();
+  if (!g) return refuse(fmt::format("{} experts", experts_->family()));
+  if (joint_ || !gates_[0]->export_pack(out.gate))
+    return refuse(fmt::format("the {} gate", gates_[0]->kind()));
+  g->export_pack(out.experts);
+  if (out.experts.q > kernels::kMaxResponseDim)
+    return refuse(fmt::format("{} responses (the kernels take at most {})", out.experts.q,
+                              kernels::kMaxResponseDim));
+  if (out.experts.K > kernels::kMaxExperts)
+    return refuse(
+        fmt::format("K = {} (the kernels take at most {})", out.experts.K, kernels::kMaxExperts));
+  if (out.experts.p > kernels::kMaxDesignDim)
+    return refuse(fmt::format("{} design columns (the kernels take at most {})", out.experts.p,
+                              kernels::kMaxDesignDim));
+  return true;
+}
+
 void Model::e_step(const Dataset& data, Posteriors& out) const {
   const Index n = data.rows(), K = components(), M = shape_.nodes() - 1;
   out.leaf_count = K;
@@ -218,29 +246,69 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
       out.nodes.row(i) = S.row(g);
       out.row_loglik(i) = ll(g);
     }
+    out.leaf_masses = out.leaves().colwise().sum().transpose();
+    out.moments.reset();
     return;
   }
   const auto blocks = static_cast<size_t>(num_blocks(n));
   std::vector<double> block_loglik(blocks, 0.0), block_objective(blocks, 0.0);
   std::vector<Index> bad_row(blocks, -1);
-  parallel_blocks(n, [&](Index b, Index begin, Index size) {
-    experts_block(begin, size);
-    thread_local Vector obj;
-    obj.resize(size);
-    auto ll = out.row_loglik.segment(begin, size);
-    tree_pass(data.z.middleRows(begin, size), out.nodes.middleRows(begin, size), ll, obj);
-    double sum = 0.0, sum_obj = 0.0;
-    for (Index i = 0; i < size; ++i) {
-      if (!std::isfinite(ll(i)) || !std::isfinite(obj(i))) {
-        if (bad_row[static_cast<size_t>(b)] < 0) bad_row[static_cast<size_t>(b)] = begin + i;
-        continue;
+  kernels::FlatModelStorage pack;
+  if (export_flat_pack(pack)) {
+    // The per-row kernels the GPU backend runs too (kernels/row_math.hpp).
+    const kernels::FlatModelPack<double> P = pack.view();
+    kernels::with_response_dim(P.experts.q, [&](auto Q) {
+      constexpr int q_fixed = decltype(Q)::value;
+      parallel_blocks(n, [&](Index b, Index begin, Index size) {
+        constexpr int R = 8;  // rows per call: the loops over them vectorise
+        double a[kernels::kMaxExperts * R], ll[R];
+        const long ldx = static_cast<long>(data.x.outerStride()),
+                   ldy = static_cast<long>(data.y.outerStride()),
+                   ldz = static_cast<long>(data.z.outerStride());
+        auto rows = [&](Index i, auto width) {
+          constexpr int W = decltype(width)::value;
+          kernels::flat_estep_rows<q_fixed, W>(P, data.x.data() + i, ldx, data.y.data() + i, ldy,
+                                               data.z.data() + i, ldz, a, ll);
+          for (Index k = 0; k < K; ++k)
+            for (int r = 0; r < W; ++r) out.nodes(i + r, k) = a[k * W + r];
+          for (int r = 0; r < W; ++r) out.row_loglik(i + r) = ll[r];
+        };
+        Index i = begin;
+        for (; i + R <= begin + size; i += R) rows(i, std::integral_constant<int, R>{});
+        for (; i < begin + size; ++i) rows(i, std::integral_constant<int, 1>{});
+        double sum = 0.0;
+        for (Index j = begin; j < begin + size; ++j) {
+          const double v = out.row_loglik(j);
+          if (!std::isfinite(v)) {
+            if (bad_row[static_cast<size_t>(b)] < 0) bad_row[static_cast<size_t>(b)] = j;
+            continue;
+          }
+          sum += v;
+        }
+        block_loglik[static_cast<size_t>(b)] = sum;
+        block_objective[static_cast<size_t>(b)] = sum;
+      });
+    });
+  } else {
+    parallel_blocks(n, [&](Index b, Index begin, Index size) {
+      experts_block(begin, size);
+      thread_local Vector obj;
+      obj.resize(size);
+      auto ll = out.row_loglik.segment(begin, size);
+      tree_pass(data.z.middleRows(begin, size), out.nodes.middleRows(begin, size), ll, obj);
+      double sum = 0.0, sum_obj = 0.0;
+      for (Index i = 0; i < size; ++i) {
+        if (!std::isfinite(ll(i)) || !std::isfinite(obj(i))) {
+          if (bad_row[static_cast<size_t>(b)] < 0) bad_row[static_cast<size_t>(b)] = begin + i;
+          continue;
+        }
+        sum += ll(i);
+        sum_obj += obj(i);
       }
-      sum += ll(i);
-      sum_obj += obj(i);
-    }
-    block_loglik[static_cast<size_t>(b)] = sum;
-    block_objective[static_cast<size_t>(b)] = sum_obj;
-  });
+      block_loglik[static_cast<size_t>(b)] = sum;
+      block_objective[static_cast<size_t>(b)] = sum_obj;
+    });
+  }
   for (Index r : bad_row)
     if (r >= 0)
       throw NumericalError(
@@ -252,6 +320,8 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     out.loglik += block_loglik[b];
     out.objective += block_objective[b];
   }
+  out.leaf_masses = out.leaves().colwise().sum().transpose();
+  out.moments.reset();
 }
 
 Posteriors Model::posteriors_from_leaves(const ConstMatrixRef& leaves) const {
@@ -259,6 +329,7 @@ Posteriors Model::posteriors_from_leaves(const ConstMatrixRef& leaves) const {
   p.leaf_count = components();
   p.nodes.resize(leaves.rows(), shape_.nodes() - 1);
   p.leaves() = leaves;
+  p.leaf_masses = leaves.colwise().sum().transpose();
   for (Index d = shape_.depth() - 1; d >= 1; --d)
     for (Index v = shape_.level_first(d); v < shape_.level_first(d) + shape_.level_size(d); ++v)
       p.nodes.col(v - 1) =
@@ -267,7 +338,20 @@ Posteriors Model::posteriors_from_leaves(const ConstMatrixRef& leaves) const {
 }
 
 MStepReport Model::m_step(const Dataset& data, const Posteriors& post) {
-  MStepReport report = experts_->fit(data.x, data.y, post.leaves());
+  MStepReport report;
+  if (post.moments) {
+    GaussianRegression* g = experts_->gaussian_regression();
+    if (!g) throw Error("Model::m_step: moments given for experts that have none");
+    report = g->fit_moments(*post.moments);
+  } else {
+    report = experts_->fit(data.x, data.y, post.leaves());
+  }
+  if (!post.has_rows()) {
+    // The rows stayed on a device: only gates that need no more than the leaf masses.
+    if (!shape_.is_flat() || !gates_[0]->fit_masses(post.leaf_masses))
+      throw Error("Model::m_step: the gates need the posterior rows");
+    return report;
+  }
   // Jordan & Jacobs (1994), eq. 32: each gate is a weighted multinomial fit of its
   // children's posteriors (for a gate below the root they sum to its own node's).
   with_gate_rows(data, post, [&](const ConstMatrixRef& Z, const ConstMatrixRef& H) {

@@ -110,6 +110,7 @@ json fit_to_json(const FitResult& f) {
     starts.push_back(std::isfinite(l) ? nlohmann::json(l) : nullptr);
   j["restart_logliks"] = starts;
   j["init"] = f.init;
+  j["backend"] = f.backend;
   j["seconds"] = f.seconds;
   j["warnings"] = f.warnings;
   std::vector<long> degenerate;
@@ -294,6 +295,7 @@ FitResult fit_record_from_json(const std::string& text) {
   f.restarts = r.value("restarts", 0);
   f.best_restart = r.value("best_restart", 1) - 1;
   f.init = r.value("init", "");
+  f.backend = r.value("backend", "cpu");
   f.seconds = r.value("seconds", 0.0);
   f.warnings = r.value("warnings", std::vector<std::string>{});
   for (long k : r.value("degenerate_components", std::vector<long>{}))

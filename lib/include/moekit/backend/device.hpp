@@ -30,4 +30,8 @@ struct DeviceReport {
 
 DeviceReport query_devices();
 
+// Device-to-device copy rate of GPU 0 in GB/s, counting the bytes read and written (the
+// roofline's memory bound for the GPU benchmark); 0 without a usable GPU.
+double measure_gpu_copy_bandwidth();
+
 }  // namespace moekit

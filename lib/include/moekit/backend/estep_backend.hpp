@@ -1,7 +1,10 @@
 #pragma once
 // Where the E-step runs. The CPU backend is the model's own E-step (fixed row blocks,
-// reduced in block order, so results do not depend on the number of threads); a CUDA
-// backend will implement the same call.
+// reduced in block order, so results do not depend on the number of threads). The CUDA
+// backend keeps the data and the posteriors on the GPU: its E-step returns the
+// log-likelihood, the leaf masses and the experts' moments, and fetch() brings the rows
+// back when a caller needs them (re-seeding, the final classification, a softmax gate's
+// M-step). Both run the per-row kernels of moekit/kernels/.
 
 #include "moekit/backend/device.hpp"
 #include "moekit/data/dataset.hpp"
@@ -10,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace moekit {
 
@@ -20,6 +24,8 @@ class EStepBackend {
   // Fills the posteriors of every node and the log-likelihoods. Throws NumericalError when
   // a row has zero density under every expert or a non-finite value appears.
   virtual void estep(const Model& model, const Dataset& data, Posteriors& out) const = 0;
+  // Fills out.nodes and out.row_loglik when estep() left them on the device.
+  virtual void fetch(const Model& /*model*/, const Dataset& /*data*/, Posteriors& /*out*/) const {}
 };
 
 class CpuBackend final : public EStepBackend {
@@ -30,8 +36,18 @@ class CpuBackend final : public EStepBackend {
   }
 };
 
-// The only factory. Device::Cuda is an InputError naming --device until the CUDA backend
-// issue lands (the device query in `moekit info` is all this build has).
-std::unique_ptr<EStepBackend> make_backend(Device device);
+struct BackendOptions {
+  Device device = Device::Cpu;
+  bool float32 = false;  // CUDA: data, E-step and posteriors in float32, moments in double
+};
+
+// The only factory. Device::Cuda gives the CUDA backend where this build has it, a GPU is
+// usable and the model is one its kernels cover (a flat tree of Gaussian or linear experts
+// under a constant or softmax gate, ungrouped data); otherwise the CPU backend, with the
+// reason appended to `notes` (a warning for the fit's report).
+std::unique_ptr<EStepBackend> make_backend(const BackendOptions& options,
+                                           const Model& model,
+                                           const Dataset& data,
+                                           std::vector<std::string>& notes);
 
 }  // namespace moekit

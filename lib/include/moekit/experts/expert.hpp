@@ -13,6 +13,8 @@
 
 namespace moekit {
 
+class GaussianRegression;
+
 // What an M-step reports besides new parameters.
 struct MStepReport {
   std::vector<Index> collapsed;       // components that degenerated and need re-seeding
@@ -82,6 +84,11 @@ class Experts {
   // Inverse of the two above; InputError (ModelFormatError) on wrong names or shapes.
   virtual void set_params(const std::vector<ParameterMap>& components,
                           const ParameterMap& shared) = 0;
+
+  // The Gaussian-regression view of families that have one (kernel packs and the moments
+  // M-step); nullptr for the others.
+  virtual GaussianRegression* gaussian_regression() { return nullptr; }
+  virtual const GaussianRegression* gaussian_regression() const { return nullptr; }
 
   virtual std::unique_ptr<Experts> clone() const = 0;
 };

@@ -4,13 +4,14 @@
 // experts of Jacobs, Jordan, Nowlan & Hinton (1991).
 
 #include "moekit/experts/expert.hpp"
+#include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/stats/covariance_set.hpp"
 
 #include <cmath>
 
 namespace moekit {
 
-class GaussianExperts final : public Experts {
+class GaussianExperts final : public Experts, public GaussianRegression {
  public:
   GaussianExperts(Index K,
                   Index q,
@@ -47,6 +48,10 @@ class GaussianExperts final : public Experts {
   std::vector<ParameterMap> component_params() const override;
   ParameterMap shared_params() const override;
   void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) override;
+  GaussianRegression* gaussian_regression() override { return this; }
+  const GaussianRegression* gaussian_regression() const override { return this; }
+  void export_pack(kernels::GaussianRegressionStorage& out) const override;
+  MStepReport fit_moments(const GaussianMoments& moments) override;
   std::unique_ptr<Experts> clone() const override {
     return std::make_unique<GaussianExperts>(*this);
   }

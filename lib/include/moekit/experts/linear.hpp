@@ -5,6 +5,7 @@
 // flexmix FLXMRglm); with a softmax gate, the MoE of Jordan & Jacobs (1994).
 
 #include "moekit/experts/expert.hpp"
+#include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/stats/covariance_set.hpp"
 
 #include <cmath>
@@ -13,7 +14,7 @@
 
 namespace moekit {
 
-class LinearExperts final : public Experts {
+class LinearExperts final : public Experts, public GaussianRegression {
  public:
   // x_names name the p design columns in error messages (rank deficiency). reg_covar is
   // relative for regressions: reg_covar x var(y_j) is added to the diagonal of Sigma_k.
@@ -53,6 +54,10 @@ class LinearExperts final : public Experts {
   std::vector<ParameterMap> component_params() const override;
   ParameterMap shared_params() const override;
   void set_params(const std::vector<ParameterMap>& components, const ParameterMap& shared) override;
+  GaussianRegression* gaussian_regression() override { return this; }
+  const GaussianRegression* gaussian_regression() const override { return this; }
+  void export_pack(kernels::GaussianRegressionStorage& out) const override;
+  MStepReport fit_moments(const GaussianMoments& moments) override;
   std::unique_ptr<Experts> clone() const override { return std::make_unique<LinearExperts>(*this); }
 
   const Matrix& coefficients(Index k) const { return coef_[static_cast<size_t>(k)]; }  // p x q

@@ -4,6 +4,7 @@
 // the gate. Restarts keep the best log-likelihood; collapsed components are re-seeded
 // with a warning.
 
+#include "moekit/backend/estep_backend.hpp"
 #include "moekit/data/dataset.hpp"
 #include "moekit/fit/options.hpp"
 #include "moekit/fit/result.hpp"
@@ -19,13 +20,23 @@ class EmFitter {
   // Fits `model` (its spec fixes families and K) to `data`; the fitted parameters replace
   // the model's. Throws NumericalError when no start could be fitted.
   FitResult fit(Model& model, const Dataset& data) const;
+  // The same with a caller's E-step backend in place of options().device.
+  FitResult fit(Model& model, const Dataset& data, const EStepBackend& backend) const;
 
   // EM from the model's current parameters (no initialisation), one start.
   FitResult refine(Model& model, const Dataset& data) const;
 
  private:
-  FitResult run(
-      Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const;
+  FitResult fit_with(Model& model,
+                     const Dataset& data,
+                     const EStepBackend& backend,
+                     const std::vector<std::string>& notes) const;
+  FitResult run(Model& model,
+                const Dataset& data,
+                const EStepBackend& backend,
+                int restart,
+                std::uint64_t seed,
+                bool initialise) const;
   FitOptions options_;
 };
 

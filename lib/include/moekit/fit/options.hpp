@@ -42,6 +42,9 @@ struct FitOptions {
   int max_reseeds = 20;  // re-seeds of collapsed components allowed per start
   int threads = 0;       // 0: all hardware threads
   Device device = Device::Cpu;
+  // --device cuda: the E-step in float32 (data, arithmetic and posteriors; the experts'
+  // moments are still accumulated in double). Ignored on the CPU.
+  bool float32 = false;
   std::function<bool(const IterationInfo&)> on_iteration;
 
   void validate() const;

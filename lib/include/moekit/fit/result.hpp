@@ -20,9 +20,10 @@ struct FitResult {
   std::vector<int>
       reseed_iterations;  // iterations of the best start at which a component was re-seeded
   int iterations = 0;
-  int restarts = 0;      // starts tried
-  int best_restart = 0;  // 0-based
-  std::string init;      // how the best start began: "kmeans++", "random" ("" after refine)
+  int restarts = 0;             // starts tried
+  int best_restart = 0;         // 0-based
+  std::string backend = "cpu";  // where the E-step ran: "cpu", "cuda (GPU name, float64)"
+  std::string init;             // how the best start began: "kmeans++", "random" ("" after refine)
   std::vector<double> restart_logliks;
   double seconds = 0.0;
   long n_obs = 0, n_params = 0;

@@ -23,6 +23,8 @@ class ConstantGate final : public Gate {
   void reset_component(Index k) override;
   ParameterMap params() const override;
   void set_params(const ParameterMap& p) override;
+  bool export_pack(kernels::GateStorage& out) const override;
+  bool fit_masses(const Vector& N) override;
   std::unique_ptr<Gate> clone() const override { return std::make_unique<ConstantGate>(*this); }
 
   const Vector& weights() const { return weights_; }

@@ -5,6 +5,7 @@
 // alpha_k p_k(z) enter the joint likelihood p(z, y) that EM maximises.
 
 #include "moekit/core/types.hpp"
+#include "moekit/kernels/pack_storage.hpp"
 
 #include <memory>
 #include <string>
@@ -52,6 +53,12 @@ class Gate {
 
   virtual ParameterMap params() const = 0;
   virtual void set_params(const ParameterMap& p) = 0;
+
+  // The gate in the layout of kernels::GatePack; false for kinds the kernels do not have.
+  virtual bool export_pack(kernels::GateStorage& /*out*/) const { return false; }
+  // The M-step from the children's posterior masses alone (a constant gate's); false when
+  // the gate needs the rows.
+  virtual bool fit_masses(const Vector& /*N*/) { return false; }
 
   virtual std::unique_ptr<Gate> clone() const = 0;
 };

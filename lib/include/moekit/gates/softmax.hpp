@@ -30,6 +30,7 @@ class SoftmaxGate final : public Gate {
   void reset_component(Index k) override;
   ParameterMap params() const override;
   void set_params(const ParameterMap& p) override;
+  bool export_pack(kernels::GateStorage& out) const override;
   std::unique_ptr<Gate> clone() const override { return std::make_unique<SoftmaxGate>(*this); }
 
   // r x (K-1): column k-1 holds v_k (v_1 = 0 is implicit).

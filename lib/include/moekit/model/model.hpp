@@ -12,6 +12,7 @@
 #include "moekit/data/dataset.hpp"
 #include "moekit/experts/expert.hpp"
 #include "moekit/gates/gate.hpp"
+#include "moekit/kernels/pack_storage.hpp"
 #include "moekit/model/model_spec.hpp"
 #include "moekit/model/posteriors.hpp"
 #include "moekit/model/tree_shape.hpp"
@@ -54,6 +55,11 @@ class Model {
   // of grouped data, covariates a Gaussian gate cannot use, fewer rows than experts).
   void check_data(const Dataset& data) const;
 
+  // A flat model of Gaussian-regression experts under a constant or softmax gate, as the
+  // packs of the per-row kernels (kernels/); false, with the reason in why_not, for the
+  // models those kernels do not cover (trees, other families and gates, large K or q).
+  bool export_flat_pack(kernels::FlatModelStorage& out, std::string* why_not = nullptr) const;
+
   // The E-step over all rows (blocks of rows in parallel, reduced in block order).
   // NumericalError naming the line of a row (group) with zero density under every expert.
   void e_step(const Dataset& data, Posteriors& out) const;
@@ -68,7 +74,8 @@ class Model {
   Posteriors posteriors_from_leaves(const ConstMatrixRef& leaves) const;
 
   // The M-step: experts with the leaf posteriors, each gate with its children's. Grouped
-  // data fit the gates on one row per group.
+  // data fit the gates on one row per group. Posteriors kept on a device (no rows, but
+  // moments) fit the experts from the moments and the gates from the leaf masses.
   MStepReport m_step(const Dataset& data, const Posteriors& post);
 
   // Re-seeds expert k at a row after a collapse and gives it a fair share in its gate.

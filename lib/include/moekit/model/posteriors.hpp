@@ -3,6 +3,9 @@
 // the root for every row, and the log-likelihoods.
 
 #include "moekit/core/types.hpp"
+#include "moekit/stats/gaussian_moments.hpp"
+
+#include <optional>
 
 namespace moekit {
 
@@ -17,6 +20,14 @@ struct Posteriors {
   // What EM maximises: loglik, or with Gaussian gates the joint log p(z, y).
   double objective = 0.0;
 
+  // Posterior mass of every expert: the column sums of leaves().
+  Vector leaf_masses;
+  // Set by a backend that keeps the rows on a device (backend/estep_backend.hpp): `nodes`
+  // and `row_loglik` stay empty until fetched, and these moments of the experts (about the
+  // parameters the E-step used) stand in for the rows in their M-step.
+  std::optional<GaussianMoments> moments;
+
+  bool has_rows() const { return nodes.rows() > 0; }
   Index rows() const { return nodes.rows(); }
   // n x K posterior responsibilities of the experts.
   auto leaves() const { return nodes.rightCols(leaf_count); }

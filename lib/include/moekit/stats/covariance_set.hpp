@@ -39,6 +39,10 @@ class CovarianceSet {
   // Squared Mahalanobis distances e_i' Sigma_k^{-1} e_i.
   void mahalanobis(Index k, const ConstMatrixRef& e, VectorRef out) const;
 
+  // Every component's Cholesky factor (q x q row-major, tied: repeated) and its constant
+  // -0.5 (q log 2 pi + log |Sigma_k|), in the layout of kernels::GaussianRegressionPack.
+  void export_factors(std::vector<double>& chol, std::vector<double>& log_norm) const;
+
   const Matrix& covariance(Index k) const { return sigma_[slot(k)]; }
   const Matrix& cholesky(Index k) const { return chol_[slot(k)]; }
   double log_det(Index k) const { return log_det_[slot(k)]; }  // log |Sigma_k|
