@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -152,6 +154,72 @@ __global__ void __launch_bounds__(kernels::kMomentThreads)
     partial[static_cast<long>(blockIdx.x) * L.total() + s] = acc[j];
 }
 
+// The moments for m = M <= kMaxRegisterMoments (kernels::moments_add_row): warp w of a
+// block takes the experts k = w, w + kRegisterWarps, ...; lane l the rows first + l,
+// first + l + 32, ... of the block; the lanes' sums meet by a fixed xor-shuffle tree.
+constexpr int kRegisterWarps = 8;
+
+template <int M, typename Real>
+__global__ void __launch_bounds__(kRegisterWarps * 32)
+    moments_register_kernel(kernels::MomentLayout L,
+                            kernels::GaussianRegressionPack<double> P,
+                            const Real* __restrict__ x,
+                            const Real* __restrict__ y,
+                            const Real* __restrict__ post,
+                            long n,
+                            double* __restrict__ partial) {
+  constexpr int S = M * (M + 1) / 2;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const long first = static_cast<long>(blockIdx.x) * kernels::kMomentBlockRows;
+  const long end = first + kernels::kMomentBlockRows < n ? first + kernels::kMomentBlockRows : n;
+  for (int k = warp; k < L.K; k += kRegisterWarps) {
+    double acc[S];
+#pragma unroll
+    for (int s = 0; s < S; ++s) acc[s] = 0.0;
+    for (long i = first + lane; i < end; i += 32)
+      kernels::moments_add_row<M>(P, k, x ? x + i : x, n, y + i, n,
+                                  static_cast<double>(post[i + static_cast<long>(k) * n]), acc);
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      double v = acc[s];
+      for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+      if (lane == 0) partial[static_cast<long>(blockIdx.x) * L.total() + k * S + s] = v;
+    }
+  }
+}
+
+template <typename F>
+void with_register_moments(int m, F&& f) {
+  switch (m) {
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>{});
+      break;
+    case 6:
+      f(std::integral_constant<int, 6>{});
+      break;
+    case 7:
+      f(std::integral_constant<int, 7>{});
+      break;
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      break;
+    case 9:
+      f(std::integral_constant<int, 9>{});
+      break;
+    default:
+      break;
+  }
+}
+
 // The response dimensions with an unrolled kernel; others take the run-time loop.
 template <typename F>
 void with_kernel_response_dim(int q, F&& f) {
@@ -205,12 +273,14 @@ kernels::FlatModelPack<Real> upload_pack(const kernels::FlatModelStorage& s,
     return at;
   };
   const size_t coef = append(s.experts.coef), chol = append(s.experts.chol),
-               norm = append(s.experts.log_norm), gate = append(s.gate.values);
+               norm = append(s.experts.log_norm), inv = append(s.experts.inv_diag),
+               gate = append(s.gate.values);
   host.push_back(Real(0));  // never empty
   buf.upload(host.data(), host.size());
   const Real* base = buf.get();
   kernels::FlatModelPack<Real> P;
-  P.experts = {s.experts.K, s.experts.p, s.experts.q, base + coef, base + chol, base + norm};
+  P.experts = {s.experts.K, s.experts.p, s.experts.q, base + coef,
+               base + chol, base + norm, base + inv};
   P.gate = {s.gate.kind, s.gate.K, s.gate.r, base + gate};
   return P;
 }
@@ -242,6 +312,32 @@ struct DeviceEStep::Impl {
   Columns<float> f;
   DeviceBuffer<double> block_loglik, loglik, moment_pack, moment_partial, moment_total;
   DeviceBuffer<unsigned long long> first_bad;
+  // MOEKIT_CUDA_PROFILE set: the kernels' times (CUDA events), printed to stderr at the end.
+  bool profile = std::getenv("MOEKIT_CUDA_PROFILE") != nullptr;
+  cudaEvent_t events[4] = {};
+  double estep_ms = 0.0, moments_ms = 0.0;
+  long esteps = 0, moment_passes = 0;
+
+  Impl() {
+    if (profile)
+      for (auto& e : events) cudaEventCreate(&e);
+  }
+  ~Impl() {
+    if (!profile) return;
+    std::fprintf(stderr,
+                 "moekit CUDA profile: %ld E-steps, %.3f ms each (kernel and reduction); %ld "
+                 "moment passes, %.3f ms each\n",
+                 esteps, esteps ? estep_ms / esteps : 0.0, moment_passes,
+                 moment_passes ? moments_ms / moment_passes : 0.0);
+    for (auto& e : events) cudaEventDestroy(e);
+  }
+  void elapsed(int from, double& total, long& count) {
+    float ms = 0.0f;
+    cudaEventSynchronize(events[from + 1]);
+    cudaEventElapsedTime(&ms, events[from], events[from + 1]);
+    total += ms;
+    ++count;
+  }
 
   template <typename Real>
   Columns<Real>& columns() {
@@ -274,6 +370,7 @@ struct DeviceEStep::Impl {
     first_bad.upload(&none, 1);
     const Real* x = s.experts.p > 0 ? c.x.get() : nullptr;
     const Real* z = s.gate.r > 0 ? c.z.get() : nullptr;
+    if (profile) cudaEventRecord(events[0]);
     with_kernel_response_dim(s.experts.q, [&](auto Q) {
       flat_estep_kernel<decltype(Q)::value, Real><<<static_cast<unsigned>(blocks), kEStepThreads>>>(
           P, x, c.y.get(), z, n, c.post.get(), c.row_loglik.get(), block_loglik.get(),
@@ -282,6 +379,10 @@ struct DeviceEStep::Impl {
     check(cudaGetLastError(), "E-step kernel launch");
     reduce_partials<<<1, kReduceThreads>>>(block_loglik.get(), blocks, 1, loglik.get());
     check(cudaGetLastError(), "reduction launch");
+    if (profile) {
+      cudaEventRecord(events[1]);
+      elapsed(0, estep_ms, esteps);
+    }
     Summary out;
     unsigned long long bad = 0;
     check(cudaMemcpy(&out.loglik, loglik.get(), sizeof(double), cudaMemcpyDeviceToHost), "E-step");
@@ -300,7 +401,8 @@ struct DeviceEStep::Impl {
     std::vector<double> coef = s.experts.coef;
     coef.push_back(0.0);
     moment_pack.upload(coef.data(), coef.size());
-    kernels::GaussianRegressionPack<double> P{L.K, L.p, L.q, moment_pack.get(), nullptr, nullptr};
+    kernels::GaussianRegressionPack<double> P{L.K,     L.p,     L.q,    moment_pack.get(),
+                                              nullptr, nullptr, nullptr};
     const int tile = kernels::moment_tile_rows(L);
     const long blocks = (n + kernels::kMomentBlockRows - 1) / kernels::kMomentBlockRows;
     moment_partial.reserve(static_cast<size_t>(blocks) * L.total());
@@ -308,12 +410,25 @@ struct DeviceEStep::Impl {
     const size_t shared =
         sizeof(double) * static_cast<size_t>((L.p + L.q + L.K) * tile + 2 * tile * L.K * L.m());
     const Real* x = L.p > 0 ? c.x.get() : nullptr;
-    moments_kernel<Real><<<static_cast<unsigned>(blocks), kernels::kMomentThreads, shared>>>(
-        L, P, x, c.y.get(), c.post.get(), n, tile, moment_partial.get());
+    if (profile) cudaEventRecord(events[2]);
+    if (L.m() <= kernels::kMaxRegisterMoments) {
+      with_register_moments(L.m(), [&](auto M) {
+        moments_register_kernel<decltype(M)::value, Real>
+            <<<static_cast<unsigned>(blocks), kRegisterWarps * 32>>>(
+                L, P, x, c.y.get(), c.post.get(), n, moment_partial.get());
+      });
+    } else {
+      moments_kernel<Real><<<static_cast<unsigned>(blocks), kernels::kMomentThreads, shared>>>(
+          L, P, x, c.y.get(), c.post.get(), n, tile, moment_partial.get());
+    }
     check(cudaGetLastError(), "moments kernel launch");
     reduce_partials<<<static_cast<unsigned>(L.total()), kReduceThreads>>>(
         moment_partial.get(), blocks, L.total(), moment_total.get());
     check(cudaGetLastError(), "reduction launch");
+    if (profile) {
+      cudaEventRecord(events[3]);
+      elapsed(2, moments_ms, moment_passes);
+    }
     check(cudaMemcpy(out, moment_total.get(), sizeof(double) * L.total(), cudaMemcpyDeviceToHost),
           "moments");
   }

@@ -5,6 +5,7 @@
 
 #include "kernels/kernel_support.hpp"
 
+#include "moekit/kernels/dispatch.hpp"
 #include "moekit/stats/gaussian_moments.hpp"
 
 #include <catch2/catch.hpp>
@@ -125,5 +126,32 @@ TEST_CASE("EM with the rows kept on a device reaches the CPU backend's optimum",
     // Rows come back at the end of every start (the final classification), every
     // iteration for a softmax gate, and before any re-seeding.
     CHECK(backend.fetches >= o.restarts);
+  }
+}
+
+TEST_CASE("register moments (the GPU's kernel for small m) = Eigen moments", "[moments]") {
+  for (const Fitted& f : problems()) {
+    CAPTURE(f.name);
+    Posteriors post;
+    f.model.e_step(f.data, post);
+    kernels::GaussianRegressionStorage s;
+    f.model.experts().gaussian_regression()->export_pack(s);
+    const kernels::MomentLayout L{s.K, s.p, s.q};
+    REQUIRE(L.m() <= kernels::kMaxRegisterMoments);
+    const std::vector<Matrix> ref = eigen_moments(f.model, f.data, post.leaves());
+    const long n = static_cast<long>(f.data.rows());
+    kernels::with_response_dim(L.m(), [&](auto M) {
+      constexpr int m = decltype(M)::value;
+      if constexpr (m > 0) {
+        for (int k = 0; k < L.K; ++k) {
+          std::vector<double> acc(static_cast<size_t>(L.per_expert()), 0.0);
+          for (long i = 0; i < n; ++i)
+            kernels::moments_add_row<m>(s.view(), k, f.data.x.data() + i, n, f.data.y.data() + i, n,
+                                        post.leaves()(i, k), acc.data());
+          const GaussianMoments g = GaussianMoments::unpack({1, L.p, L.q}, acc.data(), Vector());
+          CHECK(max_rel_diff(g.M[0], ref[static_cast<size_t>(k)]) <= 1e-12);
+        }
+      }
+    });
   }
 }

@@ -91,7 +91,7 @@ void GaussianExperts::export_pack(kernels::GaussianRegressionStorage& out) const
   out.coef.resize(static_cast<size_t>(K * q));
   for (Index k = 0; k < K; ++k)
     for (Index c = 0; c < q; ++c) out.coef[static_cast<size_t>(k * q + c)] = means_(k, c);
-  cov_.export_factors(out.chol, out.log_norm);
+  cov_.export_factors(out.chol, out.log_norm, out.inv_diag);
 }
 
 MStepReport GaussianExperts::fit_moments(const GaussianMoments& moments) {

@@ -138,7 +138,7 @@ void LinearExperts::export_pack(kernels::GaussianRegressionStorage& out) const {
     for (Index j = 0; j < p_; ++j)
       for (Index c = 0; c < q; ++c)
         out.coef[static_cast<size_t>((k * p_ + j) * q + c)] = coef_[static_cast<size_t>(k)](j, c);
-  cov_.export_factors(out.chol, out.log_norm);
+  cov_.export_factors(out.chol, out.log_norm, out.inv_diag);
 }
 
 MStepReport LinearExperts::fit_moments(const GaussianMoments& moments) {

@@ -123,13 +123,17 @@ void CovarianceSet::log_density(Index k, const ConstMatrixRef& e, VectorRef out)
   out.array() = c - 0.5 * out.array();
 }
 
-void CovarianceSet::export_factors(std::vector<double>& chol, std::vector<double>& log_norm) const {
+void CovarianceSet::export_factors(std::vector<double>& chol,
+                                   std::vector<double>& log_norm,
+                                   std::vector<double>& inv_diag) const {
   chol.assign(static_cast<size_t>(K_ * q_ * q_), 0.0);
   log_norm.resize(static_cast<size_t>(K_));
+  inv_diag.resize(static_cast<size_t>(K_ * q_));
   for (Index k = 0; k < K_; ++k) {
     const Matrix& L = cholesky(k);
     for (Index a = 0; a < q_; ++a)
       for (Index b = 0; b <= a; ++b) chol[static_cast<size_t>((k * q_ + a) * q_ + b)] = L(a, b);
+    for (Index a = 0; a < q_; ++a) inv_diag[static_cast<size_t>(k * q_ + a)] = 1.0 / L(a, a);
     log_norm[static_cast<size_t>(k)] = -0.5 * (static_cast<double>(q_) * kLog2Pi + log_det(k));
   }
 }

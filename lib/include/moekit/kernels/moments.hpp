@@ -137,4 +137,54 @@ MOEKIT_HD inline void moments_accumulate(const MomentLayout& L,
   }
 }
 
+// The register form, for small m: a thread adds the rows it owns to the M (M + 1) / 2
+// accumulators of one expert (M = m at compile time, so that f and acc stay in registers;
+// loops run over compile-time indices only). The GPU's kernel for m <= kMaxRegisterMoments
+// gives each lane of a warp every 32nd row of a block and reduces the lanes by a fixed
+// shuffle tree.
+inline constexpr int kMaxRegisterMoments = 9;
+
+template <int M, typename Real>
+MOEKIT_HD inline void moments_add_row(const GaussianRegressionPack<double>& P,
+                                      int k,
+                                      const Real* x,
+                                      long ldx,
+                                      const Real* y,
+                                      long ldy,
+                                      double w,
+                                      double* acc) {
+  const int p = P.p, q = P.q, width = p > 0 ? p : 1;
+  const double* B = P.coef + static_cast<long>(k) * width * q;
+  double f[M];
+  f[0] = 1.0;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int a = 1; a < M; ++a) {
+    if (a <= p) {
+      f[a] = static_cast<double>(x[(a - 1) * ldx]);
+    } else {
+      const int c = a - 1 - p;
+      double mean = 0.0;
+      if (p == 0) {
+        mean = B[c];
+      } else {
+        for (int j = 0; j < p; ++j) mean += static_cast<double>(x[j * ldx]) * B[j * q + c];
+      }
+      f[a] = static_cast<double>(y[c * ldy]) - mean;
+    }
+  }
+  int s = 0;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int a = 0; a < M; ++a) {
+    const double wf = w * f[a];
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int b = a; b < M; ++b) acc[s++] += wf * f[b];
+  }
+}
+
 }  // namespace moekit::kernels

@@ -11,10 +11,10 @@ namespace moekit::kernels {
 
 struct GaussianRegressionStorage {
   int K = 0, p = 0, q = 0;
-  std::vector<double> coef, chol, log_norm;
+  std::vector<double> coef, chol, log_norm, inv_diag;
 
   GaussianRegressionPack<double> view() const {
-    return {K, p, q, coef.data(), chol.data(), log_norm.data()};
+    return {K, p, q, coef.data(), chol.data(), log_norm.data(), inv_diag.data()};
   }
 };
 

@@ -35,6 +35,7 @@ MOEKIT_HD inline void gaussian_regression_log_density(const GaussianRegressionPa
   const int p = P.p, width = p > 0 ? p : 1;
   const Real* B = P.coef + static_cast<long>(k) * width * q;
   const Real* L = P.chol + static_cast<long>(k) * q * q;
+  const Real* inv = P.inv_diag + static_cast<long>(k) * q;
   Real z[Q > 0 ? Q : kMaxResponseDim][R];
   Real maha[R];
   for (int r = 0; r < R; ++r) maha[r] = 0;
@@ -56,9 +57,9 @@ MOEKIT_HD inline void gaussian_regression_log_density(const GaussianRegressionPa
       const Real l = L[c * q + a];
       for (int r = 0; r < R; ++r) e[r] -= l * z[a][r];
     }
-    const Real d = L[c * q + c];
+    const Real d = inv[c];
     for (int r = 0; r < R; ++r) {
-      z[c][r] = e[r] / d;
+      z[c][r] = e[r] * d;
       maha[r] += z[c][r] * z[c][r];
     }
   }

@@ -41,7 +41,10 @@ class CovarianceSet {
 
   // Every component's Cholesky factor (q x q row-major, tied: repeated) and its constant
   // -0.5 (q log 2 pi + log |Sigma_k|), in the layout of kernels::GaussianRegressionPack.
-  void export_factors(std::vector<double>& chol, std::vector<double>& log_norm) const;
+  // inv_diag: the reciprocals of each factor's diagonal (K x q).
+  void export_factors(std::vector<double>& chol,
+                      std::vector<double>& log_norm,
+                      std::vector<double>& inv_diag) const;
 
   const Matrix& covariance(Index k) const { return sigma_[slot(k)]; }
   const Matrix& cholesky(Index k) const { return chol_[slot(k)]; }
