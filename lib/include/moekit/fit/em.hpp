@@ -23,6 +23,10 @@ class EmFitter {
   // EM from the model's current parameters (no initialisation), one start.
   FitResult refine(Model& model, const Dataset& data) const;
 
+  // Start number `restart` (0-based) of fit() alone: its initialisation and EM iterations up
+  // to options().max_iter. The gradient fitter begins from these starts.
+  FitResult start(Model& model, const Dataset& data, int restart) const;
+
  private:
   FitResult run(
       Model& model, const Dataset& data, int restart, std::uint64_t seed, bool initialise) const;
