@@ -29,6 +29,12 @@ constexpr double coef_se[2][2] = {{0.0142852564516006, 0.00629282258181869},
                                   {0.008072494, 0.004731142}};
 constexpr double variance_se[2] = {0.000432602336111036, 0.0001383082};
 constexpr double lambda_se = 0.056405765775883;
+// tests/reference/values/se_faithful.json (same script, mclust 6.0.0): `Mclust(faithful,
+// G=2, modelNames='VVV')`, polished by BFGS, SEs = sqrt(diag(solve(optimHess(theta, f)))).
+// Means (eruptions, waiting) of the long-eruption component first.
+constexpr double faithful_loglik = -1130.2639601848;
+constexpr double faithful_mean_se[2][2] = {{0.0314031281549266, 0.456185882817153},
+                                           {0.0271083659859871, 0.591873992810359}};
 // REFERENCE_VALUES_END
 }  // namespace ref
 
@@ -82,6 +88,35 @@ TEST_CASE("SE: NOdata, two linear experts, constant gate, agree with R's optimHe
   // The observed information is symmetric and positive definite at the maximum.
   CHECK((s.information - s.information.transpose()).norm() == 0.0);
   CHECK(Eigen::SelfAdjointEigenSolver<Matrix>(s.information).eigenvalues().minCoeff() > 0);
+}
+
+TEST_CASE("SE: faithful, K = 2 full covariances, means agree with R's optimHess",
+          "[se][reference]") {
+  const CsvTable table = read_csv(testing::dataset_path("faithful.csv"));
+  ModelSpec spec;
+  spec.K = 2;
+  spec.reg_covar = 0.0;
+  const Dataset data = make_dataset(table, spec.data);
+  Model m(spec, data.y.cols(), data.x.cols(), data.z.cols());
+  FitOptions o;
+  o.restarts = 5;
+  o.tol = 1e-13;
+  o.max_iter = 20000;
+  const FitResult r = EmFitter(o).fit(m, data);
+  REQUIRE(r.loglik == Approx(ref::faithful_loglik).margin(1e-7));
+  const StandardErrors s = standard_errors(m, data);
+  CHECK(s.warnings.empty());
+  const auto t = by_name(s);
+  const bool first_long = t.at("expert1.mean.eruptions").estimate > 3.0;
+  const char* responses[2] = {"eruptions", "waiting"};
+  for (int k = 0; k < 2; ++k)
+    for (int j = 0; j < 2; ++j) {
+      const std::string name =
+          fmt::format("expert{}.mean.{}", (k == 0) == first_long ? 1 : 2, responses[j]);
+      INFO(name);
+      REQUIRE(t.at(name).se.has_value());
+      CHECK(*t.at(name).se == Approx(ref::faithful_mean_se[k][j]).epsilon(0.01));
+    }
 }
 
 TEST_CASE("SE: natural parameter names follow the data's names", "[se][names]") {

@@ -1,6 +1,7 @@
 #!/usr/bin/env Rscript
 # Reference standard errors from the observed information, for moekit's --se
 #   NOdata  Equivalence ~ NO, 2 linear experts, constant proportions   -> values/se_NOdata.json
+#   faithful  Gaussian mixture, K = 2, VVV (mclust start)                 -> values/se_faithful.json
 #
 # Usage: Rscript standard_errors.R [DATA_DIR] [OUT_DIR]
 #   DATA_DIR defaults to <this script's dir>/../../../datasets; OUT_DIR to <dir>/../values
@@ -13,7 +14,7 @@
 # are sqrt(diag(solve(H))) directly; sigma, sigma^2 and lambda go through the delta method
 # (d sigma / d log sigma = sigma; d sigma^2 / d log sigma = 2 sigma^2; lambda = softmax).
 
-suppressPackageStartupMessages({ library(mixtools); library(jsonlite) })
+suppressPackageStartupMessages({ library(mixtools); library(mclust); library(jsonlite) })
 
 args <- commandArgs(trailingOnly = TRUE)
 script_dir <- local({
@@ -23,6 +24,7 @@ script_dir <- local({
 data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else file.path(script_dir, "..", "..", "..", "datasets")
 out_dir <- if (length(args) >= 2) args[2] else file.path(script_dir, "..", "values")
 versions <- list(R_version = R.version.string, mixtools = as.character(packageVersion("mixtools")),
+                 mclust = as.character(packageVersion("mclust")),
                  jsonlite = as.character(packageVersion("jsonlite")))
 
 lse <- function(L) { m <- apply(L, 1, max); m + log(rowSums(exp(L - m))) }
@@ -99,3 +101,49 @@ path <- file.path(out_dir, "se_NOdata.json")
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), path)
 cat("wrote", normalizePath(path), "\n")
 print(comp)
+
+## ---- faithful: K = 2 full-covariance Gaussian mixture; SEs of the means -----------------
+# theta = (mu_1, mu_2 (2 each), per component log L11, L21, log L22 (Cholesky of Sigma_k),
+# log(lambda_2 / lambda_1)); the means are natural parameters, so their SEs are
+# sqrt(diag(solve(H))) directly. Hessian by optimHess with numerical gradient of the loglik.
+fa <- as.matrix(read.csv(file.path(data_dir, "faithful.csv")))
+gmm_unpack <- function(th) {
+  mu <- matrix(th[1:4], 2, 2)
+  S <- lapply(1:2, function(k) { a <- th[4 + 3 * (k - 1) + 1:3]
+    L <- matrix(c(exp(a[1]), a[2], 0, exp(a[3])), 2, 2); L %*% t(L) })
+  eta <- c(0, th[11]); list(mu = mu, S = S, lambda = exp(eta) / sum(exp(eta)))
+}
+gmm_ll <- function(th) {
+  P <- gmm_unpack(th)
+  L <- sapply(1:2, function(k) {
+    R <- chol(P$S[[k]]); z <- backsolve(R, t(fa) - P$mu[, k], transpose = TRUE)
+    log(P$lambda[k]) - log(2 * pi) - sum(log(diag(R))) - colSums(z^2) / 2 })
+  sum(lse(L))
+}
+mc <- Mclust(fa, G = 2, modelNames = "VVV", verbose = FALSE)
+th0 <- c(mc$parameters$mean, unlist(lapply(1:2, function(k) {
+  L <- t(chol(mc$parameters$variance$sigma[, , k])); c(log(L[1, 1]), L[2, 1], log(L[2, 2])) })),
+  log(mc$parameters$pro[2] / mc$parameters$pro[1]))
+fg <- function(t) { v <- -gmm_ll(t); if (is.finite(v)) v else 1e300 }
+o2 <- optim(th0, fg, method = "BFGS", control = list(maxit = 5000, reltol = 1e-16))
+H2 <- optimHess(o2$par, fg)
+se2 <- sqrt(diag(solve(H2)))
+P2 <- gmm_unpack(o2$par)
+out2 <- list(
+  dataset = "faithful.csv",
+  description = "Observed-information SEs of the means, faithful, Gaussian mixture K = 2, full covariances",
+  versions = versions, generated_by = "tests/reference/gen/standard_errors.R",
+  conventions = paste("SEs = sqrt(diag(solve(optimHess(theta, f)))) (numerical gradient) at the",
+                      "BFGS-polished maximum, f = -loglik, theta = (means, log-Cholesky, log(lambda_2 / lambda_1))"),
+  fits = list(Mclust_VVV_G2 = list(
+    n = nrow(fa), K = 2, package = "mclust", package_version = versions$mclust,
+    call = "Mclust(faithful, G=2, modelNames='VVV'); then optim BFGS (reltol 1e-16); optimHess(theta, f)",
+    loglik_mclust = mc$loglik, loglik = -fg(o2$par),
+    components = lapply(1:2, function(k) list(
+      mean = setNames(as.list(P2$mu[, k]), colnames(fa)),
+      mean_se = setNames(as.list(se2[2 * (k - 1) + 1:2]), colnames(fa)),
+      lambda = P2$lambda[k])))))
+path2 <- file.path(out_dir, "se_faithful.json")
+writeLines(toJSON(out2, auto_unbox = TRUE, digits = NA, pretty = TRUE), path2)
+cat("wrote", normalizePath(path2), "\n")
+str(out2$fits$Mclust_VVV_G2$components)
