@@ -31,7 +31,16 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
                   "full | diag | spherical | tied-full | tied-diag | tied-spherical (or VVV, VVI, "
                   "VII, EEE, EEI, EII)")
       ->capture_default_str();
-  cmd->add_option("--method", a.method, "Fitting method")->capture_default_str();
+  cmd->add_option("--method", a.method,
+                  "em | gradient (L-BFGS on the log-likelihood from EM's starts after "
+                  "--warmup-iter EM iterations)")
+      ->capture_default_str();
+  cmd->add_option("--warmup-iter", a.warmup_iter,
+                  "--method gradient: EM iterations from each start before L-BFGS (>= 1)")
+      ->capture_default_str();
+  cmd->add_option("--gradient-tol", a.gradient_tol,
+                  "--method gradient: also stop when the score norm per row is at most this")
+      ->capture_default_str();
   cmd->add_option("--init", a.init,
                   "auto (k-means++ for gaussian experts and gaussian gates; random, k-means++ "
                   "on [x, y] and random lines taking turns for regression experts) | kmeans++ | "
@@ -67,9 +76,6 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
 }
 
 ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
-  if (a.method != "em")
-    throw InputError::option("--method", a.method,
-                             "only em is available in this version (gradient fitting comes later)");
   const ExpertFamilyTraits& family = expert_family(a.experts);
   const GateKindTraits& gate = gate_kind(a.gate);
   ModelSpec spec;
@@ -111,6 +117,9 @@ FitOptions make_fit_options(const FitArgs& a) {
   if (a.float32 && options.device != Device::Cuda)
     throw InputError("--float32 applies to --device cuda only");
   options.float32 = a.float32;
+  options.method = parse_method(a.method);
+  options.warmup_iter = a.warmup_iter;
+  options.gradient_tol = a.gradient_tol;
   options.validate();
   return options;
 }

@@ -18,9 +18,9 @@ struct FitArgs {
                                            covariance = "full";
   std::string method = "em", init = "auto", out, delimiter = ",", device = "cpu";
   std::string gate_covariance;  // Gaussian gates; empty: full
-  int restarts = 1, max_iter = 1000, threads = 0;
+  int restarts = 1, max_iter = 1000, threads = 0, warmup_iter = 5;
   std::uint64_t seed = 1;
-  double tol = 1e-8, reg_covar = 1e-6;
+  double tol = 1e-8, reg_covar = 1e-6, gradient_tol = 1e-9;
   double gate_ridge = 0.0;  // softmax gate: L2 penalty on the gate coefficients
   double df = 0.0;          // t experts: fixed nu; 0 estimates it
   bool json = false, quiet = false;

@@ -7,7 +7,8 @@
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
-#include "moekit/fit/em.hpp"
+#include "moekit/fit/fit_model.hpp"
+#include "moekit/infer/standard_errors.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -22,6 +23,7 @@ namespace {
 struct FitCommandArgs : FitArgs {
   long K = 2;
   bool K_given = false;
+  bool se = false;
   std::string tree;
 };
 
@@ -40,8 +42,13 @@ void run_fit(const FitCommandArgs& a) {
 
   auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));
   options.on_iteration = [progress](const IterationInfo& info) { return progress->update(info); };
-  const FitResult result = EmFitter(options).fit(model, data);
+  FitResult result = fit_model(model, data, options);
   progress.reset();
+  if (a.se) {
+    StandardErrors se = standard_errors(model, data);
+    result.inference = std::move(se.table);
+    for (auto& w : se.warnings) result.warnings.push_back(std::move(w));
+  }
 
   if (!a.out.empty()) save_model(model, &result, a.out);
   if (a.json) {
@@ -55,15 +62,16 @@ void run_fit(const FitCommandArgs& a) {
   if (!result.converged() && !a.quiet)
     fmt::print(
         stderr,
-        "warning: EM did not converge within --max-iter {} (last relative change above --tol {})\n",
-        a.max_iter, a.tol);
+        "warning: {} did not converge within --max-iter {} (last relative change above --tol {})\n",
+        a.method == "gradient" ? "gradient ascent" : "EM", a.max_iter, a.tol);
 }
 
 }  // namespace
 
 void add_fit_command(CLI::App& app) {
   auto a = std::make_shared<FitCommandArgs>();
-  CLI::App* cmd = app.add_subcommand("fit", "Fit a mixture of experts to CSV data by EM");
+  CLI::App* cmd =
+      app.add_subcommand("fit", "Fit a mixture of experts to CSV data by EM or gradient ascent");
   add_model_options(cmd, *a);
   auto* k = cmd->add_option("-k,--components", a->K, "Number of experts K")->capture_default_str();
   cmd->add_option("--tree", a->tree,
@@ -71,6 +79,9 @@ void add_fit_command(CLI::App& app) {
                   "first ('2,3': a root gate over 2 gates of 3 experts each; '4' is -k 4)");
   cmd->add_option("-o,--out", a->out, "Write the fitted model (JSON) to this file, atomically");
   cmd->add_flag("--json", a->json, "Print one JSON object with the fit and the parameters");
+  cmd->add_flag("--se", a->se,
+                "Standard errors, z values and p-values of the natural parameters from the "
+                "observed information (stored in --out's fit record, shown by summary)");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress line and no warnings on stderr");
   cmd->callback([a, k] {
     a->K_given = k->count() > 0;

@@ -114,6 +114,47 @@ void outline(const Model& model, Index node, int depth, std::string& out) {
     outline(model, t.first_child(node) + c, depth + 1, out);
 }
 
+// R's format.pval: below machine precision as "< 2e-16".
+std::string format_p(double p) {
+  return p < 2.2e-16 ? std::string("< 2e-16") : fmt::format("{:.3g}", p);
+}
+
+std::string stars(double p) {
+  return p < 0.001 ? "***" : p < 0.01 ? "**" : p < 0.05 ? "*" : p < 0.1 ? "." : "";
+}
+
+// R's coefficient tables (summary.glm): one per expert, gate and shared block, the block
+// being the parameter name up to its first dot.
+std::string inference_text(const std::vector<ParameterInference>& rows) {
+  std::string out =
+      "\nstandard errors (observed information, delta method to the natural parameters):\n";
+  std::vector<std::string> blocks;
+  for (const auto& r : rows) {
+    const std::string block = r.parameter.substr(0, r.parameter.find('.'));
+    if (std::find(blocks.begin(), blocks.end(), block) == blocks.end()) blocks.push_back(block);
+  }
+  for (const auto& block : blocks) {
+    size_t width = 12;
+    for (const auto& r : rows)
+      if (r.parameter.rfind(block + ".", 0) == 0)
+        width = std::max(width, r.parameter.size() - block.size() + 1);
+    out += fmt::format("\n{}:\n  {:<{}}{:>13}{:>13}{:>10}{:>10}\n", block, "", width, "Estimate",
+                       "Std. Error", "z value", "Pr(>|z|)");
+    for (const auto& r : rows) {
+      if (r.parameter.rfind(block + ".", 0) != 0) continue;
+      const std::string name = r.parameter.substr(block.size() + 1);
+      out += fmt::format("  {:<{}}{:>13.6g}", name, width, r.estimate);
+      if (r.se && r.z && r.p)
+        out +=
+            fmt::format("{:>13.6g}{:>10.3f}{:>10} {}\n", *r.se, *r.z, format_p(*r.p), stars(*r.p));
+      else
+        out += fmt::format("{:>13}{:>10}{:>10}\n", "NA", "NA", "NA");
+    }
+  }
+  out += "---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1\n";
+  return out;
+}
+
 }  // namespace
 
 std::string fit_text(const Model& model, const FitResult& fit) {
@@ -141,11 +182,17 @@ std::string fit_text(const Model& model, const FitResult& fit) {
     out += fmt::format(
         "AIC {:.6f}   BIC {:.6f}   ICL {:.6f}   (lower is better; BIC = -2 loglik + p log n)\n",
         fit.aic, fit.bic, fit.icl);
-    out += fmt::format("EM: {} iterations, {} ({}); {} start(s), best #{}{}; {:.3f} s\n",
+    const std::string how =
+        fit.method == "gradient"
+            ? fmt::format("gradient ascent (L-BFGS after {} EM iterations)", fit.warmup_iterations)
+            : "EM";
+    out += fmt::format("{}: {} iterations, {} ({}); {} start(s), best #{}{}; {:.3f} s\n", how,
                        fit.iterations, to_string(fit.status), fit.stopping_rule, fit.restarts,
                        fit.best_restart + 1, fit.init.empty() ? "" : " (" + fit.init + " start)",
                        fit.seconds);
     if (fit.backend != "cpu") out += fmt::format("E-step on {}\n", fit.backend);
+    if (fit.gradient_norm)
+      out += fmt::format("score norm at the end: {:.3g}\n", *fit.gradient_norm);
   }
   if (!t.is_flat()) {
     out += "\ngating tree:\n";
@@ -189,6 +236,7 @@ std::string fit_text(const Model& model, const FitResult& fit) {
       out += "  " + name + ":\n" + format_matrix(m, "    ", rows, cols);
     }
   }
+  if (!fit.inference.empty()) out += inference_text(fit.inference);
   for (const auto& w : fit.warnings) out += "warning: " + w + "\n";
   return out;
 }

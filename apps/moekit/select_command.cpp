@@ -9,7 +9,7 @@
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
-#include "moekit/fit/em.hpp"
+#include "moekit/fit/fit_model.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -117,7 +117,7 @@ void run_select(const SelectArgs& a) {
       options.on_iteration = [progress](const IterationInfo& info) {
         return progress->update(info);
       };
-      c.fit = EmFitter(options).fit(model, data);
+      c.fit = fit_model(model, data, options);
       options.on_iteration = nullptr;  // erases this candidate's progress line
     } catch (const NumericalError& e) {
       c.error = e.what();

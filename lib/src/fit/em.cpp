@@ -3,6 +3,7 @@
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/fit/degenerate.hpp"
 #include "moekit/fit/init.hpp"
 #include "moekit/infer/criteria.hpp"
 
@@ -51,17 +52,7 @@ void share_within_groups(const Dataset& data, Matrix& resp) {
   }
 }
 
-// Degenerate maxima (McLachlan & Peel 2000, section 3.10: the likelihood of Gaussian-type
-// experts is unbounded, and EM can settle where one expert fits a handful of rows almost
-// exactly): a component with fewer rows of responsibility than it has parameters, or whose
-// scale for some response is below kDegenerateScale times that response's standard
-// deviation. Judged on what the data say, before any ridge.
-constexpr double kDegenerateScale = 0.01;
-
-struct Degenerate {
-  Index k;
-  std::string why;
-};
+}  // namespace
 
 std::vector<Degenerate> degenerate_components(const Model& model,
                                               const Posteriors& post,
@@ -94,6 +85,8 @@ std::vector<Degenerate> degenerate_components(const Model& model,
   }
   return out;
 }
+
+namespace {
 
 void add_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
   for (const auto& w : from)
@@ -325,6 +318,11 @@ FitResult EmFitter::fit_with(Model& model,
   for (auto& f : failures) best.warnings.push_back(f);
   best.seconds = seconds_since(t0);
   return best;
+}
+
+FitResult EmFitter::start(Model& model, const Dataset& data, int restart) const {
+  // The gradient method's warm-up: a few EM iterations on the CPU.
+  return run(model, data, CpuBackend(), restart, options_.seed, true);
 }
 
 FitResult EmFitter::refine(Model& model, const Dataset& data) const {

@@ -31,6 +31,14 @@ InitMethod parse_init(const std::string& name) {
   throw InputError::option("--init", name, "must be auto, kmeans++, random or lines");
 }
 
+std::string to_string(FitMethod m) { return m == FitMethod::Gradient ? "gradient" : "em"; }
+
+FitMethod parse_method(const std::string& name) {
+  if (name == "em") return FitMethod::Em;
+  if (name == "gradient") return FitMethod::Gradient;
+  throw InputError::option("--method", name, "must be em or gradient");
+}
+
 void FitOptions::validate() const {
   if (max_iter < 1)
     throw InputError::option("--max-iter", std::to_string(max_iter), "must be >= 1");
@@ -42,6 +50,12 @@ void FitOptions::validate() const {
     throw InputError::option("--kmeans-iter", std::to_string(kmeans_iter), "must be >= 0");
   if (max_reseeds < 0)
     throw InputError::option("--max-reseeds", std::to_string(max_reseeds), "must be >= 0");
+  if (warmup_iter < 1)
+    throw InputError::option("--warmup-iter", std::to_string(warmup_iter),
+                             "must be >= 1 (the first EM iteration turns a start into parameters)");
+  if (!(gradient_tol >= 0) || !std::isfinite(gradient_tol))
+    throw InputError::option("--gradient-tol", fmt::format("{}", gradient_tol),
+                             "must be finite and >= 0");
   if (threads < 0)
     throw InputError::option("--threads", std::to_string(threads), "must be >= 0 (0: all cores)");
 }

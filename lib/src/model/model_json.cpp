@@ -117,6 +117,23 @@ json fit_to_json(const FitResult& f) {
   for (long k : f.degenerate) degenerate.push_back(k + 1);
   j["degenerate_components"] = degenerate;
   j["loglik_trace"] = f.loglik_trace;
+  j["method"] = f.method;
+  if (f.method == "gradient") j["warmup_iterations"] = f.warmup_iterations;
+  if (f.gradient_norm) j["gradient_norm"] = *f.gradient_norm;
+  if (!f.inference.empty()) {
+    // Absent standard errors are null, never NaN.
+    auto opt = [](const std::optional<double>& v) {
+      return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    };
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : f.inference)
+      rows.push_back({{"parameter", r.parameter},
+                      {"estimate", r.estimate},
+                      {"se", opt(r.se)},
+                      {"z", opt(r.z)},
+                      {"p", opt(r.p)}});
+    j["inference"] = rows;
+  }
   return j;
 }
 
@@ -301,6 +318,26 @@ FitResult fit_record_from_json(const std::string& text) {
   for (long k : r.value("degenerate_components", std::vector<long>{}))
     f.degenerate.push_back(k - 1);
   f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
+  f.method = r.value("method", "em");
+  f.warmup_iterations = r.value("warmup_iterations", 0);
+  if (r.contains("gradient_norm") && r.at("gradient_norm").is_number())
+    f.gradient_norm = r.at("gradient_norm").get<double>();
+  if (r.contains("inference") && r.at("inference").is_array()) {
+    auto opt = [](const json& row, const char* key) -> std::optional<double> {
+      if (row.contains(key) && row.at(key).is_number()) return row.at(key).get<double>();
+      return std::nullopt;
+    };
+    for (const json& row : r.at("inference")) {
+      if (!row.is_object()) continue;
+      ParameterInference p;
+      p.parameter = row.value("parameter", "");
+      p.estimate = row.value("estimate", 0.0);
+      p.se = opt(row, "se");
+      p.z = opt(row, "z");
+      p.p = opt(row, "p");
+      f.inference.push_back(p);
+    }
+  }
   return f;
 }
 

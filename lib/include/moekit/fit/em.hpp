@@ -26,6 +26,10 @@ class EmFitter {
   // EM from the model's current parameters (no initialisation), one start.
   FitResult refine(Model& model, const Dataset& data) const;
 
+  // Start number `restart` (0-based) of fit() alone: its initialisation and EM iterations up
+  // to options().max_iter. The gradient fitter begins from these starts.
+  FitResult start(Model& model, const Dataset& data, int restart) const;
+
  private:
   FitResult fit_with(Model& model,
                      const Dataset& data,

@@ -23,7 +23,13 @@ enum class InitMethod { Auto, KMeansPlusPlus, Random, RandomLines };
 std::string to_string(InitMethod m);
 InitMethod parse_init(const std::string& name);  // "auto" | "kmeans++" | "random" | "lines"
 
-// Reported after every EM iteration; return false to stop the fit early.
+// Em: expectation-maximisation (the default). Gradient: quasi-Newton (L-BFGS) ascent of the
+// same objective in the unconstrained parameters (Model::parameters()), from EM's starts.
+enum class FitMethod { Em, Gradient };
+std::string to_string(FitMethod m);
+FitMethod parse_method(const std::string& name);  // "em" | "gradient"
+
+// Reported after every EM or L-BFGS iteration; return false to stop the fit early.
 struct IterationInfo {
   int restart = 0, restarts = 1;
   int iteration = 0;
@@ -45,6 +51,15 @@ struct FitOptions {
   // --device cuda: the E-step in float32 (data, arithmetic and posteriors; the experts'
   // moments are still accumulated in double). Ignored on the CPU.
   bool float32 = false;
+  FitMethod method = FitMethod::Em;
+  // Gradient method: EM iterations run from each start before L-BFGS takes over. A few EM
+  // steps move a start out of the flat, badly scaled region where k-means or random
+  // responsibilities leave it, so that L-BFGS climbs to the maximum EM reaches from there.
+  // At least 1.
+  int warmup_iter = 5;
+  // Gradient method: also stop when the norm of the score per row, ||dl/dtheta|| / n, is at
+  // most this (the relative log-likelihood change --tol stops it too).
+  double gradient_tol = 1e-9;
   std::function<bool(const IterationInfo&)> on_iteration;
 
   void validate() const;

@@ -1,6 +1,9 @@
 #pragma once
 // The outcome of a fit: a value with a status, the log-likelihood trace and warnings.
 
+#include "moekit/infer/inference.hpp"
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,13 @@ struct FitResult {
   // Components that ended at a degenerate maximum (0-based; empty for a proper fit). The
   // best start is a non-degenerate one whenever any start was.
   std::vector<long> degenerate;
+  std::string method = "em";  // "em" or "gradient"
+  // Gradient method: EM iterations from the start before L-BFGS (iterations counts L-BFGS's).
+  int warmup_iterations = 0;
+  // Norm of the score of the objective in the unconstrained parameters at the end.
+  std::optional<double> gradient_norm;
+  // Standard errors and Wald tests of the natural parameters, when they were asked for.
+  std::vector<ParameterInference> inference;
 
   bool converged() const { return status == FitStatus::Converged; }
   // What EM maximised: joint_loglik for joint models, loglik otherwise.

@@ -1,0 +1,19 @@
+#pragma once
+// One row of a Wald table: a natural parameter with its standard error, z = estimate / se
+// and the two-sided p-value 2 (1 - Phi(|z|)) against zero.
+
+#include <optional>
+#include <string>
+
+namespace moekit {
+
+struct ParameterInference {
+  // "expert1.(Intercept)", "expert2.sigma2", "gate.expert2.NO", "gate.weight2", ...
+  std::string parameter;
+  double estimate = 0.0;
+  // Absent when the observed information is singular or indefinite in this parameter's
+  // direction: then there is no standard error to give.
+  std::optional<double> se, z, p;
+};
+
+}  // namespace moekit
