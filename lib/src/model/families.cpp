@@ -5,6 +5,7 @@
 #include "moekit/experts/laplace.hpp"
 #include "moekit/experts/linear.hpp"
 #include "moekit/experts/logistic.hpp"
+#include "moekit/experts/poisson.hpp"
 #include "moekit/experts/student_t.hpp"
 #include "moekit/gates/constant.hpp"
 #include "moekit/gates/gaussian.hpp"
@@ -21,7 +22,8 @@ const std::vector<ExpertFamilyTraits>& expert_table() {
                                                     {"linear", false, true, false},
                                                     {"logistic", true, false, false},
                                                     {"laplace", false, false, false},
-                                                    {"t", false, true, true}};
+                                                    {"t", false, true, true},
+                                                    {"poisson", false, false, false}};
   return t;
 }
 
@@ -81,6 +83,12 @@ std::unique_ptr<Experts> make_experts(const ModelSpec& spec, Index q, Index p) {
           "--experts", spec.experts,
           "needs class labels with at least two levels on the left of the formula");
     return std::make_unique<LogisticExperts>(spec.K, L, p, spec.data.x_names);
+  }
+  if (f == "poisson") {
+    if (q != 1)
+      throw InputError::option("--formula", spec.data.formula,
+                               fmt::format("poisson experts model one count response, not {}", q));
+    return std::make_unique<PoissonExperts>(spec.K, p, spec.data.x_names);
   }
   if (f == "laplace") return std::make_unique<LaplaceExperts>(spec.K, q, p, spec.collapse_tol);
   return std::make_unique<StudentTExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.df,

@@ -92,6 +92,10 @@ void Model::check_data(const Dataset& data) const {
   if (data.rows() < components())
     throw InputError(
         fmt::format("{} rows cannot be split into {} components", data.rows(), components()));
+  if (const auto bad = experts_->invalid_response_row(data.y))
+    throw InputError(fmt::format("{}: line {}: {} experts need {}; the response there is {}",
+                                 data.source, data.line_of(*bad), experts_->family(),
+                                 experts_->response_rule(), data.y(*bad, 0)));
   if (gates_.empty()) return;
   // Every gate reads the same covariates: one check per kind is enough.
   std::vector<std::string> checked;

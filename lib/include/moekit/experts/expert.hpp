@@ -40,6 +40,12 @@ class Experts {
   virtual bool reads_covariates() const { return true; }
   // Whether y holds class codes (logistic experts) rather than numbers.
   virtual bool categorical() const { return false; }
+  // The first row whose response the family cannot model (a negative or fractional count
+  // for Poisson experts), and the rule it breaks, for the input error.
+  virtual std::optional<Index> invalid_response_row(const ConstMatrixRef& /*y*/) const {
+    return std::nullopt;
+  }
+  virtual std::string response_rule() const { return ""; }
   // A short note on the family's settings for summaries, e.g. "covariance full (mclust VVV)".
   virtual std::string settings_note() const { return ""; }
   // The marginal of response j under expert k; nullopt when the family has no closed form.

@@ -1,0 +1,107 @@
+// Poisson experts (log link) against flexmix's FLXMRglm(family = "poisson") optima
+// (tests/reference/values/poisson.json), their score against finite differences, the count
+// check on the response, and the model file round trip.
+
+#include "experts/regression_util.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/experts/poisson.hpp"
+#include "moekit/model/model_json.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+using namespace moekit;
+using namespace moekit::testing;
+
+namespace {
+
+// Best of `restarts` CLI-default EM fits (random and k-means++ starts, tol 1e-8).
+FitResult fit_poisson(Problem& p, Model& m, int restarts, double tol = 1e-8) {
+  p.spec.reg_covar = ModelSpec().reg_covar;
+  m = make_model(p);
+  FitOptions o;
+  o.restarts = restarts;
+  o.tol = tol;
+  return EmFitter(o).fit(m, p.data);
+}
+
+}  // namespace
+
+TEST_CASE("poisson experts reach flexmix's optimum on bioChemists, K = 2", "[poisson]") {
+  // flexmix 2.3.18, best of 60 starts at tol 1e-12: -1561.0708709178.
+  constexpr double best = -1561.0708709178;
+  Problem p = load_problem("bioChemists.csv", "art ~ fem + mar + kid5 + phd + ment", "poisson",
+                           "constant", 2);
+  Model m;
+  const FitResult r = fit_poisson(p, m, 10);
+  // The default stopping rule (relative change 1e-8) stops this slow EM 1.2e-4 short.
+  CHECK(r.loglik >= best - 1e-7 * std::abs(best));
+  CHECK(r.loglik <= best + 1e-8);
+  const FitResult polished = fit_poisson(p, m, 10, 1e-12);
+  CHECK(polished.loglik == Approx(best).margin(1e-8));
+  // The larger component (weight 0.7457) has intercept -0.5097 and phd 0.0919.
+  const auto& e = dynamic_cast<const PoissonExperts&>(m.experts());
+  const Index big = e.coefficients(0)(0) < 0 ? 0 : 1;
+  // Parameters are flat to 1e-10 in log-likelihood at the 1e-4 level (both stop at tol 1e-12).
+  CHECK(e.coefficients(big)(0) == Approx(-0.50970662).margin(2e-4));
+  CHECK(e.coefficients(big)(4) == Approx(0.09189644).margin(2e-4));
+}
+
+TEST_CASE("poisson experts reach flexmix's optimum on NPreg yp ~ x, K = 2", "[poisson]") {
+  constexpr double best = -440.6402943217;  // flexmix 2.3.18, best of 60 starts, tol 1e-12
+  Problem p = load_problem("NPreg.csv", "yp ~ x", "poisson", "constant", 2);
+  Model m;
+  const FitResult r = fit_poisson(p, m, 10);
+  CHECK(r.loglik >= best - 1e-7 * std::abs(best));
+  CHECK(fit_poisson(p, m, 10, 1e-12).loglik == Approx(best).margin(1e-8));
+}
+
+TEST_CASE("poisson score = finite differences of the weighted log-likelihood", "[poisson]") {
+  Problem p = load_problem("NPreg.csv", "yp ~ x", "poisson", "constant", 2);
+  Model m;
+  fit_poisson(p, m, 2);
+  Experts& e = m.experts();
+  const Index n = p.data.rows();
+  Matrix resp(n, 2);
+  for (Index i = 0; i < n; ++i) resp(i, 0) = 1.0 - (resp(i, 1) = (i % 3) / 3.0);
+  auto objective = [&](const Vector& theta) {
+    auto c = e.clone();
+    c->set_parameters(theta);
+    Matrix ld(n, 2);
+    c->log_density(p.data.x, p.data.y, ld);
+    return (ld.array() * resp.array()).sum();
+  };
+  const Vector theta = e.parameters(), s = e.score(p.data.x, p.data.y, resp);
+  for (Index j = 0; j < theta.size(); ++j) {
+    Vector a = theta, b = theta;
+    a(j) += 1e-6;
+    b(j) -= 1e-6;
+    CHECK(s(j) == Approx((objective(a) - objective(b)) / 2e-6).epsilon(1e-5).margin(1e-4));
+  }
+}
+
+TEST_CASE("poisson experts refuse a response that is not a count", "[poisson]") {
+  Problem p = load_problem("NPreg.csv", "yn ~ x", "poisson", "constant", 2);
+  Model m = make_model(p);
+  try {
+    EmFitter().fit(m, p.data);
+    FAIL("a continuous response was accepted");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("line 2"));
+    CHECK_THAT(e.what(), Catch::Contains("non-negative whole counts"));
+  }
+}
+
+TEST_CASE("poisson experts: the model file round trip", "[poisson]") {
+  Problem p = load_problem("NPreg.csv", "yp ~ x", "poisson", "constant", 2);
+  Model m;
+  const FitResult r = fit_poisson(p, m, 2);
+  const Model back = model_from_json(model_to_json(m, &r), "roundtrip.json");
+  CHECK((back.parameters() - m.parameters()).cwiseAbs().maxCoeff() == 0.0);
+  Posteriors a, b;
+  m.e_step(p.data, a);
+  back.e_step(p.data, b);
+  CHECK(a.loglik == b.loglik);
+}
