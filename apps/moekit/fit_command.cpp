@@ -5,9 +5,12 @@
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/input_file.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
+#include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
+#include "moekit/fit/warm_start.hpp"
 #include "moekit/infer/standard_errors.hpp"
 #include "moekit/model/model_json.hpp"
 
@@ -24,26 +27,57 @@ struct FitCommandArgs : FitArgs {
   long K = 2;
   bool K_given = false;
   bool se = false;
-  std::string tree;
+  std::string tree, init_model;
 };
+
+// --init-model: the saved model fixes the families, the formula and the settings; -k may
+// keep its K or add one component (split). EM runs from it (EmFitter::refine).
+FitResult warm_fit(const FitCommandArgs& a, Model& model, Dataset& data) {
+  if (a.method != "em")
+    throw InputError::option("--init-model", a.init_model, "applies to --method em");
+  if (!a.tree.empty())
+    throw InputError::option("--tree", a.tree,
+                             "the model given by --init-model fixes the tree; leave --tree out");
+  Model saved = model_from_json(read_input_file(a.init_model, "model file"), a.init_model);
+  CsvOptions csv;
+  csv.delimiter = parse_delimiter(a.delimiter);
+  data = apply_spec(read_csv(a.data, csv), saved.spec().data, true);
+  const Index K = saved.components();
+  if (a.K_given && a.K != K && a.K != K + 1)
+    throw InputError::option(
+        "-k", std::to_string(a.K),
+        fmt::format("the model in {} has K = {}: give -k {} (refit) or -k {} (one component "
+                    "more, split from the heaviest)",
+                    a.init_model, K, K, K + 1));
+  saved.check_data(data);
+  model = a.K_given && a.K == K + 1 ? split_heaviest_component(saved, data) : std::move(saved);
+  FitOptions options = make_fit_options(a);
+  FitResult r = EmFitter(options).refine(model, data);
+  r.init = "model " + a.init_model;
+  return r;
+}
 
 void run_fit(const FitCommandArgs& a) {
   if (!a.tree.empty() && a.K_given && TreeShape::parse(a.tree).leaves() != a.K)
     throw InputError::option("--tree", a.tree,
                              fmt::format("has {} leaves but -k is {}: give one of them",
                                          TreeShape::parse(a.tree).leaves(), a.K));
-  ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
-  FitOptions options = make_fit_options(a);
-  if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
-
-  const Dataset data = read_training_data(a, spec.data);
-  // Check that the families exist before any work is done.
-  Model model(spec, data.y.cols(), data.x.cols(), data.z.cols());
-
-  auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));
-  options.on_iteration = [progress](const IterationInfo& info) { return progress->update(info); };
-  FitResult result = fit_model(model, data, options);
-  progress.reset();
+  if (!a.out.empty()) refuse_overwrite(a.out, {a.data, a.init_model});
+  Dataset data;
+  Model model;
+  FitResult result;
+  if (!a.init_model.empty()) {
+    result = warm_fit(a, model, data);
+  } else {
+    ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
+    FitOptions options = make_fit_options(a);
+    data = read_training_data(a, spec.data);
+    // Check that the families exist before any work is done.
+    model = Model(spec, data.y.cols(), data.x.cols(), data.z.cols());
+    auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));
+    options.on_iteration = [progress](const IterationInfo& info) { return progress->update(info); };
+    result = fit_model(model, data, options);
+  }
   if (a.se) {
     StandardErrors se = standard_errors(model, data);
     result.inference = std::move(se.table);
@@ -82,6 +116,9 @@ void add_fit_command(CLI::App& app) {
   cmd->add_flag("--se", a->se,
                 "Standard errors, z values and p-values of the natural parameters from the "
                 "observed information (stored in --out's fit record, shown by summary)");
+  cmd->add_option("--init-model", a->init_model,
+                  "Start EM from this saved model (its families, formula and settings); with -k "
+                  "one above its K, from it with the heaviest component split in two");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress line and no warnings on stderr");
   cmd->callback([a, k] {
     a->K_given = k->count() > 0;

@@ -135,13 +135,15 @@ Vector PoissonExperts::score(const ConstMatrixRef& x,
 
 Vector PoissonExperts::parameters() const {
   Vector theta(num_params());
-  for (Index k = 0; k < components(); ++k) theta.segment(k * p_, p_) = coef_[static_cast<size_t>(k)];
+  for (Index k = 0; k < components(); ++k)
+    theta.segment(k * p_, p_) = coef_[static_cast<size_t>(k)];
   return theta;
 }
 
 void PoissonExperts::set_parameters(const ConstVectorRef& theta) {
   if (theta.size() != num_params()) throw Error("PoissonExperts::set_parameters: wrong length");
-  for (Index k = 0; k < components(); ++k) coef_[static_cast<size_t>(k)] = theta.segment(k * p_, p_);
+  for (Index k = 0; k < components(); ++k)
+    coef_[static_cast<size_t>(k)] = theta.segment(k * p_, p_);
 }
 
 std::vector<Matrix> PoissonExperts::predict_means(const ConstMatrixRef& x) const {
@@ -155,7 +157,8 @@ Matrix PoissonExperts::sample(const ConstMatrixRef& x,
                               Rng& rng) const {
   Matrix y(x.rows(), 1);
   for (Index i = 0; i < x.rows(); ++i) {
-    const double mu = std::exp(x.row(i).dot(coef_[static_cast<size_t>(component[static_cast<size_t>(i)])]));
+    const double mu =
+        std::exp(x.row(i).dot(coef_[static_cast<size_t>(component[static_cast<size_t>(i)])]));
     if (!(mu < 1e15))
       throw NumericalError(fmt::format(
           "poisson experts: the mean of row {} is {:.3g}, too large to draw counts from", i + 1,
@@ -190,10 +193,12 @@ void PoissonExperts::set_params(const std::vector<ParameterMap>& components, con
     if (it == m.end())
       throw ModelFormatError(fmt::format("poisson expert {}: missing 'coefficients'", k + 1));
     if (it->second.rows() != p_ || it->second.cols() != 1)
-      throw ModelFormatError(fmt::format("poisson expert {}: 'coefficients' is {}x{}, expected {}x1",
-                                         k + 1, it->second.rows(), it->second.cols(), p_));
+      throw ModelFormatError(
+          fmt::format("poisson expert {}: 'coefficients' is {}x{}, expected {}x1", k + 1,
+                      it->second.rows(), it->second.cols(), p_));
     if (!it->second.allFinite())
-      throw ModelFormatError(fmt::format("poisson expert {}: 'coefficients' are not finite", k + 1));
+      throw ModelFormatError(
+          fmt::format("poisson expert {}: 'coefficients' are not finite", k + 1));
     coef_[static_cast<size_t>(k)] = it->second.col(0);
   }
 }
