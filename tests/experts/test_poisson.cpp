@@ -6,6 +6,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/experts/poisson.hpp"
+#include "moekit/infer/predict.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <catch2/catch.hpp>
@@ -104,4 +105,34 @@ TEST_CASE("poisson experts: the model file round trip", "[poisson]") {
   m.e_step(p.data, a);
   back.e_step(p.data, b);
   CHECK(a.loglik == b.loglik);
+}
+
+TEST_CASE("poisson predictive quantiles are the mixture's smallest count at the level",
+          "[poisson]") {
+  Problem p = load_problem("NPreg.csv", "yp ~ x", "poisson", "constant", 2);
+  Model m;
+  fit_poisson(p, m, 2);
+  const Matrix g = predict_gate(m, p.data);
+  const std::vector<Matrix> mu = m.experts().predict_means(p.data.x);
+  auto F = [&](Index i, double y) {
+    double acc = 0.0;
+    for (Index k = 0; k < 2; ++k) {
+      double cdf = 0.0, term = std::exp(-mu[static_cast<size_t>(k)](i, 0));
+      for (int c = 0; c <= static_cast<int>(y); ++c) {
+        cdf += term;
+        term *= mu[static_cast<size_t>(k)](i, 0) / (c + 1);
+      }
+      acc += g(i, k) * cdf;
+    }
+    return acc;
+  };
+  for (double level : {0.1, 0.5, 0.9}) {
+    const Matrix q = predict_quantile(m, p.data, level);
+    for (Index i = 0; i < p.data.rows(); i += 17) {
+      CAPTURE(level, i, q(i, 0));
+      CHECK(q(i, 0) == std::floor(q(i, 0)));
+      CHECK(F(i, q(i, 0)) >= level - 1e-12);
+      if (q(i, 0) > 0) CHECK(F(i, q(i, 0) - 1) < level);
+    }
+  }
 }

@@ -74,7 +74,9 @@ std::vector<Degenerate> degenerate_components(const Model& model,
     }
     for (Index j = 0; j < response_sd.size(); ++j) {
       const auto m = e.marginal(k, j);
-      if (m && response_sd(j) > 0 && m->scale < kDegenerateScale * response_sd(j)) {
+      // A count's spread is set by its mean: only continuous marginals have a scale to judge.
+      if (m && m->kind != MarginalShape::Kind::Poisson && response_sd(j) > 0 &&
+          m->scale < kDegenerateScale * response_sd(j)) {
         out.push_back(
             {k, fmt::format("its scale for response {} is {:.3g}, below {} x the response's "
                             "standard deviation {:.3g}",

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <boost/math/distributions/laplace.hpp>
 #include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/poisson.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <boost/math/tools/roots.hpp>
 
@@ -78,6 +79,7 @@ double standard_cdf(const Marginal& m, double z) {
     case Marginal::Kind::Laplace:
       return boost::math::cdf(boost::math::laplace_distribution<>(), z);
     case Marginal::Kind::StudentT:
+    case Marginal::Kind::Poisson:  // discrete: predict_count_quantile
       break;
   }
   return boost::math::cdf(boost::math::students_t_distribution<>(m.df), z);
@@ -90,9 +92,58 @@ double standard_quantile(const Marginal& m, double level) {
     case Marginal::Kind::Laplace:
       return boost::math::quantile(boost::math::laplace_distribution<>(), level);
     case Marginal::Kind::StudentT:
+    case Marginal::Kind::Poisson:
       break;
   }
   return boost::math::quantile(boost::math::students_t_distribution<>(m.df), level);
+}
+
+// Quantiles of a mixture of Poisson counts: the smallest count y with
+// sum_k g_k P(Y_k <= y) >= level, found between the components' own quantiles.
+Matrix predict_count_quantile(const Model& model, const Dataset& data, double level) {
+  const Index K = model.components(), n = data.x.rows();
+  const Matrix g = predict_gate(model, data);
+  const std::vector<Matrix> mu = model.experts().predict_means(data.x);
+  Matrix out(n, 1);
+  parallel_blocks(n, [&](Index, Index begin, Index size) {
+    for (Index i = begin; i < begin + size; ++i) {
+      auto F = [&](double y) {
+        double acc = 0.0;
+        for (Index k = 0; k < K; ++k) {
+          const double m = mu[static_cast<size_t>(k)](i, 0);
+          acc +=
+              g(i, k) * (m > 0 ? boost::math::cdf(boost::math::poisson_distribution<>(m), y) : 1.0);
+        }
+        return acc;
+      };
+      double lo = std::numeric_limits<double>::infinity(), hi = 0.0;
+      for (Index k = 0; k < K; ++k) {
+        const double m = mu[static_cast<size_t>(k)](i, 0);
+        if (!std::isfinite(m))
+          throw NumericalError(
+              fmt::format("quantile: the mean of expert {} overflows at row {}", k + 1, i + 1));
+        double qk = 0.0;
+        if (m > 0) {
+          using Up = boost::math::policies::policy<
+              boost::math::policies::discrete_quantile<boost::math::policies::integer_round_up>>;
+          qk = boost::math::quantile(boost::math::poisson_distribution<double, Up>(m), level);
+        }
+        lo = std::min(lo, qk);
+        hi = std::max(hi, qk);
+      }
+      lo = std::max(0.0, std::floor(lo));
+      hi = std::ceil(hi);
+      while (lo < hi) {  // F is a step function, increasing in y
+        const double mid = std::floor(0.5 * (lo + hi));
+        if (F(mid) >= level)
+          hi = mid;
+        else
+          lo = mid + 1.0;
+      }
+      out(i, 0) = lo;
+    }
+  });
+  return out;
 }
 
 }  // namespace
@@ -102,6 +153,8 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
     throw InputError::option("--level", fmt::format("{}", level),
                              "must be strictly between 0 and 1");
   const Index K = model.components(), q = model.experts().response_dim(), n = data.x.rows();
+  if (marginal_of(model.experts(), 0, 0).kind == Marginal::Kind::Poisson)
+    return predict_count_quantile(model, data, level);
   std::vector<Marginal> marg;
   for (Index k = 0; k < K; ++k)
     for (Index j = 0; j < q; ++j) marg.push_back(marginal_of(model.experts(), k, j));

@@ -23,8 +23,9 @@ struct MStepReport {
 
 // The marginal of one response under one expert, for predictive quantiles: location from
 // predict_means, then a scale and a standard shape.
+// Poisson: a count with mean the location (scale unused).
 struct MarginalShape {
-  enum class Kind { Normal, Laplace, StudentT } kind = Kind::Normal;
+  enum class Kind { Normal, Laplace, StudentT, Poisson } kind = Kind::Normal;
   double scale = 1.0;
   double df = 0.0;  // Student-t only
 };

@@ -20,6 +20,9 @@ class PoissonExperts final : public Experts {
   Index response_dim() const override { return 1; }
   std::optional<Index> invalid_response_row(const ConstMatrixRef& y) const override;
   std::string response_rule() const override { return "non-negative whole counts"; }
+  std::optional<MarginalShape> marginal(Index /*k*/, Index /*j*/) const override {
+    return MarginalShape{MarginalShape::Kind::Poisson, 1.0, 0.0};
+  }
 
   void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
   MStepReport fit(const ConstMatrixRef& x,
