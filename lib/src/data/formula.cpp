@@ -153,6 +153,30 @@ class Parser {
 
   std::vector<ExprPtr> parse_lhs() {
     std::vector<ExprPtr> out;
+    skip();
+    // R's cbind(successes, failures) for a binomial response with trials: the same as the
+    // responses `successes + failures` here (the binomial experts read the two columns).
+    if (s_.compare(pos_, 5, "cbind") == 0) {
+      const size_t save = pos_;
+      pos_ += 5;
+      skip();
+      if (peek() == '(') {
+        ++pos_;
+        for (;;) {
+          skip();
+          out.push_back(parse_arith());
+          skip();
+          if (peek() == ',') {
+            ++pos_;
+            continue;
+          }
+          if (peek() != ')') fail("expected ',' or ')' in cbind(...)");
+          ++pos_;
+          return out;
+        }
+      }
+      pos_ = save;
+    }
     for (;;) {
       skip();
       out.push_back(parse_arith());

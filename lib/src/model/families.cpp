@@ -1,6 +1,7 @@
 #include "moekit/model/families.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/experts/binomial.hpp"
 #include "moekit/experts/gaussian.hpp"
 #include "moekit/experts/laplace.hpp"
 #include "moekit/experts/linear.hpp"
@@ -18,12 +19,11 @@ namespace moekit {
 namespace {
 
 const std::vector<ExpertFamilyTraits>& expert_table() {
-  static const std::vector<ExpertFamilyTraits> t = {{"gaussian", false, true, false},
-                                                    {"linear", false, true, false},
-                                                    {"logistic", true, false, false},
-                                                    {"laplace", false, false, false},
-                                                    {"t", false, true, true},
-                                                    {"poisson", false, false, false}};
+  static const std::vector<ExpertFamilyTraits> t = {
+      {"gaussian", false, true, false}, {"linear", false, true, false},
+      {"logistic", true, false, false}, {"laplace", false, false, false},
+      {"t", false, true, true},         {"poisson", false, false, false},
+      {"binomial", false, false, false}};
   return t;
 }
 
@@ -89,6 +89,15 @@ std::unique_ptr<Experts> make_experts(const ModelSpec& spec, Index q, Index p) {
       throw InputError::option("--formula", spec.data.formula,
                                fmt::format("poisson experts model one count response, not {}", q));
     return std::make_unique<PoissonExperts>(spec.K, p, spec.data.x_names);
+  }
+  if (f == "binomial") {
+    if (q != 2)
+      throw InputError::option(
+          "--formula", spec.data.formula,
+          fmt::format("binomial experts model successes and failures, cbind(successes, "
+                      "failures) ~ ..., not {} response column(s)",
+                      q));
+    return std::make_unique<BinomialExperts>(spec.K, p, spec.data.x_names);
   }
   if (f == "laplace") return std::make_unique<LaplaceExperts>(spec.K, q, p, spec.collapse_tol);
   return std::make_unique<StudentTExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.df,

@@ -1,0 +1,99 @@
+#pragma once
+// Weighted maximum likelihood for a GLM with its canonical link: the M-step of Poisson and
+// binomial experts. It maximises
+//     Q(b) = sum_i r_i (t_i eta_i - m_i A(eta_i)),   eta = X b,
+// where A is the family's cumulant function: Poisson t = y, m = 1, A = exp; binomial with
+// trials t = successes, m = trials, A(eta) = log(1 + exp(eta)). Q is concave; Newton's step
+// (the IRLS step) uses the gradient X'(r (t - m A'(eta))) and the information
+// X' diag(r m A''(eta)) X, with step-halving so that Q never falls (McCullagh & Nelder 1989,
+// section 2.5).
+
+#include "moekit/core/types.hpp"
+
+#include <Eigen/Cholesky>
+
+#include <cmath>
+#include <limits>
+
+namespace moekit {
+
+struct PoissonCumulant {
+  static double A(double eta) { return std::exp(eta); }
+  static double mean(double eta) { return std::exp(eta); }      // A'
+  static double variance(double eta) { return std::exp(eta); }  // A''
+  static bool in_range(double eta) { return eta <= 700.0; }     // exp stays finite
+};
+
+struct LogisticCumulant {
+  static double A(double eta) {
+    return eta > 0 ? eta + std::log1p(std::exp(-eta)) : std::log1p(std::exp(eta));
+  }
+  static double mean(double eta) { return 1.0 / (1.0 + std::exp(-eta)); }
+  static double variance(double eta) {
+    const double p = mean(eta);
+    return p * (1.0 - p);
+  }
+  static bool in_range(double eta) { return std::isfinite(eta); }
+};
+
+template <class Cumulant>
+double canonical_glm_objective(const ConstMatrixRef& x,
+                               const ConstVectorRef& t,
+                               const ConstVectorRef& m,
+                               const ConstVectorRef& r,
+                               const Vector& b) {
+  const Vector eta = x * b;
+  double Q = 0.0;
+  for (Index i = 0; i < eta.size(); ++i) {
+    if (!Cumulant::in_range(eta(i))) return -std::numeric_limits<double>::infinity();
+    if (r(i) != 0.0) Q += r(i) * (t(i) * eta(i) - m(i) * Cumulant::A(eta(i)));
+  }
+  return Q;
+}
+
+// Newton steps with step-halving from b (at most max_iter); false when the information
+// matrix is singular (b is then left at the last accepted point).
+template <class Cumulant>
+bool fit_canonical_glm(const ConstMatrixRef& x,
+                       const ConstVectorRef& t,
+                       const ConstVectorRef& m,
+                       const ConstVectorRef& r,
+                       Vector& b,
+                       int max_iter = 50) {
+  double Q = canonical_glm_objective<Cumulant>(x, t, m, r, b);
+  if (!std::isfinite(Q)) {
+    b.setZero();
+    Q = canonical_glm_objective<Cumulant>(x, t, m, r, b);
+  }
+  const Index n = x.rows(), p = x.cols();
+  Vector resid(n), w(n);
+  for (int it = 0; it < max_iter; ++it) {
+    const Vector eta = x * b;
+    for (Index i = 0; i < n; ++i) {
+      resid(i) = r(i) * (t(i) - m(i) * Cumulant::mean(eta(i)));
+      w(i) = r(i) * m(i) * Cumulant::variance(eta(i));
+    }
+    const Vector g = x.transpose() * resid;
+    const Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+    Eigen::LLT<Matrix> llt(H);
+    if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
+      return false;
+    const Vector delta = llt.solve(g);
+    if (!delta.allFinite()) return false;
+    double step = 1.0, Qn = -std::numeric_limits<double>::infinity();
+    Vector bn(p);
+    for (int h = 0; h < 30; ++h, step *= 0.5) {
+      bn = b + step * delta;
+      Qn = canonical_glm_objective<Cumulant>(x, t, m, r, bn);
+      if (Qn >= Q) break;
+    }
+    if (!(Qn >= Q)) break;  // no ascent along Newton's direction: at the maximum
+    b = bn;
+    const double change = Qn - Q;
+    Q = Qn;
+    if (change <= 1e-13 * (1.0 + std::abs(Q))) break;
+  }
+  return true;
+}
+
+}  // namespace moekit
