@@ -1,7 +1,7 @@
 #pragma once
 // Poisson experts (a GLM with the log link): p_k(y | x) = Poisson(y; exp(x' b_k)) for a count
 // response. With a constant gate this is flexmix's FLXMRglm(family = "poisson"); the M-step
-// is a weighted Poisson regression per expert (docs/math/poisson.md).
+// is a weighted Poisson regression per expert (docs/math/glm.md).
 
 #include "moekit/experts/canonical_glm_experts.hpp"
 #include "moekit/stats/canonical_glm.hpp"
