@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/experts/binomial.hpp"
+#include "moekit/experts/gamma.hpp"
 #include "moekit/experts/gaussian.hpp"
 #include "moekit/experts/laplace.hpp"
 #include "moekit/experts/linear.hpp"
@@ -20,10 +21,10 @@ namespace {
 
 const std::vector<ExpertFamilyTraits>& expert_table() {
   static const std::vector<ExpertFamilyTraits> t = {
-      {"gaussian", false, true, false}, {"linear", false, true, false},
-      {"logistic", true, false, false}, {"laplace", false, false, false},
-      {"t", false, true, true},         {"poisson", false, false, false},
-      {"binomial", false, false, false}};
+      {"gaussian", false, true, false},  {"linear", false, true, false},
+      {"logistic", true, false, false},  {"laplace", false, false, false},
+      {"t", false, true, true},          {"poisson", false, false, false},
+      {"binomial", false, false, false}, {"gamma", false, false, false}};
   return t;
 }
 
@@ -98,6 +99,12 @@ std::unique_ptr<Experts> make_experts(const ModelSpec& spec, Index q, Index p) {
                       "failures) ~ ..., not {} response column(s)",
                       q));
     return std::make_unique<BinomialExperts>(spec.K, p, spec.data.x_names);
+  }
+  if (f == "gamma") {
+    if (q != 1)
+      throw InputError::option("--formula", spec.data.formula,
+                               fmt::format("gamma experts model one response, not {}", q));
+    return std::make_unique<GammaExperts>(spec.K, p, spec.data.x_names);
   }
   if (f == "laplace") return std::make_unique<LaplaceExperts>(spec.K, q, p, spec.collapse_tol);
   return std::make_unique<StudentTExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.df,

@@ -1,0 +1,68 @@
+// Gamma experts (log link, shape estimated) against the best proper maximum found in R
+// (tests/reference/values/gamma.json), their score, and the response check.
+
+#include "experts/regression_util.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/experts/gamma.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+using namespace moekit;
+using namespace moekit::testing;
+
+TEST_CASE("gamma experts reach the best proper maximum on faithful", "[gamma]") {
+  constexpr double best = -872.0862292994;  // R optim, best of 100 starts
+  Problem p = load_problem("faithful.csv", "waiting ~ eruptions", "gamma", "constant", 2);
+  p.spec.reg_covar = ModelSpec().reg_covar;
+  for (double tol : {1e-8, 1e-12}) {
+    CAPTURE(tol);
+    Model m = make_model(p);
+    FitOptions o;
+    o.restarts = 10;
+    o.tol = tol;
+    const FitResult r = EmFitter(o).fit(m, p.data);
+    CHECK(r.loglik >= best - (tol > 1e-10 ? 1e-7 * std::abs(best) : 1e-7));
+    CHECK(r.loglik <= best + 1e-6);
+    if (tol < 1e-10) {
+      const auto& e = dynamic_cast<const GammaExperts&>(m.experts());
+      const Index small = e.shape(0) > e.shape(1) ? 0 : 1;  // shapes 343.5 and 178.8
+      CHECK(e.shape(small) == Approx(343.500152).epsilon(1e-3));
+      CHECK(e.coefficients(small)(1) == Approx(0.18706222).margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("gamma score = finite differences of the weighted log-likelihood", "[gamma]") {
+  Problem p = load_problem("faithful.csv", "waiting ~ eruptions", "gamma", "constant", 2);
+  Model m = make_model(p);
+  FitOptions o;
+  o.restarts = 2;
+  EmFitter(o).fit(m, p.data);
+  const Experts& e = m.experts();
+  const Index n = p.data.rows();
+  Matrix resp(n, 2);
+  for (Index i = 0; i < n; ++i) resp(i, 0) = 1.0 - (resp(i, 1) = (i % 3) / 3.0);
+  auto objective = [&](const Vector& theta) {
+    auto c = e.clone();
+    c->set_parameters(theta);
+    Matrix ld(n, 2);
+    c->log_density(p.data.x, p.data.y, ld);
+    return (ld.array() * resp.array()).sum();
+  };
+  const Vector theta = e.parameters(), s = e.score(p.data.x, p.data.y, resp);
+  for (Index j = 0; j < theta.size(); ++j) {
+    Vector a = theta, b = theta;
+    a(j) += 1e-6;
+    b(j) -= 1e-6;
+    CHECK(s(j) == Approx((objective(a) - objective(b)) / 2e-6).epsilon(1e-4).margin(1e-3));
+  }
+}
+
+TEST_CASE("gamma experts need a positive response", "[gamma]") {
+  Problem p = load_problem("mcycle.csv", "accel ~ times", "gamma", "constant", 2);
+  Model m = make_model(p);
+  CHECK_THROWS_WITH(EmFitter().fit(m, p.data), Catch::Contains("positive numbers"));
+}
