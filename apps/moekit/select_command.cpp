@@ -1,5 +1,6 @@
-// moekit select DATA.csv -k 1:6 [--criterion bic|icl|aic] [fit options]: fits the model for
-// each K and keeps the one with the lowest criterion (infer/selection.hpp).
+// moekit select DATA.csv -k 1:6 [--criterion bic|icl|aic] [--bootstrap-lrt B] [fit options]:
+// fits the model for each K and keeps the one with the lowest criterion (infer/selection.hpp),
+// and on request tests K against K + 1 by the parametric bootstrap (infer/bootstrap_lrt.hpp).
 
 #include "commands.hpp"
 #include "fit_args.hpp"
@@ -8,6 +9,7 @@
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
+#include "moekit/infer/bootstrap_lrt.hpp"
 #include "moekit/infer/selection.hpp"
 #include "moekit/model/model_json.hpp"
 
@@ -28,6 +30,7 @@ struct SelectArgs : FitArgs {
   std::string components = "1:5", criterion = "bic";
   bool components_given = false;
   std::vector<std::string> trees;  // --tree 2,2 3,2 ...
+  int bootstrap_lrt = 0;           // replicates of the bootstrap LRT of K against K + 1
 };
 
 long parse_count(std::string_view text, const std::string& flag_value) {
@@ -82,6 +85,28 @@ void run_select(const SelectArgs& a) {
   SelectionOptions options;
   options.criterion = criterion;
   options.fit = make_fit_options(a);
+  // The LRT pairs: every K of -k whose K + 1 is listed too.
+  std::vector<Index> lrt_nulls;
+  LrtOptions lrt;
+  if (a.bootstrap_lrt != 0) {
+    const std::string value = std::to_string(a.bootstrap_lrt);
+    lrt.replicates = a.bootstrap_lrt;
+    lrt.seed = a.seed;
+    lrt.threads = a.threads;
+    lrt.fit = options.fit;
+    lrt.validate();
+    if (a.gate == "gaussian")
+      throw InputError::option("--bootstrap-lrt", value,
+                               "cannot simulate from a Gaussian gate's model of the gate "
+                               "covariates; use --gate constant or softmax");
+    for (Index K : Ks)
+      if (std::find(Ks.begin(), Ks.end(), K + 1) != Ks.end()) lrt_nulls.push_back(K);
+    std::sort(lrt_nulls.begin(), lrt_nulls.end());
+    if (lrt_nulls.empty())
+      throw InputError::option("--bootstrap-lrt", value,
+                               "tests K against K + 1: give -k with two consecutive values "
+                               "(e.g. -k 1:3)");
+  }
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
   DataSpec data_spec = specs.front().data;
@@ -100,6 +125,25 @@ void run_select(const SelectArgs& a) {
   const Model& best_model = selection.best_model();
   const FitResult& best_fit = selection.best_fit();
   const bool any_tree = !a.trees.empty();
+
+  // The flat fitted model of K experts, if any.
+  auto fitted = [&](Index K) -> const SelectionCandidate* {
+    for (const auto& c : candidates)
+      if (c.spec.tree.empty() && c.spec.K == K && c.model) return &c;
+    return nullptr;
+  };
+  std::vector<LrtResult> tests;
+  for (Index K : lrt_nulls) {
+    const SelectionCandidate *null_fit = fitted(K), *alt_fit = fitted(K + 1);
+    if (!null_fit || !alt_fit) continue;  // the table shows why that K failed
+    ReplicateProgress line(!a.quiet, fmt::format("bootstrap LRT K = {} vs {}", K, K + 1));
+    lrt.on_replicate = [&line](int done, int total) { line.update(done, total); };
+    tests.push_back(bootstrap_lrt(*null_fit->model, *alt_fit->model, data, lrt));
+    line.finish(tests.back().replicates,
+                tests.back().failed > 0
+                    ? fmt::format(" ({} could not be fitted)", tests.back().failed)
+                    : "");
+  }
 
   if (!a.out.empty()) save_model(best_model, &best_fit, a.out);
   if (a.json) {
@@ -127,6 +171,18 @@ void run_select(const SelectArgs& a) {
                        {"best_tree", best_model.tree().branching()},
                        {"fits", fits},
                        {"best", nlohmann::json::parse(fit_json(best_model, best_fit))}};
+    if (a.bootstrap_lrt != 0) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& t : tests)
+        rows.push_back({{"K", t.K},
+                        {"K_alternative", t.K + 1},
+                        {"statistic", t.statistic},
+                        {"p_value", t.p_value},
+                        {"replicates", t.replicates},
+                        {"failed", t.failed},
+                        {"warnings", t.warnings}});
+      out["bootstrap_lrt"] = rows;
+    }
     fmt::print("{}\n", out.dump());
   } else {
     fmt::print("model selection by {} (lower is better): {} experts, {} gate\n",
@@ -152,9 +208,23 @@ void run_select(const SelectArgs& a) {
                  f.warnings.empty() ? "" : fmt::format(", {} warning(s)", f.warnings.size()),
                  best ? "  <- best" : "");
     }
+    if (!tests.empty()) {
+      fmt::print(
+          "\nbootstrap likelihood-ratio tests of K against K + 1 (McLachlan 1987), {} data sets "
+          "simulated from each fitted K model:\n",
+          a.bootstrap_lrt);
+      fmt::print("{:>10} {:>16} {:>10}\n", "K vs K+1", "LRT", "p-value");
+      for (const auto& t : tests)
+        fmt::print("{:>10} {:>16.6f} {:>10.4g}{}\n", fmt::format("{} vs {}", t.K, t.K + 1),
+                   t.statistic, t.p_value,
+                   t.failed > 0 ? fmt::format("  ({} replicates failed)", t.failed) : "");
+    }
     fmt::print("\n{}", fit_text(best_model, best_fit));
     if (!a.out.empty()) fmt::print("model written to {}\n", a.out);
   }
+  if (!a.quiet)
+    for (const auto& t : tests)
+      for (const auto& w : t.warnings) fmt::print(stderr, "warning: {}\n", w);
   if (!a.quiet)
     for (const auto& c : candidates)
       if (c.fit)
@@ -177,6 +247,11 @@ void add_select_command(CLI::App& app) {
                   "Gating trees to compare as well (e.g. --tree 2,2 2,3); with --tree alone, "
                   "only the trees");
   cmd->add_option("--criterion", a->criterion, "bic | icl | aic (lower is better)")
+      ->capture_default_str();
+  cmd->add_option("--bootstrap-lrt", a->bootstrap_lrt,
+                  "Parametric bootstrap likelihood-ratio test of K against K + 1 for every "
+                  "consecutive pair in -k, with this many simulated data sets (e.g. 99); seeded "
+                  "by --seed, on --threads threads")
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Write the selected model (JSON) to this file, atomically");
   cmd->add_flag(
