@@ -8,6 +8,7 @@
 #include "moekit/infer/bootstrap_lrt.hpp"
 #include "moekit/infer/selection.hpp"
 #include "moekit/infer/standard_errors.hpp"
+#include "moekit/stats/sample_quantile.hpp"
 #include "support/simulate.hpp"
 
 #include <catch2/catch.hpp>
@@ -118,6 +119,20 @@ TEST_CASE("bootstrap SEs agree with the observed-information SEs within Monte Ca
     CHECK(row.lower.has_value());
     CHECK(row.upper.has_value());
   }
+}
+
+TEST_CASE("percentiles follow R's quantile type 7", "[bootstrap][quantile]") {
+  Vector x(10);
+  x << 7, 3, 10, 1, 5, 2, 9, 4, 8, 6;  // 1..10, shuffled
+  // R: quantile(1:10, c(0, 0.025, 0.5, 0.975, 1)) = 1, 1.225, 5.5, 9.775, 10.
+  CHECK(sample_quantile(x, 0.0) == 1.0);
+  CHECK(sample_quantile(x, 0.025) == Approx(1.225));
+  CHECK(sample_quantile(x, 0.5) == Approx(5.5));
+  CHECK(sample_quantile(x, 0.975) == Approx(9.775));
+  CHECK(sample_quantile(x, 1.0) == 10.0);
+  CHECK(x(0) == 7.0);  // untouched
+  CHECK_THROWS(sample_quantile(Vector(0), 0.5));
+  CHECK_THROWS(sample_quantile(x, 1.5));
 }
 
 TEST_CASE("bootstrap results do not depend on the thread count", "[bootstrap][threads]") {
