@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
 #include <cstdio>
 
 namespace moekit::cli {
@@ -156,6 +157,31 @@ bool Progress::update(const IterationInfo& info) {
                info.change);
   std::fflush(stderr);
   return true;
+}
+
+ReplicateProgress::ReplicateProgress(bool enabled, std::string what)
+    : enabled_(enabled),
+      tty_(isatty(STDERR_FILENO) != 0),
+      what_(std::move(what)),
+      start_(std::chrono::steady_clock::now()) {}
+
+void ReplicateProgress::update(int done, int total) {
+  if (!enabled_ || !tty_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  shown_ = true;
+  std::fprintf(stderr, "\r\033[K%s: replicate %d/%d", what_.c_str(), done, total);
+  std::fflush(stderr);
+}
+
+void ReplicateProgress::finish(int total, const std::string& note) {
+  if (!enabled_) return;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  std::fprintf(stderr, "%s%s: %d replicates in %.2f s%s\n", shown_ ? "\r\033[K" : "", what_.c_str(),
+               total, seconds, note.c_str());
+  std::fflush(stderr);
 }
 
 }  // namespace moekit::cli

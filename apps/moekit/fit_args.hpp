@@ -58,4 +58,21 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_{};
 };
 
+// The progress line of bootstrap replicates on stderr: on a terminal it counts them as they
+// finish (at most ten times a second); elsewhere it stays silent until finish(), which
+// prints one line with the count and the time on both.
+class ReplicateProgress {
+ public:
+  ReplicateProgress(bool enabled, std::string what);
+  ReplicateProgress(const ReplicateProgress&) = delete;
+  ReplicateProgress& operator=(const ReplicateProgress&) = delete;
+  void update(int done, int total);
+  void finish(int total, const std::string& note = "");
+
+ private:
+  bool enabled_, tty_, shown_ = false;
+  std::string what_;
+  std::chrono::steady_clock::time_point start_, last_{};
+};
+
 }  // namespace moekit::cli

@@ -1,4 +1,5 @@
-// moekit fit DATA.csv [options]: fits a mixture of experts by EM and reports or saves it.
+// moekit fit DATA.csv [options]: fits a mixture of experts by EM or gradient ascent, with
+// standard errors (--se) and a bootstrap (--bootstrap) on request, and reports or saves it.
 
 #include "commands.hpp"
 #include "fit_args.hpp"
@@ -11,6 +12,7 @@
 #include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
 #include "moekit/fit/warm_start.hpp"
+#include "moekit/infer/bootstrap.hpp"
 #include "moekit/infer/standard_errors.hpp"
 #include "moekit/model/model_json.hpp"
 
@@ -27,6 +29,7 @@ struct FitCommandArgs : FitArgs {
   long K = 2;
   bool K_given = false;
   bool se = false;
+  int bootstrap = 0;  // replicates of the nonparametric bootstrap; 0: none
   std::string tree, init_model;
 };
 
@@ -62,6 +65,15 @@ void run_fit(const FitCommandArgs& a) {
     throw InputError::option("--tree", a.tree,
                              fmt::format("has {} leaves but -k is {}: give one of them",
                                          TreeShape::parse(a.tree).leaves(), a.K));
+  FitOptions options = make_fit_options(a);
+  BootstrapOptions boot;
+  if (a.bootstrap != 0) {
+    boot.replicates = a.bootstrap;
+    boot.seed = a.seed;
+    boot.threads = a.threads;
+    boot.fit = options;
+    boot.validate();
+  }
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data, a.init_model});
   Dataset data;
   Model model;
@@ -70,7 +82,6 @@ void run_fit(const FitCommandArgs& a) {
     result = warm_fit(a, model, data);
   } else {
     ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
-    FitOptions options = make_fit_options(a);
     data = read_training_data(a, spec.data);
     // Check that the families exist before any work is done.
     model = Model(spec, data.y.cols(), data.x.cols(), data.z.cols());
@@ -82,6 +93,17 @@ void run_fit(const FitCommandArgs& a) {
     StandardErrors se = standard_errors(model, data);
     result.inference = std::move(se.table);
     for (auto& w : se.warnings) result.warnings.push_back(std::move(w));
+  }
+  if (a.bootstrap != 0) {
+    ReplicateProgress line(!a.quiet, "bootstrap");
+    boot.on_replicate = [&line](int done, int total) { line.update(done, total); };
+    BootstrapResult b = bootstrap(model, data, boot);
+    line.finish(b.replicates,
+                b.failed > 0 ? fmt::format(" ({} could not be fitted)", b.failed) : "");
+    merge_bootstrap(result.inference, b);
+    result.bootstrap_replicates = b.replicates;
+    result.bootstrap_level = b.level;
+    for (auto& w : b.warnings) result.warnings.push_back(std::move(w));
   }
 
   if (!a.out.empty()) save_model(model, &result, a.out);
@@ -119,6 +141,10 @@ void add_fit_command(CLI::App& app) {
   cmd->add_option("--init-model", a->init_model,
                   "Start EM from this saved model (its families, formula and settings); with -k "
                   "one above its K, from it with the heaviest component split in two");
+  cmd->add_option("--bootstrap", a->bootstrap,
+                  "Nonparametric bootstrap with this many replicates (e.g. 200): standard errors "
+                  "and 2.5%/97.5% percentile intervals of the natural parameters, each replicate "
+                  "refitted by EM from the fitted model; seeded by --seed, on --threads threads");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress line and no warnings on stderr");
   cmd->callback([a, k] {
     a->K_given = k->count() > 0;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 #include <utility>
@@ -124,10 +125,26 @@ std::string stars(double p) {
 }
 
 // R's coefficient tables (summary.glm): one per expert, gate and shared block, the block
-// being the parameter name up to its first dot.
-std::string inference_text(const std::vector<ParameterInference>& rows) {
-  std::string out =
-      "\nstandard errors (observed information, delta method to the natural parameters):\n";
+// being the parameter name up to its first dot. A bootstrap adds its standard error and
+// percentile interval (the labels of R's confint); with a bootstrap alone, the Wald columns
+// are left out.
+std::string inference_text(const FitResult& fit) {
+  const std::vector<ParameterInference>& rows = fit.inference;
+  const bool boot = fit.bootstrap_replicates > 0;
+  bool wald = !boot;
+  for (const auto& r : rows) wald = wald || r.se.has_value();
+  std::string out;
+  if (wald)
+    out += "\nstandard errors (observed information, delta method to the natural parameters)";
+  if (boot)
+    out += fmt::format("{}nonparametric bootstrap, {} replicates refitted from the fitted model",
+                       wald ? ";\n" : "\n", fit.bootstrap_replicates);
+  out += ":\n";
+  const std::string lo = fmt::format("{:g} %", 50.0 * (1.0 - fit.bootstrap_level)),
+                    hi = fmt::format("{:g} %", 50.0 * (1.0 + fit.bootstrap_level));
+  auto value = [](const std::optional<double>& v, const char* spec) {
+    return v && std::isfinite(*v) ? fmt::format(spec, *v) : fmt::format("{:>13}", "NA");
+  };
   std::vector<std::string> blocks;
   for (const auto& r : rows) {
     const std::string block = r.parameter.substr(0, r.parameter.find('.'));
@@ -138,20 +155,31 @@ std::string inference_text(const std::vector<ParameterInference>& rows) {
     for (const auto& r : rows)
       if (r.parameter.rfind(block + ".", 0) == 0)
         width = std::max(width, r.parameter.size() - block.size() + 1);
-    out += fmt::format("\n{}:\n  {:<{}}{:>13}{:>13}{:>10}{:>10}\n", block, "", width, "Estimate",
-                       "Std. Error", "z value", "Pr(>|z|)");
+    out += fmt::format("\n{}:\n  {:<{}}{:>13}", block, "", width, "Estimate");
+    if (wald) out += fmt::format("{:>13}{:>10}{:>10}", "Std. Error", "z value", "Pr(>|z|)");
+    if (boot) out += fmt::format("{:>13}{:>13}{:>13}", "Boot. SE", lo, hi);
+    out += "\n";
     for (const auto& r : rows) {
       if (r.parameter.rfind(block + ".", 0) != 0) continue;
       const std::string name = r.parameter.substr(block.size() + 1);
       out += fmt::format("  {:<{}}{:>13.6g}", name, width, r.estimate);
-      if (r.se && r.z && r.p)
-        out +=
-            fmt::format("{:>13.6g}{:>10.3f}{:>10} {}\n", *r.se, *r.z, format_p(*r.p), stars(*r.p));
-      else
-        out += fmt::format("{:>13}{:>10}{:>10}\n", "NA", "NA", "NA");
+      // R's signif. column, after the numbers (a blank one as well, like R's).
+      std::optional<std::string> signif;
+      if (wald) {
+        if (r.se && r.z && r.p) {
+          out += fmt::format("{:>13.6g}{:>10.3f}{:>10}", *r.se, *r.z, format_p(*r.p));
+          signif = stars(*r.p);
+        } else {
+          out += fmt::format("{:>13}{:>10}{:>10}", "NA", "NA", "NA");
+        }
+      }
+      if (boot)
+        out += value(r.bootstrap_se, "{:>13.6g}") + value(r.lower, "{:>13.6g}") +
+               value(r.upper, "{:>13.6g}");
+      out += signif ? " " + *signif + "\n" : "\n";
     }
   }
-  out += "---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1\n";
+  if (wald) out += "---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1\n";
   return out;
 }
 
@@ -236,7 +264,7 @@ std::string fit_text(const Model& model, const FitResult& fit) {
       out += "  " + name + ":\n" + format_matrix(m, "    ", rows, cols);
     }
   }
-  if (!fit.inference.empty()) out += inference_text(fit.inference);
+  if (!fit.inference.empty()) out += inference_text(fit);
   for (const auto& w : fit.warnings) out += "warning: " + w + "\n";
   return out;
 }

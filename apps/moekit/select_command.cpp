@@ -1,6 +1,6 @@
-// moekit select DATA.csv -k 1:6 [--criterion bic|icl|aic] [fit options]: fits the model for
-// each K and keeps the one with the lowest criterion (mclust's Mclust(G = 1:6) and flexmix's
-// stepFlexmix + getModel, with moekit's lower-is-better criteria).
+// moekit select DATA.csv -k 1:6 [--criterion bic|icl|aic] [--bootstrap-lrt B] [fit options]:
+// fits the model for each K and keeps the one with the lowest criterion (infer/selection.hpp),
+// and on request tests K against K + 1 by the parametric bootstrap (infer/bootstrap_lrt.hpp).
 
 #include "commands.hpp"
 #include "fit_args.hpp"
@@ -9,7 +9,8 @@
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
-#include "moekit/fit/fit_model.hpp"
+#include "moekit/infer/bootstrap_lrt.hpp"
+#include "moekit/infer/selection.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -19,7 +20,6 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
-#include <optional>
 #include <vector>
 
 namespace moekit::cli {
@@ -30,6 +30,7 @@ struct SelectArgs : FitArgs {
   std::string components = "1:5", criterion = "bic";
   bool components_given = false;
   std::vector<std::string> trees;  // --tree 2,2 3,2 ...
+  int bootstrap_lrt = 0;           // replicates of the bootstrap LRT of K against K + 1
 };
 
 long parse_count(std::string_view text, const std::string& flag_value) {
@@ -66,78 +67,85 @@ std::vector<Index> parse_components(const std::string& text) {
   return out;
 }
 
-double criterion_of(const FitResult& r, const std::string& c) {
-  return c == "aic" ? r.aic : c == "icl" ? r.icl : r.bic;
-}
-
-struct Candidate {
-  ModelSpec spec;
-  std::string label;  // "4" for K = 4, "2,2" for a tree
-  std::optional<FitResult> fit;
-  std::string error;
-};
-
 void run_select(const SelectArgs& a) {
-  if (a.criterion != "bic" && a.criterion != "icl" && a.criterion != "aic")
-    throw InputError::option("--criterion", a.criterion, "must be bic, icl or aic");
+  const Criterion criterion = parse_criterion(a.criterion);
   // Candidates: every K of -k (unless only --tree is given), then every tree.
-  std::vector<Candidate> candidates;
+  std::vector<ModelSpec> specs;
   const std::vector<Index> Ks =
       a.trees.empty() || a.components_given ? parse_components(a.components) : std::vector<Index>{};
-  for (Index K : Ks) candidates.push_back({make_spec(a, K), std::to_string(K), {}, ""});
+  for (Index K : Ks) specs.push_back(make_spec(a, K));
   for (const auto& t : a.trees) {
     ModelSpec spec = make_spec(a, 1, t);
-    const std::string label = spec.shape().to_string();
-    for (const auto& c : candidates)
-      if (c.label == label)
+    const std::string label = candidate_label(spec);
+    for (const auto& s : specs)
+      if (candidate_label(s) == label)
         throw InputError::option("--tree", t, "is listed twice (or equals a K of -k)");
-    candidates.push_back({spec, label, {}, ""});
+    specs.push_back(spec);
   }
-  FitOptions options = make_fit_options(a);
+  SelectionOptions options;
+  options.criterion = criterion;
+  options.fit = make_fit_options(a);
+  // The LRT pairs: every K of -k whose K + 1 is listed too.
+  std::vector<Index> lrt_nulls;
+  LrtOptions lrt;
+  if (a.bootstrap_lrt != 0) {
+    const std::string value = std::to_string(a.bootstrap_lrt);
+    lrt.replicates = a.bootstrap_lrt;
+    lrt.seed = a.seed;
+    lrt.threads = a.threads;
+    lrt.fit = options.fit;
+    lrt.validate();
+    if (a.gate == "gaussian")
+      throw InputError::option("--bootstrap-lrt", value,
+                               "cannot simulate from a Gaussian gate's model of the gate "
+                               "covariates; use --gate constant or softmax");
+    for (Index K : Ks)
+      if (std::find(Ks.begin(), Ks.end(), K + 1) != Ks.end()) lrt_nulls.push_back(K);
+    std::sort(lrt_nulls.begin(), lrt_nulls.end());
+    if (lrt_nulls.empty())
+      throw InputError::option("--bootstrap-lrt", value,
+                               "tests K against K + 1: give -k with two consecutive values "
+                               "(e.g. -k 1:3)");
+  }
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
-  DataSpec data_spec = candidates.front().spec.data;
+  DataSpec data_spec = specs.front().data;
   const Dataset data = read_training_data(a, data_spec);
+  for (auto& s : specs) s.data = data_spec;
 
-  std::optional<Model> best_model;
-  std::optional<FitResult> best_fit;
-  std::string best_label;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    Candidate& c = candidates[i];
-    c.spec.data = data_spec;
-    const Index K = c.spec.K;
-    Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
-    try {
-      if (data.rows() < K)
-        throw NumericalError(
-            fmt::format("{} rows cannot be split into {} components", data.rows(), K));
-      auto progress = std::make_shared<Progress>(
-          !a.quiet && isatty(STDERR_FILENO),
-          fmt::format("{} = {}: ", c.spec.tree.empty() ? "K" : "tree", c.label));
-      options.on_iteration = [progress](const IterationInfo& info) {
-        return progress->update(info);
-      };
-      c.fit = fit_model(model, data, options);
-      options.on_iteration = nullptr;  // erases this candidate's progress line
-    } catch (const NumericalError& e) {
-      c.error = e.what();
-    } catch (const InputError& e) {
-      if (i == 0) throw;  // the data or the options are wrong, not this K
-      c.error = e.what();
-    }
-    if (c.fit &&
-        (!best_fit || criterion_of(*c.fit, a.criterion) < criterion_of(*best_fit, a.criterion))) {
-      best_fit = c.fit;
-      best_model = std::move(model);
-      best_label = c.label;
-    }
-  }
-  if (!best_fit)
-    throw NumericalError(fmt::format("no model could be fitted; {}: {}", candidates.front().label,
-                                     candidates.front().error));
+  options.progress =
+      [&a](const SelectionCandidate& c) -> std::function<bool(const IterationInfo&)> {
+    auto progress = std::make_shared<Progress>(
+        !a.quiet && isatty(STDERR_FILENO),
+        fmt::format("{} = {}: ", c.spec.tree.empty() ? "K" : "tree", c.label));
+    return [progress](const IterationInfo& info) { return progress->update(info); };
+  };
+  const Selection selection = select_model(specs, data, options);
+  const auto& candidates = selection.candidates;
+  const Model& best_model = selection.best_model();
+  const FitResult& best_fit = selection.best_fit();
   const bool any_tree = !a.trees.empty();
 
-  if (!a.out.empty()) save_model(*best_model, &*best_fit, a.out);
+  // The flat fitted model of K experts, if any.
+  auto fitted = [&](Index K) -> const SelectionCandidate* {
+    for (const auto& c : candidates)
+      if (c.spec.tree.empty() && c.spec.K == K && c.model) return &c;
+    return nullptr;
+  };
+  std::vector<LrtResult> tests;
+  for (Index K : lrt_nulls) {
+    const SelectionCandidate *null_fit = fitted(K), *alt_fit = fitted(K + 1);
+    if (!null_fit || !alt_fit) continue;  // the table shows why that K failed
+    ReplicateProgress line(!a.quiet, fmt::format("bootstrap LRT K = {} vs {}", K, K + 1));
+    lrt.on_replicate = [&line](int done, int total) { line.update(done, total); };
+    tests.push_back(bootstrap_lrt(*null_fit->model, *alt_fit->model, data, lrt));
+    line.finish(tests.back().replicates,
+                tests.back().failed > 0
+                    ? fmt::format(" ({} could not be fitted)", tests.back().failed)
+                    : "");
+  }
+
+  if (!a.out.empty()) save_model(best_model, &best_fit, a.out);
   if (a.json) {
     nlohmann::json fits = nlohmann::json::array();
     for (const auto& c : candidates) {
@@ -159,10 +167,22 @@ void run_select(const SelectArgs& a) {
     }
     nlohmann::json out{{"criterion", a.criterion},
                        {"criteria_convention", "lower is better"},
-                       {"best_K", best_model->components()},
-                       {"best_tree", best_model->tree().branching()},
+                       {"best_K", best_model.components()},
+                       {"best_tree", best_model.tree().branching()},
                        {"fits", fits},
-                       {"best", nlohmann::json::parse(fit_json(*best_model, *best_fit))}};
+                       {"best", nlohmann::json::parse(fit_json(best_model, best_fit))}};
+    if (a.bootstrap_lrt != 0) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& t : tests)
+        rows.push_back({{"K", t.K},
+                        {"K_alternative", t.K + 1},
+                        {"statistic", t.statistic},
+                        {"p_value", t.p_value},
+                        {"replicates", t.replicates},
+                        {"failed", t.failed},
+                        {"warnings", t.warnings}});
+      out["bootstrap_lrt"] = rows;
+    }
     fmt::print("{}\n", out.dump());
   } else {
     fmt::print("model selection by {} (lower is better): {} experts, {} gate\n",
@@ -170,27 +190,41 @@ void run_select(const SelectArgs& a) {
                : a.criterion == "icl" ? "ICL"
                                       : "BIC",
                a.experts, a.gate);
-    if (best_fit->joint)
+    if (best_fit.joint)
       fmt::print("criteria on the joint log-likelihood log p(z, y) that EM maximised\n");
     const char* head = any_tree ? "tree" : "K";
     fmt::print("{:>8} {:>16} {:>7} {:>14} {:>14} {:>14}  {}\n", head,
-               best_fit->joint ? "joint loglik" : "loglik", "params", "AIC", "BIC", "ICL",
-               "status");
-    for (const auto& c : candidates) {
+               best_fit.joint ? "joint loglik" : "loglik", "params", "AIC", "BIC", "ICL", "status");
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const SelectionCandidate& c = candidates[i];
       if (!c.fit) {
         fmt::print("{:>8}  failed: {}\n", c.label, c.error);
         continue;
       }
       const FitResult& f = *c.fit;
-      const bool best = c.label == best_label;
+      const bool best = i == selection.best;
       fmt::print("{:>8} {:>16.10g} {:>7} {:>14.6f} {:>14.6f} {:>14.6f}  {}{}{}\n", c.label,
                  f.objective(), f.n_params, f.aic, f.bic, f.icl, to_string(f.status),
                  f.warnings.empty() ? "" : fmt::format(", {} warning(s)", f.warnings.size()),
                  best ? "  <- best" : "");
     }
-    fmt::print("\n{}", fit_text(*best_model, *best_fit));
+    if (!tests.empty()) {
+      fmt::print(
+          "\nbootstrap likelihood-ratio tests of K against K + 1 (McLachlan 1987), {} data sets "
+          "simulated from each fitted K model:\n",
+          a.bootstrap_lrt);
+      fmt::print("{:>10} {:>16} {:>10}\n", "K vs K+1", "LRT", "p-value");
+      for (const auto& t : tests)
+        fmt::print("{:>10} {:>16.6f} {:>10.4g}{}\n", fmt::format("{} vs {}", t.K, t.K + 1),
+                   t.statistic, t.p_value,
+                   t.failed > 0 ? fmt::format("  ({} replicates failed)", t.failed) : "");
+    }
+    fmt::print("\n{}", fit_text(best_model, best_fit));
     if (!a.out.empty()) fmt::print("model written to {}\n", a.out);
   }
+  if (!a.quiet)
+    for (const auto& t : tests)
+      for (const auto& w : t.warnings) fmt::print(stderr, "warning: {}\n", w);
   if (!a.quiet)
     for (const auto& c : candidates)
       if (c.fit)
@@ -213,6 +247,11 @@ void add_select_command(CLI::App& app) {
                   "Gating trees to compare as well (e.g. --tree 2,2 2,3); with --tree alone, "
                   "only the trees");
   cmd->add_option("--criterion", a->criterion, "bic | icl | aic (lower is better)")
+      ->capture_default_str();
+  cmd->add_option("--bootstrap-lrt", a->bootstrap_lrt,
+                  "Parametric bootstrap likelihood-ratio test of K against K + 1 for every "
+                  "consecutive pair in -k, with this many simulated data sets (e.g. 99); seeded "
+                  "by --seed, on --threads threads")
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Write the selected model (JSON) to this file, atomically");
   cmd->add_flag(

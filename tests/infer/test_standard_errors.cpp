@@ -35,6 +35,17 @@ constexpr double lambda_se = 0.056405765775883;
 constexpr double faithful_loglik = -1130.2639601848;
 constexpr double faithful_mean_se[2][2] = {{0.0314031281549266, 0.456185882817153},
                                            {0.0271083659859871, 0.591873992810359}};
+// tests/reference/values/se_NOdata_softmax.json (tests/reference/gen/standard_errors_softmax.R,
+// R 4.2.2, mixtools 2.0.0): `set.seed(100); em <- regmixEM(Equivalence, NO); hme <-
+// hmeEM(Equivalence, NO, beta = em$beta)`, gate started by glm on its posteriors, polished by
+// BFGS + Newton, SEs = sqrt(diag(solve(optimHess(theta, f, g)))). The falling line is the
+// gate's reference component; P(rising | NO) = plogis(v0 + v1 NO).
+constexpr double softmax_loglik = 123.620590748684;
+constexpr double softmax_gate[2] = {-0.764365427891319, 0.417192691589426};
+constexpr double softmax_gate_se[2] = {0.472967154303129, 0.240562862380369};
+// Falling line first.
+constexpr double softmax_coef_se[2][2] = {{0.00846303796309733, 0.00537156260317618},
+                                          {0.0146427246919463, 0.0064386730220643}};
 // REFERENCE_VALUES_END
 }  // namespace ref
 
@@ -171,4 +182,42 @@ TEST_CASE("SE: a singular information gives a warning and no SE, never NaN", "[s
     if (r.parameter == "gate.expert2.weight") weight_without = !r.se.has_value();
   }
   CHECK(weight_without);
+}
+
+TEST_CASE("SE: NOdata, two linear experts, softmax gate: gate coefficients agree with R",
+          "[se][reference][softmax]") {
+  auto p = testing::load_problem("NOdata.csv", "Equivalence ~ NO", "linear", "softmax", 2);
+  Model m = testing::make_model(p);
+  FitOptions o;
+  o.restarts = 10;
+  o.tol = 1e-13;
+  o.max_iter = 20000;
+  const FitResult r = EmFitter(o).fit(m, p.data);
+  REQUIRE(r.loglik == Approx(ref::softmax_loglik).margin(1e-7));
+  const StandardErrors s = standard_errors(m, p.data);
+  CHECK(s.warnings.empty());
+  const auto t = by_name(s);
+  // moekit's gate coefficients are those of expert 2 against expert 1: R's v when expert 1
+  // is the falling line, -v otherwise; the SEs do not depend on the labels.
+  const bool first_falls = t.at("expert1.NO").estimate < 0;
+  const double sign = first_falls ? 1.0 : -1.0;
+  const char* gate[2] = {"gate.expert2.(Intercept)", "gate.expert2.NO"};
+  for (int j = 0; j < 2; ++j) {
+    INFO(gate[j]);
+    const ParameterInference& row = t.at(gate[j]);
+    CHECK(row.estimate == Approx(sign * ref::softmax_gate[j]).epsilon(1e-4));
+    REQUIRE(row.se.has_value());
+    CHECK(*row.se == Approx(ref::softmax_gate_se[j]).epsilon(0.01));
+  }
+  // The reference column is not a free parameter: no row for it.
+  CHECK(t.count("gate.expert1.NO") == 0);
+  for (int k = 0; k < 2; ++k) {
+    const std::string e = fmt::format("expert{}", (k == 0) == first_falls ? 1 : 2);
+    for (const char* c : {".(Intercept)", ".NO"}) {
+      const std::string name = e + c;
+      INFO(name);
+      REQUIRE(t.at(name).se.has_value());
+      CHECK(*t.at(name).se == Approx(ref::softmax_coef_se[k][c[1] == 'N' ? 1 : 0]).epsilon(0.01));
+    }
+  }
 }

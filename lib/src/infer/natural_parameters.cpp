@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace moekit {
 
 namespace {
@@ -119,6 +122,25 @@ NaturalParameters natural_parameters(const Model& model) {
     add_expert_map(c, fmt::format("expert{}", k + 1), comps[k], s);
   add_expert_map(c, "experts", model.experts().shared_params(), s);
   return c.done();
+}
+
+Matrix natural_jacobian(const Model& model, double step) {
+  const Vector theta = model.parameters();
+  const Index d = theta.size();
+  auto natural_at = [&](const Vector& t) {
+    Model m(model);
+    m.set_parameters(t);
+    return natural_parameters(m).values;
+  };
+  Matrix J(natural_parameters(model).values.size(), d);
+  for (Index j = 0; j < d; ++j) {
+    const double h = step * std::max(1.0, std::abs(theta(j)));
+    Vector plus = theta, minus = theta;
+    plus(j) += h;
+    minus(j) -= h;
+    J.col(j) = (natural_at(plus) - natural_at(minus)) / (2.0 * h);
+  }
+  return J;
 }
 
 }  // namespace moekit

@@ -26,12 +26,6 @@ Vector score_at(const Model& model, const Dataset& data, const Vector& theta) {
   return s;
 }
 
-Vector natural_at(const Model& model, const Vector& theta) {
-  Model m(model);
-  m.set_parameters(theta);
-  return natural_parameters(m).values;
-}
-
 // Eigenvalues at or below this fraction of the largest count as zero.
 constexpr double kRelativeEigenFloor = 1e-10;
 // A natural parameter "loads" on a discarded eigenvector when the cosine between its
@@ -65,14 +59,7 @@ StandardErrors standard_errors(const Model& model, const Dataset& data, double s
   const NaturalParameters natural = natural_parameters(model);
   const Index m = natural.values.size();
 
-  Matrix J(m, d);
-  for (Index j = 0; j < d; ++j) {
-    const double h = step_for(theta(j), step);
-    Vector plus = theta, minus = theta;
-    plus(j) += h;
-    minus(j) -= h;
-    J.col(j) = (natural_at(model, plus) - natural_at(model, minus)) / (2.0 * h);
-  }
+  const Matrix J = natural_jacobian(model, step);
 
   Eigen::SelfAdjointEigenSolver<Matrix> eig(out.information);
   if (eig.info() != Eigen::Success)

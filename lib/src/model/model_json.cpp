@@ -126,13 +126,24 @@ json fit_to_json(const FitResult& f) {
       return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr);
     };
     nlohmann::json rows = nlohmann::json::array();
-    for (const auto& r : f.inference)
-      rows.push_back({{"parameter", r.parameter},
-                      {"estimate", r.estimate},
-                      {"se", opt(r.se)},
-                      {"z", opt(r.z)},
-                      {"p", opt(r.p)}});
+    for (const auto& r : f.inference) {
+      nlohmann::json row{{"parameter", r.parameter},
+                         {"estimate", r.estimate},
+                         {"se", opt(r.se)},
+                         {"z", opt(r.z)},
+                         {"p", opt(r.p)}};
+      if (f.bootstrap_replicates > 0) {
+        row["bootstrap_se"] = opt(r.bootstrap_se);
+        row["lower"] = opt(r.lower);
+        row["upper"] = opt(r.upper);
+      }
+      rows.push_back(std::move(row));
+    }
     j["inference"] = rows;
+    if (f.bootstrap_replicates > 0) {
+      j["bootstrap_replicates"] = f.bootstrap_replicates;
+      j["bootstrap_level"] = f.bootstrap_level;
+    }
   }
   return j;
 }
@@ -322,6 +333,8 @@ FitResult fit_record_from_json(const std::string& text) {
   f.warmup_iterations = r.value("warmup_iterations", 0);
   if (r.contains("gradient_norm") && r.at("gradient_norm").is_number())
     f.gradient_norm = r.at("gradient_norm").get<double>();
+  f.bootstrap_replicates = r.value("bootstrap_replicates", 0);
+  f.bootstrap_level = r.value("bootstrap_level", 0.95);
   if (r.contains("inference") && r.at("inference").is_array()) {
     auto opt = [](const json& row, const char* key) -> std::optional<double> {
       if (row.contains(key) && row.at(key).is_number()) return row.at(key).get<double>();
@@ -335,6 +348,9 @@ FitResult fit_record_from_json(const std::string& text) {
       p.se = opt(row, "se");
       p.z = opt(row, "z");
       p.p = opt(row, "p");
+      p.bootstrap_se = opt(row, "bootstrap_se");
+      p.lower = opt(row, "lower");
+      p.upper = opt(row, "upper");
       f.inference.push_back(p);
     }
   }

@@ -17,6 +17,21 @@ int num_threads();
 // 0 restores the default. Affects later calls only.
 void set_num_threads(int n);
 
+// Sets the thread count (when threads > 0) for its lifetime and then restores the previous
+// one, however the scope ends. Not for use from inside a parallel region.
+class ScopedNumThreads {
+ public:
+  explicit ScopedNumThreads(int threads) : saved_(num_threads()) {
+    if (threads > 0) set_num_threads(threads);
+  }
+  ~ScopedNumThreads() { set_num_threads(saved_); }
+  ScopedNumThreads(const ScopedNumThreads&) = delete;
+  ScopedNumThreads& operator=(const ScopedNumThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 inline Index num_blocks(Index n) { return (n + kBlockRows - 1) / kBlockRows; }
 
 // Calls body(block, begin, size) for every block of rows of [0, n), possibly in parallel.

@@ -43,6 +43,10 @@ struct FitResult {
   std::optional<double> gradient_norm;
   // Standard errors and Wald tests of the natural parameters, when they were asked for.
   std::vector<ParameterInference> inference;
+  // Replicates of the nonparametric bootstrap behind the bootstrap columns of `inference`
+  // (0: none), and the level of its percentile intervals.
+  int bootstrap_replicates = 0;
+  double bootstrap_level = 0.95;
 
   bool converged() const { return status == FitStatus::Converged; }
   // What EM maximised: joint_loglik for joint models, loglik otherwise.

@@ -27,4 +27,9 @@ struct NaturalParameters {
 
 NaturalParameters natural_parameters(const Model& model);
 
+// The Jacobian of natural_parameters(model).values in the unconstrained parameters
+// (Model::parameters()), by central differences with steps h_j = step * max(1, |theta_j|).
+// A zero row marks an entry that is not free.
+Matrix natural_jacobian(const Model& model, double step = 1e-5);
+
 }  // namespace moekit
