@@ -8,6 +8,7 @@
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
 #include "moekit/fit/em.hpp"
+#include "moekit/model/families.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -35,7 +36,7 @@ void run_fit(const FitCommandArgs& a) {
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
 
   const Dataset data = read_training_data(a, spec.data);
-  // Check that the families exist before any work is done.
+  check_rows_for_experts(spec, data);
   Model model(spec, data.y.cols(), data.x.cols(), data.z.cols());
 
   auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));

@@ -10,6 +10,7 @@
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
 #include "moekit/fit/em.hpp"
+#include "moekit/model/families.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -98,6 +99,10 @@ void run_select(const SelectArgs& a) {
 
   DataSpec data_spec = candidates.front().spec.data;
   const Dataset data = read_training_data(a, data_spec);
+  for (Candidate& c : candidates) {
+    c.spec.data = data_spec;
+    check_rows_for_experts(c.spec, data);
+  }
 
   std::optional<Model> best_model;
   std::optional<FitResult> best_fit;

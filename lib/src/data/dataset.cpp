@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -226,6 +227,16 @@ Dataset build(
         if (c.kind == ColumnKind::Text) {
           levels = c.levels;
         } else {
+          // Class codes are whole numbers; a measurement such as 1.93 would make each of its
+          // values a class of its own (117 "classes" for tonedata's tuned).
+          for (size_t i = 0; i < c.values.size(); ++i)
+            if (std::floor(c.values[i]) != c.values[i])
+              throw InputError(
+                  SourceLocation{t.source, t.lines[i], j + 1, name},
+                  fmt::format("class labels must be text or whole numbers, not {}: logistic "
+                              "experts model classes; use --experts linear (or laplace, t) for "
+                              "a continuous response",
+                              c.values[i]));
           std::vector<double> v(c.values);
           std::sort(v.begin(), v.end());
           v.erase(std::unique(v.begin(), v.end()), v.end());

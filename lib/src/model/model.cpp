@@ -89,6 +89,7 @@ void Model::check_data(const Dataset& data) const {
   if (data.rows() < components())
     throw InputError(
         fmt::format("{} rows cannot be split into {} components", data.rows(), components()));
+  check_rows_for_experts(spec_, data);
   if (gates_.empty()) return;
   // Every gate reads the same covariates: one check per kind is enough.
   std::vector<std::string> checked;
