@@ -342,3 +342,18 @@ TEST_CASE("factor levels that multiply past 2^20 design columns are refused", "[
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("more than 1048576 design columns") && Contains("a:b:c"));
 }
+
+TEST_CASE("data beyond 1e150 in magnitude are refused with the scale", "[cli][errors]") {
+  // At 1e300 the fit said "rank deficient" (linear experts) or failed with exit 2 (a GMM).
+  std::string csv = "y,x\n";
+  for (int i = 1; i <= 20; ++i)
+    csv += std::to_string(i % 7) + "." + std::to_string(i) + "e299," + std::to_string(i) + "\n";
+  TempFile f(csv);
+  for (const char* args : {" --formula 'x ~ y' --experts linear", ""}) {
+    INFO(args);
+    const Run r = run_cli("fit " + f.path() + args);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("column 1 ('y')") && Contains("beyond 1e+150 in magnitude") &&
+                          Contains("rescale"));
+  }
+}

@@ -88,6 +88,25 @@ void read_groups(const CsvTable& t, const std::string& name, Dataset& d) {
   }
 }
 
+// Data to fit beyond kMaxDataMagnitude: their squares (variances, cross products) overflow
+// double precision, and the fit failed with a misleading message ("rank deficient", "not
+// positive definite"). Said with the scale, naming the first such cell.
+void check_scale(const Matrix& m,
+                 const std::vector<std::string>& names,
+                 const Dataset& d,
+                 const CsvTable& t) {
+  for (Index j = 0; j < m.cols(); ++j)
+    for (Index i = 0; i < m.rows(); ++i)
+      if (std::abs(m(i, j)) > kMaxDataMagnitude) {
+        const std::string& name = names[static_cast<size_t>(j)];
+        throw InputError(
+            SourceLocation{t.source, d.line_of(i), t.find(name) + 1, name},
+            fmt::format("{:g} is beyond {:g} in magnitude, where squares overflow double "
+                        "precision; rescale the column (for instance in units of {:g})",
+                        m(i, j), kMaxDataMagnitude, kMaxDataMagnitude));
+      }
+}
+
 // A spec read back from a model file sized the experts and gates by its names: the columns
 // its formulas build now must be exactly those, or the parameters would be read past their
 // ends (names and formula edited apart, levels added to a factor).
@@ -156,6 +175,7 @@ Dataset build(
       check_stored_names("z_names", {"(Intercept)"}, spec.z_names, "no formula");
     }
     if (learn) {
+      check_scale(d.y, names, d, t);
       out->response_names = names;
       out->x_names = {"(Intercept)"};
       out->z_names = {"(Intercept)"};
@@ -266,6 +286,9 @@ Dataset build(
     }
   }
   if (learn) {
+    if (!spec.categorical_response) check_scale(d.y, response_names, d, t);
+    check_scale(d.x, xs.column_names(), d, t);
+    check_scale(d.z, zs.column_names(), d, t);
     out->response_names = response_names;
     out->x_names = xs.column_names();
     out->z_names = zs.column_names();

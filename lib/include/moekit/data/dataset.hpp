@@ -47,8 +47,13 @@ struct Dataset {
 // The rows of m (n rows) at the first row of each group: G rows.
 Matrix group_rows(const Dataset& data, const ConstMatrixRef& m);
 
+// The largest magnitude of a value a model is fitted to (responses and design columns): its
+// square stays finite, as for a model's parameters.
+inline constexpr double kMaxDataMagnitude = 1e150;
+
 // Builds the data set and completes `spec` (names, levels). Throws InputError for unknown
-// columns, bad cells in used columns, a constant response column, too few rows.
+// columns, bad cells in used columns, values beyond kMaxDataMagnitude, a constant response
+// column, too few rows.
 Dataset make_dataset(const CsvTable& table, DataSpec& spec);
 
 // A completed spec read back from a model file against its own formulas: the response names
