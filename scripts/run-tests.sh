@@ -23,6 +23,7 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j"$jobs" -E consumer)
 
-# Fuzzing (docs/reliability.md): clang, ASan + UBSan, the CSV and formula harnesses replay
-# their regression inputs, then run 60 s side by side; about two minutes with the build.
-scripts/run-fuzz.sh 60
+# Fuzzing (docs/reliability.md): clang, ASan + UBSan; the CSV, formula, model-file and
+# prediction harnesses replay their regression inputs, then run 30 s side by side; under
+# three minutes with the build on two cores.
+scripts/run-fuzz.sh 30

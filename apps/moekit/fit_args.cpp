@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
+#include "moekit/data/formula.hpp"
 #include "moekit/model/families.hpp"
 
 #include <fmt/format.h>
@@ -29,9 +30,8 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
                   "Gaussian gates: covariance structure of the gate covariates (as "
                   "--covariance; default full)");
   cmd->add_option("--covariance", a.covariance,
-                  "full | diag | spherical | tied-full | tied-diag | tied-spherical (or VVV, VVI, "
-                  "VII, EEE, EEI, EII)")
-      ->capture_default_str();
+                  "gaussian, linear and t experts: full (default) | diag | spherical | tied-full "
+                  "| tied-diag | tied-spherical (or VVV, VVI, VII, EEE, EEI, EII)");
   cmd->add_option("--method", a.method,
                   "em | gradient (L-BFGS on the log-likelihood from EM's starts after "
                   "--warmup-iter EM iterations)")
@@ -76,6 +76,17 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
   cmd->add_option("--delimiter", a.delimiter, "Field separator of the CSV (',' by default; 'tab')");
 }
 
+namespace {
+
+// True when the formula's right side names covariates (terms or '.'), not just '1' or '-1'.
+bool formula_has_covariates(const std::string& formula) {
+  if (formula.empty()) return false;
+  const Formula f = parse_formula(formula);
+  return !f.terms.empty() || f.has_dot;
+}
+
+}  // namespace
+
 ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
   const ExpertFamilyTraits& family = expert_family(a.experts);
   const GateKindTraits& gate = gate_kind(a.gate);
@@ -84,7 +95,26 @@ ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
   spec.gate = a.gate;
   spec.K = K;
   if (!tree.empty()) spec.set_shape(TreeShape::parse(tree));
-  spec.covariance = parse_covariance(a.covariance);
+  // Options a family or gate would ignore are refused: the user meant something by them.
+  if (!a.covariance.empty() && !family.uses_covariance)
+    throw InputError::option("--covariance", a.covariance,
+                             fmt::format("applies to gaussian, linear and t experts; {} experts "
+                                         "have no covariance matrix",
+                                         a.experts));
+  spec.covariance = parse_covariance(a.covariance.empty() ? "full" : a.covariance);
+  if (!a.gate_formula.empty() && !gate.reads_covariates)
+    throw InputError::option("--gate-formula", a.gate_formula,
+                             fmt::format("a {} gate reads no covariates; use --gate softmax or "
+                                         "--gate gaussian for a gate that depends on them",
+                                         a.gate));
+  if (!family.reads_covariates && formula_has_covariates(a.formula) &&
+      (!gate.reads_covariates || !a.gate_formula.empty()))
+    throw InputError::option(
+        "--formula", a.formula,
+        fmt::format("{} experts do not read covariates and the {} gate {}, so its right side "
+                    "would be ignored: write '~ 1', or use --experts linear for a regression{}",
+                    a.experts, a.gate, a.gate_formula.empty() ? "has none" : "reads --gate-formula",
+                    gate.reads_covariates ? "" : " or --gate softmax for a gate on them"));
   spec.reg_covar = a.reg_covar;
   if (a.gate_ridge != 0.0 && !gate.uses_ridge)
     throw InputError::option("--gate-ridge", fmt::format("{}", a.gate_ridge),

@@ -14,8 +14,8 @@
 namespace moekit::cli {
 
 struct FitArgs {
-  std::string data, formula, gate_formula, experts = "gaussian", gate = "constant",
-                                           covariance = "full";
+  std::string data, formula, gate_formula, experts = "gaussian", gate = "constant";
+  std::string covariance;  // empty: full, for the families that have one
   std::string method = "em", init = "auto", out, delimiter = ",", device = "cpu";
   std::string gate_covariance;  // Gaussian gates; empty: full
   int restarts = 1, max_iter = 1000, threads = 0, warmup_iter = 5;

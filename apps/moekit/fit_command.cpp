@@ -14,6 +14,7 @@
 #include "moekit/fit/warm_start.hpp"
 #include "moekit/infer/bootstrap.hpp"
 #include "moekit/infer/standard_errors.hpp"
+#include "moekit/model/families.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -83,6 +84,7 @@ void run_fit(const FitCommandArgs& a) {
   } else {
     ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
     data = read_training_data(a, spec.data);
+    check_rows_for_experts(spec, data);
     // Check that the families exist before any work is done.
     model = Model(spec, data.y.cols(), data.x.cols(), data.z.cols());
     auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "fit_args.hpp"
+#include "model_data.hpp"
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
@@ -136,7 +137,7 @@ void run_predict(const PredictArgs& a) {
       "gate", "mean", "quantile", "median", "hard", "expert-means", "class-probabilities", "label"};
   const bool need_response =
       std::find(kNoResponse.begin(), kNoResponse.end(), a.what) == kNoResponse.end();
-  const Dataset data = apply_spec(table, model.spec().data, need_response);
+  const Dataset data = model_data(table, model, need_response, a.model);
   const std::string text = render(model, data, a.what, a.level);
   if (a.out.empty())
     fmt::print("{}", text);

@@ -9,8 +9,10 @@
 #include "moekit/core/error.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
+#include "moekit/fit/em.hpp"
 #include "moekit/infer/bootstrap_lrt.hpp"
 #include "moekit/infer/selection.hpp"
+#include "moekit/model/families.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
@@ -111,7 +113,10 @@ void run_select(const SelectArgs& a) {
 
   DataSpec data_spec = specs.front().data;
   const Dataset data = read_training_data(a, data_spec);
-  for (auto& s : specs) s.data = data_spec;
+  for (auto& s : specs) {
+    s.data = data_spec;
+    check_rows_for_experts(s, data);
+  }
 
   options.progress =
       [&a](const SelectionCandidate& c) -> std::function<bool(const IterationInfo&)> {

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "fit_args.hpp"
+#include "model_data.hpp"
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
@@ -133,7 +134,7 @@ void run_simulate(const SimulateArgs& a) {
     CsvOptions csv;
     csv.delimiter = delimiter;
     table = read_csv(a.data, csv);
-    data = apply_spec(*table, model.spec().data, false);
+    data = model_data(*table, model, false, a.model);
   } else {
     data = intercept_only_dataset(model, static_cast<Index>(a.n));
   }

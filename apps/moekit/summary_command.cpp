@@ -4,13 +4,12 @@
 #include "report.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/input_file.hpp"
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 namespace moekit::cli {
 
@@ -25,11 +24,10 @@ void add_summary_command(CLI::App& app) {
   cmd->add_option("model", a->model, "Model file written by 'moekit fit --out'")->required();
   cmd->add_flag("--json", a->json, "Print one JSON object");
   cmd->callback([a] {
-    const Model model = load_model(a->model);
-    std::ifstream in(a->model, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const FitResult fit = fit_record_from_json(ss.str());
+    // Read once (a folder or a missing file named as such; '-' reads standard input).
+    const std::string text = read_input_file(a->model, "model file");
+    const Model model = model_from_json(text, a->model);
+    const FitResult fit = fit_record_from_json(text, a->model);
     fmt::print("{}\n", a->json ? fit_json(model, fit) : fit_text(model, fit));
   });
 }

@@ -259,3 +259,101 @@ TEST_CASE("a K too large to allocate is an input error (exit 1), not a numerical
   CHECK_THAT(slurp(err.path()), Contains("-k") && Contains("2^20"));
 #endif
 }
+
+TEST_CASE("options a family or gate would ignore are refused, naming the option", "[cli][errors]") {
+  SECTION("--covariance with logistic or Laplace experts (ignored before)") {
+    const std::string iris = std::string(MOEKIT_DATASETS_DIR) + "/iris.csv";
+    const Run l = run_cli(
+        "fit " + iris + " --formula 'Species ~ Petal.Width' --experts logistic --covariance diag");
+    CHECK(l.status == 1);
+    CHECK_THAT(l.err, Contains("--covariance") && Contains("logistic experts have no covariance"));
+    const Run a = run_cli("fit " + kTone +
+                          " --formula 'tuned ~ stretchratio' --experts laplace --covariance full");
+    CHECK(a.status == 1);
+    CHECK_THAT(a.err, Contains("--covariance") && Contains("laplace"));
+    CHECK(run_cli("fit " + kTone +
+                  " --formula 'tuned ~ stretchratio' --experts linear -q --covariance diag")
+              .status == 0);
+  }
+  SECTION("--gate-formula with a constant gate (ignored before)") {
+    const Run r = run_cli("fit " + kTone +
+                          " --formula 'tuned ~ stretchratio' --experts linear --gate-formula "
+                          "'~ stretchratio'");
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("--gate-formula") && Contains("constant gate reads no covariates"));
+  }
+  SECTION("a right-hand side with Gaussian experts that nothing reads (dropped before)") {
+    const Run r = run_cli("fit " + kTone + " --formula 'tuned ~ stretchratio'");
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("--formula") && Contains("gaussian experts do not read covariates"));
+    // With a gate that reads them the right side feeds the gate: fine.
+    CHECK(run_cli("fit " + kTone + " --formula 'tuned ~ stretchratio' --gate softmax -q").status ==
+          0);
+    CHECK(run_cli("fit " + kTone + " --formula 'tuned ~ 1' -q").status == 0);
+  }
+  SECTION("logistic experts on a continuous response (117 'classes' before)") {
+    const Run r = run_cli("fit " + kTone + " --formula 'tuned ~ stretchratio' --experts logistic");
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err,
+               Contains("'tuned'") && Contains("whole numbers") && Contains("--experts linear"));
+  }
+}
+
+TEST_CASE("an expert with more parameters than rows is refused before it is allocated",
+          "[cli][errors]") {
+  // 20,000 columns and 2 rows: the diagonal Gaussian experts took 9 GB before failing.
+  std::string csv;
+  for (int line = 0; line < 3; ++line) {
+    for (int c = 0; c < 20000; ++c) {
+      if (c) csv += ',';
+      csv += line == 0 ? "c" + std::to_string(c) : std::to_string((c * 7 + line * 3) % 11);
+    }
+    csv += '\n';
+  }
+  TempFile wide(csv);
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string limit;  // AddressSanitizer reserves terabytes of address space
+#else
+  const std::string limit = "ulimit -v 2000000; ";
+#endif
+  TempFile err("", ".err");
+  const std::string cmd = limit + std::string(MOEKIT_CLI) + " fit " + wide.path() +
+                          " -k 2 --covariance diag </dev/null >/dev/null 2>" + err.path();
+  const int raw = std::system(("sh -c '" + cmd + "'").c_str());
+  CHECK(WIFEXITED(raw));
+  CHECK(WEXITSTATUS(raw) == 1);
+  CHECK_THAT(
+      slurp(err.path()),
+      Contains("one gaussian expert (diag covariance) has 40000 parameters") && Contains("2 rows"));
+  // The same check in select.
+  const Run s = run_cli("select " + wide.path() + " -k 1:2 --covariance diag");
+  CHECK(s.status == 1);
+  CHECK_THAT(s.err, Contains("40000 parameters"));
+}
+
+TEST_CASE("factor levels that multiply past 2^20 design columns are refused", "[cli][errors]") {
+  // a*b*c of three 128-level factors: 2 million columns of names and a 2 GB design before.
+  std::string csv = "y,a,b,c\n";
+  for (int i = 0; i < 128; ++i)
+    csv += std::to_string(i % 7) + ".5,a" + std::to_string(i) + ",b" + std::to_string(i) + ",c" +
+           std::to_string((i * 5) % 128) + "\n";
+  TempFile f(csv);
+  const Run r = run_cli("fit " + f.path() + " --formula 'y ~ a*b*c' --experts linear -k 1");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("more than 1048576 design columns") && Contains("a:b:c"));
+}
+
+TEST_CASE("data beyond 1e150 in magnitude are refused with the scale", "[cli][errors]") {
+  // At 1e300 the fit said "rank deficient" (linear experts) or failed with exit 2 (a GMM).
+  std::string csv = "y,x\n";
+  for (int i = 1; i <= 20; ++i)
+    csv += std::to_string(i % 7) + "." + std::to_string(i) + "e299," + std::to_string(i) + "\n";
+  TempFile f(csv);
+  for (const char* args : {" --formula 'x ~ y' --experts linear", ""}) {
+    INFO(args);
+    const Run r = run_cli("fit " + f.path() + args);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("column 1 ('y')") && Contains("beyond 1e+150 in magnitude") &&
+                          Contains("rescale"));
+  }
+}

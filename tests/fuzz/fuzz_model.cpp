@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const moekit::Model model = moekit::model_from_json(text, "fuzz.json");
     (void)moekit::model_to_json(model, nullptr);
-    (void)moekit::fit_record_from_json(text);
+    (void)moekit::fit_record_from_json(text, "fuzz.json");
   } catch (const moekit::InputError&) {
   }
   return 0;

@@ -41,7 +41,7 @@ TEST_CASE("a fitted tree round-trips through its model file", "[model-file][tree
     CHECK(back.gate(2).kind() == gate);
     same_predictions(m, back, p.data);
     CHECK(predict_branch_posterior(m, p.data) == predict_branch_posterior(back, p.data));
-    CHECK(fit_record_from_json(text).joint == (std::string(gate) == "gaussian"));
+    CHECK(fit_record_from_json(text, "memory").joint == (std::string(gate) == "gaussian"));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -87,6 +88,43 @@ void read_groups(const CsvTable& t, const std::string& name, Dataset& d) {
   }
 }
 
+// Data to fit beyond kMaxDataMagnitude: their squares (variances, cross products) overflow
+// double precision, and the fit failed with a misleading message ("rank deficient", "not
+// positive definite"). Said with the scale, naming the first such cell.
+void check_scale(const Matrix& m,
+                 const std::vector<std::string>& names,
+                 const Dataset& d,
+                 const CsvTable& t) {
+  for (Index j = 0; j < m.cols(); ++j)
+    for (Index i = 0; i < m.rows(); ++i)
+      if (std::abs(m(i, j)) > kMaxDataMagnitude) {
+        const std::string& name = names[static_cast<size_t>(j)];
+        throw InputError(
+            SourceLocation{t.source, d.line_of(i), t.find(name) + 1, name},
+            fmt::format("{:g} is beyond {:g} in magnitude, where squares overflow double "
+                        "precision; rescale the column (for instance in units of {:g})",
+                        m(i, j), kMaxDataMagnitude, kMaxDataMagnitude));
+      }
+}
+
+// A spec read back from a model file sized the experts and gates by its names: the columns
+// its formulas build now must be exactly those, or the parameters would be read past their
+// ends (names and formula edited apart, levels added to a factor).
+void check_stored_names(const char* field,
+                        const std::vector<std::string>& built,
+                        const std::vector<std::string>& stored,
+                        const std::string& formula) {
+  if (built == stored) return;
+  size_t i = 0;
+  while (i < built.size() && i < stored.size() && built[i] == stored[i]) ++i;
+  throw ModelFormatError(fmt::format(
+      "the model's {} ({} names) do not match the {} columns that its formula '{}' and factor "
+      "levels give (first difference at {}: '{}' against '{}'); was the model file edited?",
+      field, stored.size(), built.size(), excerpt(formula), i + 1,
+      i < stored.size() ? excerpt(stored[i], 32) : "",
+      i < built.size() ? excerpt(built[i], 32) : ""));
+}
+
 Dataset build(
     const CsvTable& t, const DataSpec& spec, bool need_response, bool learn, DataSpec* out) {
   Dataset d;
@@ -97,6 +135,10 @@ Dataset build(
   if (spec.formula.empty()) {
     // No formula: every numeric column is a response (a Gaussian mixture of the data).
     std::vector<std::string> names = spec.response_names;
+    if (!learn && names.empty())
+      throw ModelFormatError(
+          "the model names no response columns and no formula (it was built in code, not "
+          "fitted to a CSV): it cannot read a CSV file");
     if (learn) {
       names.clear();
       std::vector<std::string> skipped;
@@ -128,7 +170,12 @@ Dataset build(
     }
     d.x = Matrix::Ones(n, 1);
     d.z = Matrix::Ones(n, 1);
+    if (!learn) {
+      check_stored_names("x_names", {"(Intercept)"}, spec.x_names, "no formula");
+      check_stored_names("z_names", {"(Intercept)"}, spec.z_names, "no formula");
+    }
     if (learn) {
+      check_scale(d.y, names, d, t);
       out->response_names = names;
       out->x_names = {"(Intercept)"};
       out->z_names = {"(Intercept)"};
@@ -145,6 +192,7 @@ Dataset build(
   if (f.has_dot) expand_dot(f, all);
   if (learn) refuse_response_on_right(f, f, "the formula", t);
   DesignMatrixSpec xs = learn ? DesignMatrixSpec(f, t) : DesignMatrixSpec(f, spec.factor_levels);
+  if (!learn) check_stored_names("x_names", xs.column_names(), spec.x_names, spec.formula);
   d.x = xs.build(t);
 
   Formula g = f;
@@ -173,10 +221,15 @@ Dataset build(
   }
   FactorLevels gate_levels = spec.factor_levels;
   DesignMatrixSpec zs = learn ? DesignMatrixSpec(g, t) : DesignMatrixSpec(g, gate_levels);
+  if (!learn)
+    check_stored_names("z_names", zs.column_names(), spec.z_names,
+                       spec.gate_formula.empty() ? spec.formula : spec.gate_formula);
   d.z = zs.build(t);
 
   std::vector<std::string> response_names;
   for (const auto& r : f.responses) response_names.push_back(r->text);
+  if (!learn && !spec.categorical_response)
+    check_stored_names("response_names", response_names, spec.response_names, spec.formula);
   if (need_response) {
     if (spec.categorical_response) {
       if (f.responses.size() != 1 || f.responses[0]->kind != Expr::Kind::Column)
@@ -194,6 +247,16 @@ Dataset build(
         if (c.kind == ColumnKind::Text) {
           levels = c.levels;
         } else {
+          // Class codes are whole numbers; a measurement such as 1.93 would make each of its
+          // values a class of its own (117 "classes" for tonedata's tuned).
+          for (size_t i = 0; i < c.values.size(); ++i)
+            if (std::floor(c.values[i]) != c.values[i])
+              throw InputError(
+                  SourceLocation{t.source, t.lines[i], j + 1, name},
+                  fmt::format("class labels must be text or whole numbers, not {}: logistic "
+                              "experts model classes; use --experts linear (or laplace, t) for "
+                              "a continuous response",
+                              c.values[i]));
           std::vector<double> v(c.values);
           std::sort(v.begin(), v.end());
           v.erase(std::unique(v.begin(), v.end()), v.end());
@@ -223,6 +286,9 @@ Dataset build(
     }
   }
   if (learn) {
+    if (!spec.categorical_response) check_scale(d.y, response_names, d, t);
+    check_scale(d.x, xs.column_names(), d, t);
+    check_scale(d.z, zs.column_names(), d, t);
     out->response_names = response_names;
     out->x_names = xs.column_names();
     out->z_names = zs.column_names();
@@ -233,6 +299,27 @@ Dataset build(
 }
 
 }  // namespace
+
+void check_spec_names(const DataSpec& spec) {
+  if (spec.formula.empty()) {
+    check_stored_names("x_names", {"(Intercept)"}, spec.x_names, "no formula");
+    check_stored_names("z_names", {"(Intercept)"}, spec.z_names, "no formula");
+    return;
+  }
+  const Formula f = parse_model_formula(spec.formula);
+  if (!spec.categorical_response) {
+    std::vector<std::string> responses;
+    for (const auto& r : f.responses) responses.push_back(r->text);
+    check_stored_names("response_names", responses, spec.response_names, spec.formula);
+  }
+  if (!f.has_dot)
+    check_stored_names("x_names", DesignMatrixSpec(f, spec.factor_levels).column_names(),
+                       spec.x_names, spec.formula);
+  const Formula g = spec.gate_formula.empty() ? f : parse_formula(spec.gate_formula);
+  if (!g.has_dot)
+    check_stored_names("z_names", DesignMatrixSpec(g, spec.factor_levels).column_names(),
+                       spec.z_names, spec.gate_formula.empty() ? spec.formula : spec.gate_formula);
+}
 
 Dataset make_dataset(const CsvTable& table, DataSpec& spec) {
   DataSpec learned = spec;

@@ -214,6 +214,17 @@ void DesignMatrixSpec::plan() {
       parts.push_back(piece);
       factors.push_back(f);
     }
+    // Factor levels multiply: three factors of 1,000 levels in one interaction would be 10^9
+    // columns. Counted before any name is built.
+    size_t columns = 1;
+    for (const auto& piece : parts) {
+      columns *= std::max<size_t>(piece.size(), 1);
+      if (columns > kMaxDesignColumns - std::min(names_.size(), kMaxDesignColumns))
+        throw InputError(fmt::format(
+            "the formula gives more than {} design columns (the term '{}' alone multiplies the "
+            "levels of its factors)",
+            kMaxDesignColumns, excerpt(t.label(), 64)));
+    }
     // Column names: the first factor varies fastest, as in R.
     std::vector<std::string> combined{""};
     for (const auto& piece : parts) {

@@ -240,11 +240,17 @@ void GaussianExperts::set_params(const std::vector<ParameterMap>& components,
   for (Index k = 0; k < K; ++k) {
     const std::string where = fmt::format("gaussian expert {}", k + 1);
     means_.row(k) = get(components[static_cast<size_t>(k)], "mean", q, 1, where).transpose();
-    if (!is_tied(cov_.structure()))
-      cov_.set(k, get(components[static_cast<size_t>(k)], "covariance", q, q, where));
+    if (!is_tied(cov_.structure())) {
+      const Matrix S = get(components[static_cast<size_t>(k)], "covariance", q, q, where);
+      cov_.check_loaded(S, where + ": 'covariance'");
+      cov_.set(k, S);
+    }
   }
-  if (is_tied(cov_.structure()))
-    cov_.set(0, get(shared, "covariance", q, q, "gaussian experts (tied)"));
+  if (is_tied(cov_.structure())) {
+    const Matrix S = get(shared, "covariance", q, q, "gaussian experts (tied)");
+    cov_.check_loaded(S, "gaussian experts (tied): 'covariance'");
+    cov_.set(0, S);
+  }
 }
 
 }  // namespace moekit

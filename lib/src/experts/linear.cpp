@@ -321,11 +321,17 @@ void LinearExperts::set_params(const std::vector<ParameterMap>& components,
     const std::string where = fmt::format("linear expert {}", k + 1);
     coef_[static_cast<size_t>(k)] =
         get(components[static_cast<size_t>(k)], "coefficients", p_, q, where);
-    if (!is_tied(cov_.structure()))
-      cov_.set(k, get(components[static_cast<size_t>(k)], "covariance", q, q, where));
+    if (!is_tied(cov_.structure())) {
+      const Matrix S = get(components[static_cast<size_t>(k)], "covariance", q, q, where);
+      cov_.check_loaded(S, where + ": 'covariance'");
+      cov_.set(k, S);
+    }
   }
-  if (is_tied(cov_.structure()))
-    cov_.set(0, get(shared, "covariance", q, q, "linear experts (tied)"));
+  if (is_tied(cov_.structure())) {
+    const Matrix S = get(shared, "covariance", q, q, "linear experts (tied)");
+    cov_.check_loaded(S, "linear experts (tied): 'covariance'");
+    cov_.set(0, S);
+  }
 }
 
 }  // namespace moekit

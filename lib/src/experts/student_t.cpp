@@ -413,11 +413,13 @@ void StudentTExperts::set_params(const std::vector<ParameterMap>& components,
         fmt::format("t experts: {} components given, expected {}", components.size(), K));
   const bool tied = is_tied(cov_.structure());
   const Matrix shared_scale = tied ? get(shared, "scale", q, q, "t experts (tied)") : Matrix();
+  if (tied) cov_.check_loaded(shared_scale, "t experts (tied): 'scale'");
   for (Index k = 0; k < K; ++k) {
     const std::string where = fmt::format("t expert {}", k + 1);
     const ParameterMap& c = components[static_cast<size_t>(k)];
     const Matrix B = get(c, "coefficients", p, q, where);
     const Matrix S = tied ? shared_scale : get(c, "scale", q, q, where);
+    if (!tied) cov_.check_loaded(S, where + ": 'scale'");
     const double nu = df_fixed() ? fixed_df_ : get(c, "df", 1, 1, where)(0, 0);
     set_component(k, B, S, nu);
   }

@@ -17,9 +17,19 @@
 
 namespace moekit {
 
+void require_finite_rows(const ConstMatrixRef& m, const Dataset& data, const char* what) {
+  for (Index i = 0; i < m.rows(); ++i)
+    if (!m.row(i).allFinite())
+      throw NumericalError(fmt::format(
+          "the {} of row {} (line {} of {}) is not finite: the row's values, or the model's "
+          "parameters, overflow double precision",
+          what, i + 1, data.line_of(i), data.source.empty() ? "the data" : data.source));
+}
+
 Matrix predict_posterior(const Model& model, const Dataset& data) {
   Posteriors post;
   model.e_step(data, post);
+  require_finite_rows(post.nodes, data, "posterior");
   return post.leaves();
 }
 
@@ -30,6 +40,7 @@ Matrix predict_branch_posterior(const Model& model, const Dataset& data) {
                              "inner node is the root");
   Posteriors post;
   model.e_step(data, post);
+  require_finite_rows(post.nodes, data, "posterior");
   return post.nodes.leftCols(model.tree().inner_nodes() - 1);
 }
 
@@ -47,10 +58,15 @@ Vector predict_log_density(const Model& model, const Dataset& data) {
         "per row; use --what posterior or class");
   Posteriors post;
   model.e_step(data, post);
+  require_finite_rows(post.row_loglik, data, "log-density");
   return post.row_loglik;
 }
 
-Matrix predict_gate(const Model& model, const Dataset& data) { return model.leaf_weights(data.z); }
+Matrix predict_gate(const Model& model, const Dataset& data) {
+  Matrix g = model.leaf_weights(data.z);
+  require_finite_rows(g, data, "gate weights");
+  return g;
+}
 
 Matrix predict_mean(const Model& model, const Dataset& data) {
   const Matrix g = predict_gate(model, data);
@@ -59,6 +75,7 @@ Matrix predict_mean(const Model& model, const Dataset& data) {
                             means.empty() ? model.experts().response_dim() : means.front().cols());
   for (Index k = 0; k < model.components(); ++k)
     out += (means[static_cast<size_t>(k)].array().colwise() * g.col(k).array()).matrix();
+  require_finite_rows(out, data, "prediction");
   return out;
 }
 
@@ -165,7 +182,8 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
   for (size_t m = 0; m < marg.size(); ++m) zq[m] = standard_quantile(marg[m], level);
 
   const Matrix g = predict_gate(model, data);
-  const std::vector<Matrix> loc = model.experts().predict_means(data.x);
+  // Finite locations, or the root search below would meet NaN.
+  const std::vector<Matrix> loc = predict_expert_means(model, data);
   Matrix out(n, q);
   parallel_blocks(n, [&](Index, Index begin, Index size) {
     for (Index i = begin; i < begin + size; ++i) {
@@ -200,6 +218,7 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
       }
     }
   });
+  require_finite_rows(out, data, "quantile");
   return out;
 }
 
@@ -208,7 +227,9 @@ Matrix predict_median(const Model& model, const Dataset& data) {
 }
 
 std::vector<Matrix> predict_expert_means(const Model& model, const Dataset& data) {
-  return model.experts().predict_means(data.x);
+  std::vector<Matrix> means = model.experts().predict_means(data.x);
+  for (const Matrix& m : means) require_finite_rows(m, data, "expert prediction");
+  return means;
 }
 
 Matrix predict_hard(const Model& model, const Dataset& data) {
@@ -220,6 +241,7 @@ Matrix predict_hard(const Model& model, const Dataset& data) {
     g.row(i).maxCoeff(&k);
     out.row(i) = means[static_cast<size_t>(k)].row(i);
   }
+  require_finite_rows(out, data, "prediction");
   return out;
 }
 

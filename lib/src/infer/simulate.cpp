@@ -44,6 +44,7 @@ Simulation simulate(const Model& model, const Dataset& data, Rng& rng) {
     s.component[static_cast<size_t>(i)] = k;
   }
   s.y = model.experts().sample(data.x, s.component, rng);
+  require_finite_rows(s.y, data, "draw");
   return s;
 }
 

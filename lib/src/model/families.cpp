@@ -15,22 +15,25 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace moekit {
 
 namespace {
 
 const std::vector<ExpertFamilyTraits>& expert_table() {
   static const std::vector<ExpertFamilyTraits> t = {
-      {"gaussian", false, true, false},  {"linear", false, true, false},
-      {"logistic", true, false, false},  {"laplace", false, false, false},
-      {"t", false, true, true},          {"poisson", false, false, false},
-      {"binomial", false, false, false}, {"gamma", false, false, false}};
+      {"gaussian", false, true, false, false}, {"linear", false, true, false, true},
+      {"logistic", true, false, false, true},  {"laplace", false, false, false, true},
+      {"t", false, true, true, true},          {"poisson", false, false, false, true},
+      {"binomial", false, false, false, true}, {"gamma", false, false, false, true}};
   return t;
 }
 
 const std::vector<GateKindTraits>& gate_table() {
-  static const std::vector<GateKindTraits> t = {
-      {"constant", false, false}, {"softmax", true, false}, {"gaussian", false, true}};
+  static const std::vector<GateKindTraits> t = {{"constant", false, false, false},
+                                                {"softmax", true, false, true},
+                                                {"gaussian", false, true, true}};
   return t;
 }
 
@@ -67,6 +70,37 @@ const GateKindTraits& gate_kind(const std::string& name) {
     if (t.name == name) return t;
   throw InputError::option("--gate", name,
                            "must be " + joined(gate_kind_names()) + " (this build's gates)");
+}
+
+Index expert_num_params(const ModelSpec& spec, Index q, Index p) {
+  const std::string& f = expert_family(spec.experts).name;
+  // With K = 1 a tied covariance has as many parameters as its untied structure.
+  const Index cov = covariance_num_params(spec.covariance, 1, q);
+  if (f == "gaussian") return q + cov;
+  if (f == "linear") return p * q + cov;
+  if (f == "logistic")
+    return p * std::max<Index>(static_cast<Index>(spec.data.response_levels.size()) - 1, 1);
+  if (f == "laplace") return p + 1;
+  if (f == "poisson" || f == "binomial") return p;
+  if (f == "gamma") return p + 1;
+  return p * q + cov + (spec.df == 0.0 ? 1 : 0);  // t: nu estimated unless --df
+}
+
+void check_rows_for_experts(const ModelSpec& spec, const Dataset& data) {
+  const Index q = data.y.cols(), p = data.x.cols(), n = data.rows();
+  const Index params = expert_num_params(spec, q, p);
+  if (params <= n) return;
+  const bool covariance = expert_family(spec.experts).uses_covariance;
+  throw InputError(
+      SourceLocation{data.source},
+      fmt::format(
+          "one {} expert{} has {} parameters ({} response column{}, {} "
+          "covariate column{}) but the data have {} rows: fewer columns, "
+          "{}or more rows",
+          spec.experts,
+          covariance ? fmt::format(" ({} covariance)", to_string(spec.covariance)) : std::string(),
+          params, q, q == 1 ? "" : "s", p, p == 1 ? "" : "s", n,
+          covariance ? "a simpler --covariance (diag, spherical), " : ""));
 }
 
 std::unique_ptr<Experts> make_experts(const ModelSpec& spec, Index q, Index p) {

@@ -92,6 +92,7 @@ void Model::check_data(const Dataset& data) const {
   if (data.rows() < components())
     throw InputError(
         fmt::format("{} rows cannot be split into {} components", data.rows(), components()));
+  check_rows_for_experts(spec_, data);
   if (const auto bad = experts_->invalid_response_row(data.y))
     throw InputError(fmt::format("{}: line {}: {} experts need {}; the response there is {}",
                                  data.source, data.line_of(*bad), experts_->family(),

@@ -2,18 +2,15 @@
 
 #include "moekit/config.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/core/input_file.hpp"
 #include "moekit/core/output_file.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cstdint>
+#include <limits>
 
 namespace moekit {
 
@@ -37,29 +34,50 @@ json matrix_to_json(const Matrix& m) {
   return rows;
 }
 
+// The JSON library's message without its "[json.exception.type.nnn] " tag: users see what
+// is wrong with their file, not the library's internals.
+std::string json_message(const json::exception& e) {
+  std::string what = e.what();
+  if (what.rfind("[json.exception.", 0) == 0) {
+    const size_t tag = what.find("] ");
+    if (tag != std::string::npos) what.erase(0, tag + 2);
+  }
+  return excerpt(what, 200);
+}
+
+// A parameter value from a model file. Beyond kMaxParameterMagnitude its square overflows
+// (a variance, a product with a covariate of its own scale), and predictions turn into inf
+// or NaN: such a file is refused here, naming the entry.
+double parameter_value(const json& v, const std::string& where) {
+  if (!v.is_number()) throw ModelFormatError(fmt::format("{}: expected a number", where));
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || std::abs(d) > kMaxParameterMagnitude)
+    throw ModelFormatError(
+        fmt::format("{}: {:g} is out of range: a model parameter must be at "
+                    "most {:g} in magnitude",
+                    where, d, kMaxParameterMagnitude));
+  return d;
+}
+
 Matrix matrix_from_json(const json& j, const std::string& where) {
   if (!j.is_array() || j.empty())
     throw ModelFormatError(fmt::format("{}: expected a non-empty array", where));
   if (!j[0].is_array()) {
     Matrix m(static_cast<Index>(j.size()), 1);
-    for (size_t i = 0; i < j.size(); ++i) {
-      if (!j[i].is_number())
-        throw ModelFormatError(fmt::format("{}[{}]: expected a number", where, i));
-      m(static_cast<Index>(i), 0) = j[i].get<double>();
-    }
+    for (size_t i = 0; i < j.size(); ++i)
+      m(static_cast<Index>(i), 0) = parameter_value(j[i], fmt::format("{}[{}]", where, i));
     return m;
   }
   const size_t cols = j[0].size();
+  if (cols == 0) throw ModelFormatError(fmt::format("{}: row 1 is empty", where));
   Matrix m(static_cast<Index>(j.size()), static_cast<Index>(cols));
   for (size_t i = 0; i < j.size(); ++i) {
     if (!j[i].is_array() || j[i].size() != cols)
       throw ModelFormatError(
           fmt::format("{}: row {} does not have {} entries", where, i + 1, cols));
-    for (size_t c = 0; c < cols; ++c) {
-      if (!j[i][c].is_number())
-        throw ModelFormatError(fmt::format("{}[{}][{}]: expected a number", where, i, c));
-      m(static_cast<Index>(i), static_cast<Index>(c)) = j[i][c].get<double>();
-    }
+    for (size_t c = 0; c < cols; ++c)
+      m(static_cast<Index>(i), static_cast<Index>(c)) =
+          parameter_value(j[i][c], fmt::format("{}[{}][{}]", where, i, c));
   }
   return m;
 }
@@ -78,14 +96,67 @@ ParameterMap params_from_json(const json& j, const std::string& where) {
   return p;
 }
 
+// A member that must be present; `where` names the object in messages.
+const json& member(const json& j, const char* name, const std::string& where) {
+  if (!j.is_object()) throw ModelFormatError(fmt::format("{}: expected an object", where));
+  const auto it = j.find(name);
+  if (it == j.end()) throw ModelFormatError(fmt::format("{}: missing field '{}'", where, name));
+  return *it;
+}
+
 template <typename T>
 T field(const json& j, const char* name, const std::string& where) {
-  if (!j.contains(name)) throw ModelFormatError(fmt::format("{}: missing field '{}'", where, name));
+  const json& v = member(j, name, where);
   try {
-    return j.at(name).get<T>();
+    return v.get<T>();
   } catch (const json::exception&) {
     throw ModelFormatError(fmt::format("{}: field '{}' has the wrong type", where, name));
   }
+}
+
+// An optional number (a default when absent); refused when present and not a number.
+double optional_number(const json& j, const char* name, double absent, const std::string& where) {
+  if (!j.contains(name)) return absent;
+  const json& v = j.at(name);
+  if (!v.is_number())
+    throw ModelFormatError(fmt::format("{}: field '{}' must be a number", where, name));
+  return v.get<double>();
+}
+
+// A count or index: a JSON integer (or a number with no fractional part) in [lo, hi].
+// "K": 2.7 was read as 2, and 1e300 overflowed the conversion to an integer.
+long long whole_number(
+    const json& v, long long lo, long long hi, const std::string& where, const std::string& name) {
+  if (!v.is_number())
+    throw ModelFormatError(fmt::format("{}: '{}' must be a whole number", where, name));
+  auto out_of_range = [&] {
+    return ModelFormatError(fmt::format("{}: '{}' is {}; it must be between {} and {}", where, name,
+                                        excerpt(v.dump()), lo, hi));
+  };
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::floor(d) != d)
+      throw ModelFormatError(fmt::format("{}: '{}' is {}, which is not a whole number", where, name,
+                                         excerpt(v.dump())));
+    // 2^63 and beyond do not convert to long long.
+    if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi) && std::abs(d) < 0x1p63))
+      throw out_of_range();
+    return static_cast<long long>(d);
+  }
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<unsigned long long>();
+    if (u > static_cast<unsigned long long>(hi) || static_cast<long long>(u) < lo)
+      throw out_of_range();
+    return static_cast<long long>(u);
+  }
+  const auto i = v.get<long long>();
+  if (i < lo || i > hi) throw out_of_range();
+  return i;
+}
+
+long long whole_field(
+    const json& j, const char* name, long long lo, long long hi, const std::string& where) {
+  return whole_number(member(j, name, where), lo, hi, where, name);
 }
 
 json fit_to_json(const FitResult& f) {
@@ -201,45 +272,73 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
 }
 
 namespace {
-Model model_from_parsed(const json& j, const std::string& source);
-}
 
-Model model_from_json(const std::string& text, const std::string& source) {
-  json j;
+// Parses a model file's text; ModelFormatError naming `source` when it is not JSON (a syntax
+// error, a number such as 1e400 that no double holds).
+json parse_model_text(const std::string& text, const std::string& source) {
   try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ModelFormatError(fmt::format("{}: not a JSON model file ({})", source, e.what()));
-  }
-  if (!j.is_object() || j.value("format", "") != "moekit-model")
-    throw ModelFormatError(
-        fmt::format("{}: not a moekit model file (no \"format\": \"moekit-model\")", source));
-  const int version = field<int>(j, "version", source);
-  if (version > kModelFormatVersion || version < 1)
-    throw ModelFormatError(
-        fmt::format("{}: model format version {} is not supported by moekit {} (reads 1 to {})",
-                    source, version, MOEKIT_VERSION_STRING, kModelFormatVersion));
-  try {
-    return model_from_parsed(j, source);
+    return json::parse(text);
   } catch (const json::exception& e) {
-    throw ModelFormatError(fmt::format("{}: malformed model file: {}", source, e.what()));
-  } catch (const NumericalError& e) {
-    throw ModelFormatError(fmt::format("{}: invalid parameters: {}", source, e.what()));
+    throw ModelFormatError(fmt::format("{}: not a JSON model file ({})", source, json_message(e)));
   }
 }
 
-namespace {
+// Whether the model says how it reads a CSV: a formula, or (without one) the response
+// columns. A model built in code from matrices names at most its covariates.
+bool described(const DataSpec& d) { return !d.formula.empty() || !d.response_names.empty(); }
+
+// The spec's data description, with the invariants the rest of the library relies on: one
+// name per response column (response_dim), class labels for categorical responses. The names
+// of the covariates size the experts and gates (p, r); apply_spec checks them against the
+// columns the formulas build.
+DataSpec data_spec_from_json(const json& jd, Index q, const std::string& where) {
+  DataSpec d;
+  d.formula = field<std::string>(jd, "formula", where);
+  d.gate_formula = field<std::string>(jd, "gate_formula", where);
+  d.categorical_response = field<bool>(jd, "categorical_response", where);
+  d.response_names = field<std::vector<std::string>>(jd, "response_names", where);
+  d.response_levels = field<std::vector<std::string>>(jd, "response_levels", where);
+  d.x_names = field<std::vector<std::string>>(jd, "x_names", where);
+  d.z_names = field<std::vector<std::string>>(jd, "z_names", where);
+  d.factor_levels = field<FactorLevels>(jd, "factor_levels", where);
+  // A model built in code loads; apply_spec refuses to read a CSV with it.
+  if (!described(d)) return d;
+  const Index names = static_cast<Index>(d.response_names.size());
+  if (d.categorical_response) {
+    if (names != 1 || q != 1)
+      throw ModelFormatError(fmt::format(
+          "{}: class labels are one response column, but response_names has {} names and "
+          "response_dim is {}",
+          where, names, q));
+    if (d.response_levels.size() < 2)
+      throw ModelFormatError(
+          fmt::format("{}: response_levels must list at least two class labels, not {}", where,
+                      d.response_levels.size()));
+  } else if (names != q) {
+    throw ModelFormatError(
+        fmt::format("{}: response_names has {} names but response_dim is {}", where, names, q));
+  }
+  return d;
+}
+
 Model model_from_parsed(const json& j, const std::string& source) {
-  const json& js = j.at("spec");
-  ModelSpec s;
   const std::string where = source + ": spec";
+  const json& js = member(j, "spec", source);
+  ModelSpec s;
   s.experts = field<std::string>(js, "experts", where);
   s.gate = field<std::string>(js, "gate", where);
-  s.K = field<Index>(js, "K", where);
+  s.K = static_cast<Index>(whole_field(js, "K", 1, TreeShape::kMaxLeaves, where));
   if (js.contains("tree")) {  // format 2
+    const json& jt = js.at("tree");
+    if (!jt.is_array() || jt.empty())
+      throw ModelFormatError(fmt::format("{}: 'tree' must be a list of branching factors", where));
+    std::vector<Index> branching;
+    for (size_t i = 0; i < jt.size(); ++i)
+      branching.push_back(static_cast<Index>(
+          whole_number(jt[i], 1, TreeShape::kMaxLeaves, where, fmt::format("tree[{}]", i))));
     TreeShape shape;
     try {
-      shape = TreeShape(field<std::vector<Index>>(js, "tree", where));
+      shape = TreeShape(branching);
     } catch (const ModelFormatError&) {
       throw;
     } catch (const InputError& e) {
@@ -250,109 +349,191 @@ Model model_from_parsed(const json& j, const std::string& source) {
                                          shape.to_string(), shape.leaves()));
     s.set_shape(shape);
   }
-  s.covariance = parse_covariance(field<std::string>(js, "covariance", where));
-  if (js.contains("gate_covariance"))
-    s.gate_covariance = parse_covariance(field<std::string>(js, "gate_covariance", where));
+  try {
+    s.covariance = parse_covariance(field<std::string>(js, "covariance", where));
+    if (js.contains("gate_covariance"))
+      s.gate_covariance = parse_covariance(field<std::string>(js, "gate_covariance", where));
+  } catch (const ModelFormatError&) {
+    throw;
+  } catch (const InputError& e) {
+    throw ModelFormatError(fmt::format("{}: {}", where, e.what()));
+  }
   s.reg_covar = field<double>(js, "reg_covar", where);
-  s.collapse_tol = js.value("collapse_tol", 1e-8);
-  s.gate_ridge = js.value("gate_ridge", 0.0);  // absent before softmax gates: no penalty
-  s.df = js.value("df", 0.0);                  // absent before t experts: nu estimated
-  const json& jd = js.at("data");
-  const std::string dwhere = where + ".data";
-  s.data.formula = field<std::string>(jd, "formula", dwhere);
-  s.data.gate_formula = field<std::string>(jd, "gate_formula", dwhere);
-  s.data.categorical_response = field<bool>(jd, "categorical_response", dwhere);
-  s.data.response_names = field<std::vector<std::string>>(jd, "response_names", dwhere);
-  s.data.response_levels = field<std::vector<std::string>>(jd, "response_levels", dwhere);
-  s.data.x_names = field<std::vector<std::string>>(jd, "x_names", dwhere);
-  s.data.z_names = field<std::vector<std::string>>(jd, "z_names", dwhere);
-  s.data.factor_levels = field<FactorLevels>(jd, "factor_levels", dwhere);
+  s.collapse_tol = optional_number(js, "collapse_tol", 1e-8, where);
+  s.gate_ridge = optional_number(js, "gate_ridge", 0.0, where);  // absent before softmax gates
+  s.df = optional_number(js, "df", 0.0, where);                  // absent before t experts
+  // The response dimension is bounded by the names listed in the file (checked below), so
+  // that a huge "response_dim" is refused before the experts are allocated.
+  const Index q = static_cast<Index>(
+      whole_field(js, "response_dim", 1, std::numeric_limits<std::int32_t>::max(), where));
+  s.data = data_spec_from_json(member(js, "data", where), q, where + ".data");
+  try {
+    if (described(s.data)) check_spec_names(s.data);
+  } catch (const InputError& e) {
+    throw ModelFormatError(fmt::format("{}.data: {}", where, e.what()));
+  }
   try {
     s.validate();
   } catch (const InputError& e) {
     throw ModelFormatError(fmt::format("{}: {}", where, e.what()));
   }
-  const Index q = field<Index>(js, "response_dim", where);
-  if (q < 1) throw ModelFormatError(fmt::format("{}: response_dim must be >= 1", where));
-  Model m(s, q, static_cast<Index>(s.data.x_names.size()),
-          static_cast<Index>(s.data.z_names.size()));
-  const json& jp = j.at("parameters");
+
+  // The file must hold the parameters of every gate and expert before they are allocated:
+  // K (up to 2^20) and the tree come from numbers in the file, the parameters from its size.
+  const TreeShape shape = s.shape();
+  const json& jp = member(j, "parameters", source);
+  const json& je = member(jp, "experts", source + ": parameters");
+  const json& jc = member(je, "components", source + ": parameters.experts");
+  if (!jc.is_array() || static_cast<Index>(jc.size()) != s.K)
+    throw ModelFormatError(fmt::format(
+        "{}: parameters.experts.components: expected a list of K = {} experts, found {}", source,
+        s.K, jc.is_array() ? fmt::format("{}", jc.size()) : std::string("no list")));
+  std::vector<json> gate_params;
   if (jp.contains("gates")) {
     const json& jg = jp.at("gates");
-    if (!jg.is_array() || static_cast<Index>(jg.size()) != m.num_gates())
+    if (!jg.is_array() || static_cast<Index>(jg.size()) != shape.inner_nodes())
       throw ModelFormatError(
           fmt::format("{}: parameters.gates: expected {} gates (one per inner "
                       "node of the tree {})",
-                      source, m.num_gates(), m.tree().to_string()));
-    for (Index v = 0; v < m.num_gates(); ++v)
-      m.gate(v).set_params(params_from_json(jg[static_cast<size_t>(v)].at("parameters"),
-                                            fmt::format("{}: parameters.gates[{}]", source, v)));
+                      source, shape.inner_nodes(), shape.to_string()));
+    for (size_t v = 0; v < jg.size(); ++v)
+      gate_params.push_back(
+          member(jg[v], "parameters", fmt::format("{}: parameters.gates[{}]", source, v)));
   } else {  // format 1: one gate
-    m.gate().set_params(params_from_json(jp.at("gate"), source + ": parameters.gate"));
+    if (shape.inner_nodes() != 1)
+      throw ModelFormatError(
+          fmt::format("{}: parameters: a tree needs 'gates', one per inner node", source));
+    gate_params.push_back(member(jp, "gate", source + ": parameters"));
+  }
+
+  Model m(s, q, static_cast<Index>(s.data.x_names.size()),
+          static_cast<Index>(s.data.z_names.size()));
+  // The families name the parameter at fault ("gaussian expert 1: 'covariance' ..."); the
+  // file and the section are added here.
+  for (Index v = 0; v < m.num_gates(); ++v) {
+    const std::string gwhere = jp.contains("gates")
+                                   ? fmt::format("{}: parameters.gates[{}]", source, v)
+                                   : source + ": parameters.gate";
+    const ParameterMap params = params_from_json(gate_params[static_cast<size_t>(v)], gwhere);
+    try {
+      m.gate(v).set_params(params);
+    } catch (const InputError& e) {
+      throw ModelFormatError(fmt::format("{}: {}", gwhere, e.what()));
+    }
   }
   std::vector<ParameterMap> comps;
-  const json& je = jp.at("experts");
-  for (size_t k = 0; k < je.at("components").size(); ++k)
-    comps.push_back(params_from_json(
-        je.at("components")[k], fmt::format("{}: parameters.experts.components[{}]", source, k)));
-  m.experts().set_params(comps, params_from_json(je.value("shared", json::object()),
-                                                 source + ": parameters.experts.shared"));
+  for (size_t k = 0; k < jc.size(); ++k)
+    comps.push_back(
+        params_from_json(jc[k], fmt::format("{}: parameters.experts.components[{}]", source, k)));
+  const ParameterMap shared =
+      params_from_json(je.contains("shared") ? je.at("shared") : json::object(),
+                       source + ": parameters.experts.shared");
+  try {
+    m.experts().set_params(comps, shared);
+  } catch (const InputError& e) {
+    throw ModelFormatError(fmt::format("{}: parameters.experts: {}", source, e.what()));
+  }
   return m;
 }
+
 }  // namespace
 
-FitResult fit_record_from_json(const std::string& text) {
+Model model_from_json(const std::string& text, const std::string& source) {
+  const json j = parse_model_text(text, source);
+  if (!j.is_object() || !j.contains("format") || j.at("format") != "moekit-model")
+    throw ModelFormatError(
+        fmt::format("{}: not a moekit model file (no \"format\": \"moekit-model\")", source));
+  const auto version = whole_field(j, "version", std::numeric_limits<int>::min(),
+                                   std::numeric_limits<int>::max(), source);
+  if (version > kModelFormatVersion || version < 1)
+    throw ModelFormatError(
+        fmt::format("{}: model format version {} is not supported by moekit {} (reads 1 to {})",
+                    source, version, MOEKIT_VERSION_STRING, kModelFormatVersion));
+  try {
+    return model_from_parsed(j, source);
+  } catch (const ModelFormatError&) {
+    throw;
+  } catch (const InputError& e) {
+    // A family's own check (a name it does not know, a shape it cannot take).
+    throw ModelFormatError(fmt::format("{}: {}", source, e.what()));
+  } catch (const json::exception& e) {
+    throw ModelFormatError(fmt::format("{}: malformed model file: {}", source, json_message(e)));
+  } catch (const NumericalError& e) {
+    throw ModelFormatError(fmt::format("{}: invalid parameters: {}", source, e.what()));
+  }
+}
+
+FitResult fit_record_from_json(const std::string& text, const std::string& source) {
   FitResult f;
-  const json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("fit")) return f;
+  const json j = parse_model_text(text, source);
+  if (!j.is_object() || !j.contains("fit")) return f;
+  const std::string where = source + ": fit";
   const json& r = j.at("fit");
-  f.loglik = r.value("loglik", 0.0);
-  f.joint = r.contains("joint_loglik");
-  f.joint_loglik = r.value("joint_loglik", 0.0);
-  f.n_obs = r.value("n_obs", 0L);
-  f.n_params = r.value("n_params", 0L);
-  f.aic = r.value("aic", 0.0);
-  f.bic = r.value("bic", 0.0);
-  f.icl = r.value("icl", 0.0);
-  f.iterations = r.value("iterations", 0);
-  const std::string status = r.value("status", "");
-  f.status = status == "converged" ? FitStatus::Converged
-             : status == "stopped" ? FitStatus::Stopped
-                                   : FitStatus::MaxIterations;
-  f.stopping_rule = r.value("stopping_rule", "");
-  f.restarts = r.value("restarts", 0);
-  f.best_restart = r.value("best_restart", 1) - 1;
-  f.init = r.value("init", "");
-  f.backend = r.value("backend", "cpu");
-  f.seconds = r.value("seconds", 0.0);
-  f.warnings = r.value("warnings", std::vector<std::string>{});
-  for (long k : r.value("degenerate_components", std::vector<long>{}))
-    f.degenerate.push_back(k - 1);
-  f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
-  f.method = r.value("method", "em");
-  f.warmup_iterations = r.value("warmup_iterations", 0);
-  if (r.contains("gradient_norm") && r.at("gradient_norm").is_number())
-    f.gradient_norm = r.at("gradient_norm").get<double>();
-  f.bootstrap_replicates = r.value("bootstrap_replicates", 0);
-  f.bootstrap_level = r.value("bootstrap_level", 0.95);
-  if (r.contains("inference") && r.at("inference").is_array()) {
-    auto opt = [](const json& row, const char* key) -> std::optional<double> {
-      if (row.contains(key) && row.at(key).is_number()) return row.at(key).get<double>();
-      return std::nullopt;
-    };
-    for (const json& row : r.at("inference")) {
-      if (!row.is_object()) continue;
-      ParameterInference p;
-      p.parameter = row.value("parameter", "");
-      p.estimate = row.value("estimate", 0.0);
-      p.se = opt(row, "se");
-      p.z = opt(row, "z");
-      p.p = opt(row, "p");
-      p.bootstrap_se = opt(row, "bootstrap_se");
-      p.lower = opt(row, "lower");
-      p.upper = opt(row, "upper");
-      f.inference.push_back(p);
+  if (!r.is_object()) throw ModelFormatError(fmt::format("{}: expected an object", where));
+  // Every count is checked before it becomes an integer: "best_restart": 1e300 overflowed.
+  auto count = [&](const char* name, long long absent, long long lo, long long hi) {
+    return r.contains(name) ? whole_number(r.at(name), lo, hi, where, name) : absent;
+  };
+  const long long int_max = std::numeric_limits<int>::max();
+  const long long long_max = std::numeric_limits<long>::max();
+  auto number = [&](const char* name) { return optional_number(r, name, 0.0, where); };
+  try {
+    f.loglik = number("loglik");
+    f.joint = r.contains("joint_loglik");
+    f.joint_loglik = number("joint_loglik");
+    f.n_obs = static_cast<long>(count("n_obs", 0, 0, long_max));
+    f.n_params = static_cast<long>(count("n_params", 0, 0, long_max));
+    f.aic = number("aic");
+    f.bic = number("bic");
+    f.icl = number("icl");
+    f.iterations = static_cast<int>(count("iterations", 0, 0, int_max));
+    const std::string status = r.value("status", "");
+    f.status = status == "converged" ? FitStatus::Converged
+               : status == "stopped" ? FitStatus::Stopped
+                                     : FitStatus::MaxIterations;
+    f.stopping_rule = r.value("stopping_rule", "");
+    f.restarts = static_cast<int>(count("restarts", 0, 0, int_max));
+    f.best_restart = static_cast<int>(count("best_restart", 1, 1, int_max) - 1);
+    f.init = r.value("init", "");
+    f.backend = r.value("backend", "cpu");
+    f.seconds = number("seconds");
+    f.warnings = r.value("warnings", std::vector<std::string>{});
+    if (r.contains("degenerate_components")) {
+      const json& dc = r.at("degenerate_components");
+      if (!dc.is_array())
+        throw ModelFormatError(fmt::format("{}: 'degenerate_components' must be a list", where));
+      for (const json& k : dc)
+        f.degenerate.push_back(
+            static_cast<long>(whole_number(k, 1, int_max, where, "degenerate_components") - 1));
     }
+    f.loglik_trace = r.value("loglik_trace", std::vector<double>{});
+    f.method = r.value("method", "em");
+    f.warmup_iterations = static_cast<int>(count("warmup_iterations", 0, 0, int_max));
+    if (r.contains("gradient_norm") && r.at("gradient_norm").is_number())
+      f.gradient_norm = r.at("gradient_norm").get<double>();
+    f.bootstrap_replicates = static_cast<int>(count("bootstrap_replicates", 0, 0, int_max));
+    f.bootstrap_level = r.contains("bootstrap_level") ? number("bootstrap_level") : 0.95;
+    if (r.contains("inference") && r.at("inference").is_array()) {
+      auto opt = [](const json& row, const char* key) -> std::optional<double> {
+        if (row.contains(key) && row.at(key).is_number()) return row.at(key).get<double>();
+        return std::nullopt;
+      };
+      for (const json& row : r.at("inference")) {
+        if (!row.is_object()) continue;
+        ParameterInference p;
+        p.parameter = row.value("parameter", "");
+        p.estimate = row.value("estimate", 0.0);
+        p.se = opt(row, "se");
+        p.z = opt(row, "z");
+        p.p = opt(row, "p");
+        p.bootstrap_se = opt(row, "bootstrap_se");
+        p.lower = opt(row, "lower");
+        p.upper = opt(row, "upper");
+        f.inference.push_back(p);
+      }
+    }
+  } catch (const json::exception& e) {
+    throw ModelFormatError(fmt::format("{}: {}", where, json_message(e)));
   }
   return f;
 }
@@ -362,12 +543,7 @@ void save_model(const Model& model, const FitResult* fit, const std::string& pat
 }
 
 Model load_model(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError(fmt::format("{}: cannot open model file: {}", path, std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return model_from_json(ss.str(), path);
+  return model_from_json(read_input_file(path, "model file"), path);
 }
 
 }  // namespace moekit

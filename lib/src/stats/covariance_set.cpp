@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
 
+#include <algorithm>
 #include <cmath>
 
 namespace moekit {
@@ -43,6 +44,42 @@ void CovarianceSet::factor(Index m) {
 void CovarianceSet::set(Index k, const Matrix& sigma) {
   sigma_[static_cast<size_t>(slot(k))] = sigma;
   factor(slot(k));
+}
+
+void CovarianceSet::check_loaded(const Matrix& sigma, const std::string& where) const {
+  if (sigma.rows() != q_ || sigma.cols() != q_)
+    throw ModelFormatError(
+        fmt::format("{}: is {}x{}, expected {}x{}", where, sigma.rows(), sigma.cols(), q_, q_));
+  if (!sigma.allFinite()) throw ModelFormatError(fmt::format("{}: is not finite", where));
+  for (Index j = 0; j < q_; ++j)
+    for (Index i = j + 1; i < q_; ++i) {
+      // Written from a symmetric matrix, the two entries agree to rounding; the scale is that
+      // of the entries themselves so that tiny covariances are judged fairly.
+      const double a = sigma(i, j), b = sigma(j, i);
+      if (std::abs(a - b) > 1e-10 * std::max({std::abs(a), std::abs(b),
+                                              std::sqrt(std::abs(sigma(i, i) * sigma(j, j)))}))
+        throw ModelFormatError(
+            fmt::format("{}: is not symmetric (entry [{}][{}] is {:g} but [{}][{}] is {:g})", where,
+                        i + 1, j + 1, a, j + 1, i + 1, b));
+      if (diagonal_structure(structure_) && (a != 0.0 || b != 0.0))
+        throw ModelFormatError(
+            fmt::format("{}: the covariance structure is {}, but entry [{}][{}] off the diagonal "
+                        "is {:g}",
+                        where, to_string(structure_), i + 1, j + 1, a));
+    }
+  if (spherical_structure(structure_) && q_ > 1) {
+    const double v = sigma(0, 0);
+    for (Index i = 1; i < q_; ++i)
+      if (std::abs(sigma(i, i) - v) > 1e-10 * std::abs(v))
+        throw ModelFormatError(fmt::format(
+            "{}: the covariance structure is {} (one variance), but the diagonal holds {:g} and "
+            "{:g}",
+            where, to_string(structure_), v, sigma(i, i)));
+  }
+  Eigen::LLT<Matrix> llt(sigma);
+  if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all() ||
+      !std::isfinite(2.0 * llt.matrixLLT().diagonal().array().log().sum()))
+    throw ModelFormatError(fmt::format("{}: is not positive definite", where));
 }
 
 std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,

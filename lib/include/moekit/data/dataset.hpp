@@ -47,12 +47,23 @@ struct Dataset {
 // The rows of m (n rows) at the first row of each group: G rows.
 Matrix group_rows(const Dataset& data, const ConstMatrixRef& m);
 
+// The largest magnitude of a value a model is fitted to (responses and design columns): its
+// square stays finite, as for a model's parameters.
+inline constexpr double kMaxDataMagnitude = 1e150;
+
 // Builds the data set and completes `spec` (names, levels). Throws InputError for unknown
-// columns, bad cells in used columns, a constant response column, too few rows.
+// columns, bad cells in used columns, values beyond kMaxDataMagnitude, a constant response
+// column, too few rows.
 Dataset make_dataset(const CsvTable& table, DataSpec& spec);
 
+// A completed spec read back from a model file against its own formulas: the response names
+// and the design columns they give with the stored factor levels (InputError naming the
+// field). A formula with '.' needs the data's columns: apply_spec checks it then.
+void check_spec_names(const DataSpec& spec);
+
 // Applies a completed spec to new data. Without `need_response` the left side is not read
-// (prediction of means); y is then empty.
+// (prediction of means); y is then empty. A spec that does not describe the columns its
+// formulas build (an edited model file) is a ModelFormatError: callers add the file's name.
 Dataset apply_spec(const CsvTable& table, const DataSpec& spec, bool need_response);
 
 }  // namespace moekit

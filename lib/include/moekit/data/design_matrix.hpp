@@ -15,6 +15,9 @@
 
 namespace moekit {
 
+// The most columns a design matrix may have (2^20): beyond, the names alone exhaust memory.
+inline constexpr size_t kMaxDesignColumns = size_t{1} << 20;
+
 // Levels of each factor column, learned from the data a model was fitted on.
 using FactorLevels = std::map<std::string, std::vector<std::string>>;
 

@@ -6,6 +6,11 @@
 
 namespace moekit {
 
+// Every prediction below passes through this: a row whose values, or the model's parameters,
+// overflow double precision (1e308 times a coefficient) would print inf or NaN, so it is a
+// NumericalError naming the first such row (1-based, with its line in data.source) and `what`.
+void require_finite_rows(const ConstMatrixRef& m, const Dataset& data, const char* what);
+
 // n x K posterior probabilities P(component k | x_i, y_i).
 Matrix predict_posterior(const Model& model, const Dataset& data);
 // Arg-max posterior component, 0-based.

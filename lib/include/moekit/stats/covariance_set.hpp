@@ -6,6 +6,7 @@
 #include "moekit/core/covariance.hpp"
 #include "moekit/core/types.hpp"
 
+#include <string>
 #include <vector>
 
 namespace moekit {
@@ -33,6 +34,11 @@ class CovarianceSet {
   // Sets component k (or the shared matrix when tied) directly; throws NumericalError if
   // sigma is not positive definite.
   void set(Index k, const Matrix& sigma);
+  // A matrix read from a model file, before set(): ModelFormatError naming `where` unless it
+  // is q x q, symmetric, of this structure (zero off the diagonal for diag, one variance for
+  // spherical) and positive definite. The density reads only the lower triangle, so an
+  // asymmetric matrix would otherwise be taken for another one without a word.
+  void check_loaded(const Matrix& sigma, const std::string& where) const;
 
   // out(i) = log N(e_i; 0, Sigma_k) for the residual rows e (b x q).
   void log_density(Index k, const ConstMatrixRef& e, VectorRef out) const;
