@@ -5,6 +5,10 @@
 # benchmark of docs/performance.md. Every step's output goes to $OUT/gpu-check.log (OUT
 # defaults to ./gpu-check-out); the exit status is that of the first failed step.
 #   scripts/gpu-check.sh
+# On the lent GPU machines (no package registry): ../shared/tools/device-deps.sh packs the
+# build dependencies into .devdeps/, and LBFGS++ needs adding to them
+# (cd .devdeps && apt-get download liblbfgspp-dev); then carry .devdeps and run
+#   bash .devdeps/unpack.sh && export CMAKE_PREFIX_PATH=/opt/devdeps/usr && scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-check-out}
