@@ -85,4 +85,18 @@ Vector numeric_gradient(F f, const Vector& theta, double h = 1e-5) {
   return g;
 }
 
+// Central differences of the experts' weighted log-likelihood sum_ik resp_ik log p_k(y_i | x_i)
+// in their parameters(): what score() must return.
+inline Vector numeric_expert_score(
+    const Experts& e, const Matrix& x, const Matrix& y, const Matrix& resp, double h = 1e-6) {
+  auto objective = [&](const Vector& theta) {
+    auto c = e.clone();
+    c->set_parameters(theta);
+    Matrix ld(x.rows(), e.components());
+    c->log_density(x, y, ld);
+    return (ld.array() * resp.array()).sum();
+  };
+  return numeric_gradient(objective, e.parameters(), h);
+}
+
 }  // namespace moekit::testing

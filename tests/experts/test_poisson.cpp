@@ -67,20 +67,10 @@ TEST_CASE("poisson score = finite differences of the weighted log-likelihood", "
   const Index n = p.data.rows();
   Matrix resp(n, 2);
   for (Index i = 0; i < n; ++i) resp(i, 0) = 1.0 - (resp(i, 1) = (i % 3) / 3.0);
-  auto objective = [&](const Vector& theta) {
-    auto c = e.clone();
-    c->set_parameters(theta);
-    Matrix ld(n, 2);
-    c->log_density(p.data.x, p.data.y, ld);
-    return (ld.array() * resp.array()).sum();
-  };
-  const Vector theta = e.parameters(), s = e.score(p.data.x, p.data.y, resp);
-  for (Index j = 0; j < theta.size(); ++j) {
-    Vector a = theta, b = theta;
-    a(j) += 1e-6;
-    b(j) -= 1e-6;
-    CHECK(s(j) == Approx((objective(a) - objective(b)) / 2e-6).epsilon(1e-5).margin(1e-4));
-  }
+  const Vector s = e.score(p.data.x, p.data.y, resp);
+  const Vector numeric = numeric_expert_score(e, p.data.x, p.data.y, resp);
+  REQUIRE(numeric.size() == s.size());
+  for (Index j = 0; j < s.size(); ++j) CHECK(s(j) == Approx(numeric(j)).epsilon(1e-5).margin(1e-4));
 }
 
 TEST_CASE("poisson experts refuse a response that is not a count", "[poisson]") {
