@@ -4,7 +4,7 @@
 # `install-deps.sh fuzz` adds clang and its libFuzzer runtime (scripts/run-fuzz.sh).
 set -euo pipefail
 packages=(cmake make g++ libeigen3-dev libboost-math-dev libfmt-dev libcli11-dev catch2
-          nlohmann-json3-dev libbenchmark-dev liblbfgspp-dev)
+          nlohmann-json3-dev libbenchmark-dev liblbfgspp-dev libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang libclang-rt-14-dev)
 fi

@@ -5,6 +5,9 @@
 #include "fit_args.hpp"
 #include "report.hpp"
 
+#include "moekit/backend/mpi_backend.hpp"
+#include "moekit/backend/mpi_session.hpp"
+#include "moekit/config.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/input_file.hpp"
 #include "moekit/data/csv.hpp"
@@ -61,6 +64,41 @@ FitResult warm_fit(const FitCommandArgs& a, Model& model, Dataset& data) {
   return r;
 }
 
+#if MOEKIT_HAS_MPI
+// mpirun -n P moekit fit: every process reads its share of the rows, and one EM runs over
+// all of them (backend/mpi_backend.hpp). Every error stops every process alike.
+FitResult mpi_fit(const FitCommandArgs& a, const FitOptions& options, Model& model, Dataset& data) {
+  mpi::agree([&] {
+    auto refuse = [](const std::string& flag, const std::string& value) {
+      throw InputError::option(flag, value,
+                               "is not available across MPI processes; run one process");
+    };
+    if (!a.init_model.empty()) refuse("--init-model", a.init_model);
+    if (a.se) refuse("--se", "");
+    if (a.bootstrap != 0) refuse("--bootstrap", std::to_string(a.bootstrap));
+    if (a.method != "em") refuse("--method", a.method);
+    if (a.device != "cpu") refuse("--device", a.device);
+  });
+  ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
+  CsvOptions csv;
+  mpi::agree([&] { csv.delimiter = parse_delimiter(a.delimiter); });
+  const CsvTable table = mpi::read_csv_share(a.data, csv);
+  mpi::agree([&] {
+    data = make_dataset(table, spec.data);
+    model = Model(spec, data.y.cols(), data.x.cols(), data.z.cols());
+    mpi::check_supported(model, data);
+    model.spec().validate();
+    model.check_data(data);
+  });
+  const auto backend = mpi::make_mpi_backend(data);
+  FitOptions o = options;
+  if (mpi::rank() != 0) o.on_iteration = nullptr;
+  FitResult r = EmFitter(o).fit(model, data, *backend);
+  r.method = to_string(FitMethod::Em);
+  return r;
+}
+#endif
+
 void run_fit(const FitCommandArgs& a) {
   if (!a.tree.empty() && a.K_given && TreeShape::parse(a.tree).leaves() != a.K)
     throw InputError::option("--tree", a.tree,
@@ -79,7 +117,18 @@ void run_fit(const FitCommandArgs& a) {
   Dataset data;
   Model model;
   FitResult result;
-  if (!a.init_model.empty()) {
+  if (mpi::size() > 1) {
+#if MOEKIT_HAS_MPI
+    auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));
+    options.on_iteration = [progress](const IterationInfo& info) { return progress->update(info); };
+    result = mpi_fit(a, options, model, data);
+    // Rank 0 writes the model and the report; the others wait for its verdict.
+    mpi::agree([&] {
+      if (mpi::rank() == 0 && !a.out.empty()) save_model(model, &result, a.out);
+    });
+    if (mpi::rank() != 0) return;
+#endif
+  } else if (!a.init_model.empty()) {
     result = warm_fit(a, model, data);
   } else {
     ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
@@ -108,7 +157,7 @@ void run_fit(const FitCommandArgs& a) {
     for (auto& w : b.warnings) result.warnings.push_back(std::move(w));
   }
 
-  if (!a.out.empty()) save_model(model, &result, a.out);
+  if (!a.out.empty() && mpi::size() == 1) save_model(model, &result, a.out);
   if (a.json) {
     fmt::print("{}\n", fit_json(model, result));
   } else {

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "seed.hpp"
 
+#include "moekit/backend/mpi_session.hpp"
 #include "moekit/config.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/output_file.hpp"
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,13 +67,21 @@ void print_warnings(CLI::App& app) {
   moekit::set_warning_handler([&app](const std::string& message) {
     for (const CLI::App* sub : app.get_subcommands())
       if (const CLI::Option* q = sub->get_option_no_throw("--quiet"); q && q->count() > 0) return;
+    if (moekit::mpi::rank() != 0) return;  // under MPI, rank 0 speaks for all
     fmt::print(stderr, "warning: {}\n", message);
   });
 }
 
-}  // namespace
+// Under MPI every process runs the command; an error that every process met alike
+// (mpi::settle) is printed once, by rank 0, and one that only this process met ends them all.
+int fail(int code, const std::string& message) {
+  if (moekit::mpi::rank() == 0 || !moekit::mpi::error_was_agreed())
+    fmt::print(stderr, "{}\n", message);
+  if (moekit::mpi::size() > 1 && !moekit::mpi::error_was_agreed()) moekit::mpi::abort_all(code);
+  return code;
+}
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"moekit " MOEKIT_VERSION_STRING ": mixture-of-experts models fitted by EM"};
   app.set_version_flag("--version", MOEKIT_VERSION_STRING);
   moekit::cli::add_fit_command(app);
@@ -86,29 +96,48 @@ int main(int argc, char** argv) {
   // An input read as '-' is protected like a named one: no --out may replace it.
   moekit::protect_standard_input();
   if (unknown_command(app, argc, argv)) return 1;
+  if (moekit::mpi::size() > 1 && std::strcmp(argv[1], "fit") != 0) {
+    if (moekit::mpi::rank() == 0)
+      fmt::print(stderr,
+                 "error: under mpirun only 'moekit fit' runs across processes; run '{}' as "
+                 "one process\n",
+                 moekit::excerpt(argv[1]));
+    return 1;
+  }
   try {
     app.parse(argc, argv);  // subcommand callbacks run inside parse
     return 0;
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;  // --help and --version exit 0
   } catch (const moekit::InputError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return fail(1, fmt::format("error: {}", e.what()));
   } catch (const moekit::NumericalError& e) {
-    fmt::print(stderr, "numerical failure: {}\n", e.what());
-    return 2;
+    return fail(2, fmt::format("numerical failure: {}", e.what()));
   } catch (const std::bad_alloc&) {
     // Memory runs out on input that asks for too much (a huge -k, --n or data set): that is
     // the input's size, not a numerical failure.
-    fmt::print(stderr,
-               "error: out of memory: the data or options ask for more memory than this machine "
-               "has (a very large -k, --n or data set?)\n");
-    return 1;
+    return fail(1,
+                "error: out of memory: the data or options ask for more memory than this "
+                "machine has (a very large -k, --n or data set?)");
   } catch (const std::length_error& e) {
-    fmt::print(stderr, "error: too large: {} (a very large -k, --n or data set?)\n", e.what());
-    return 1;
+    return fail(1,
+                fmt::format("error: too large: {} (a very large -k, --n or data set?)", e.what()));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
+    return fail(2, fmt::format("error: {}", e.what()));
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<moekit::mpi::Session> mpi;
+  if (moekit::mpi::launched_by_mpirun()) {
+    try {
+      mpi.emplace(argc, argv);
+    } catch (const moekit::InputError& e) {
+      fmt::print(stderr, "error: {}\n", e.what());
+      return 1;
+    }
+  }
+  return run(argc, argv);
 }

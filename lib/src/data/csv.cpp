@@ -169,6 +169,7 @@ class Scanner {
 
   bool at_end() const { return p_ >= end_; }
   std::int64_t line() const { return line_; }
+  void skip_lines(std::int64_t count) { line_ += count; }
 
   // Reads one record into `fields` (views into the text or into scratch_ for quoted cells).
   // Returns false at end of input. Blank lines are skipped.
@@ -337,6 +338,7 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
     seen.emplace(name, j);
     builders[j].col.name = std::move(name);
   }
+  scan.skip_lines(options.line_offset);
   const size_t width = builders.size();
   const size_t reserve = text.size() / std::max<size_t>(1, 8 * width) + 16;
   for (auto& b : builders) b.col.values.reserve(reserve);

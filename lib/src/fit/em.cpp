@@ -126,7 +126,9 @@ FitResult EmFitter::run(Model& model,
                         std::uint64_t seed,
                         bool initialise) const {
   const auto t0 = Clock::now();
-  const Index n = data.rows(), K = model.components();
+  // Under MPI `data` is this process's share of the rows and `common` the rows all hold.
+  const Dataset& common = backend.common_rows(data);
+  const Index n = backend.total_rows(data), K = model.components();
   FitResult result;
   result.joint = model.joint();
   Posteriors post;
@@ -146,19 +148,20 @@ FitResult EmFitter::run(Model& model,
                       "points or fewer clusters than K = {}: try a smaller -k, another "
                       "--covariance or a larger --reg-covar",
                       reseeds, K));
-    if (!post.has_rows() && post.leaf_count > 0) backend.fetch(model, data, post);
+    Vector row_loglik = backend.common_row_loglik(model, data, post);
+    const Index rows = common.rows();
     for (Index k : collapsed) {
       Index row = 0;
-      if (post.row_loglik.size() == n) {
-        post.row_loglik.minCoeff(&row);
-        post.row_loglik(row) = std::numeric_limits<double>::infinity();
+      if (row_loglik.size() == rows) {
+        row_loglik.minCoeff(&row);
+        row_loglik(row) = std::numeric_limits<double>::infinity();
       } else {
-        row = static_cast<Index>(uniform01(rng) * static_cast<double>(n)) % n;
+        row = static_cast<Index>(uniform01(rng) * static_cast<double>(rows)) % rows;
       }
-      model.reseed_leaf(k, data, row);
+      model.reseed_leaf(k, common, row);
       result.warnings.push_back(
           fmt::format("component {} {} at iteration {}; re-seeded at the row on line {}", k + 1,
-                      why, iteration, data.line_of(row)));
+                      why, iteration, common.line_of(row)));
     }
     result.reseed_iterations.push_back(iteration);
     return true;
@@ -168,14 +171,14 @@ FitResult EmFitter::run(Model& model,
     const InitMethod method = start_method(options_.init, model, restart);
     result.init = to_string(method);
     Matrix resp = method == InitMethod::RandomLines && !model.experts().categorical()
-                      ? random_lines(data.x, data.y, K, rng)
+                      ? random_lines(common.x, common.y, K, rng)
                       : initial_responsibilities(
-                            init_features(model, data), K,
+                            init_features(model, common), K,
                             method == InitMethod::RandomLines ? InitMethod::Random : method,
                             options_.kmeans_iter, rng);
-    share_within_groups(data, resp);
+    share_within_groups(common, resp);
     post = model.posteriors_from_leaves(resp);
-    const MStepReport r = model.m_step(data, post);
+    const MStepReport r = model.m_step(common, post);
     add_unique(result.warnings, r.warnings);
     reseed(r.collapsed, 0);
   }
@@ -184,11 +187,11 @@ FitResult EmFitter::run(Model& model,
   result.loglik_trace.push_back(objective);
   result.status = FitStatus::MaxIterations;
   result.stopping_rule = fmt::format("iteration cap {} reached", options_.max_iter);
-  Vector response_sd(data.y.cols());
-  for (Index j = 0; j < data.y.cols(); ++j) {
-    const double mean = data.y.col(j).mean();
-    response_sd(j) = std::sqrt((data.y.col(j).array() - mean).square().sum() /
-                               static_cast<double>(std::max<Index>(1, n - 1)));
+  Vector response_sd(common.y.cols());
+  for (Index j = 0; j < common.y.cols(); ++j) {
+    const double mean = common.y.col(j).mean();
+    response_sd(j) = std::sqrt((common.y.col(j).array() - mean).square().sum() /
+                               static_cast<double>(std::max<Index>(1, common.rows() - 1)));
   }
   // A start that ends at a degenerate maximum re-seeds the degenerate components and goes on,
   // at most kDegenerateRounds times.
@@ -254,8 +257,13 @@ FitResult EmFitter::run(Model& model,
   result.aic = aic(objective, model.num_params());
   result.bic = bic(objective, model.num_params(), n);
   const Matrix leaves = post.leaves();
-  result.icl = data.grouped() ? icl(objective, model.num_params(), n, group_rows(data, leaves))
-                              : icl(objective, model.num_params(), leaves);
+  if (data.grouped()) {
+    result.icl = icl(objective, model.num_params(), n, group_rows(data, leaves));
+  } else {
+    double entropy = classification_entropy(leaves);
+    backend.sum_over_processes(&entropy, 1);
+    result.icl = bic(objective, model.num_params(), n) + 2.0 * entropy;
+  }
   result.seconds = seconds_since(t0);
   return result;
 }

@@ -15,13 +15,17 @@ double icl(double loglik, Index p, const ConstMatrixRef& resp) {
   return icl(loglik, p, resp.rows(), resp);
 }
 
-double icl(double loglik, Index p, Index n, const ConstMatrixRef& resp) {
+double classification_entropy(const ConstMatrixRef& resp) {
   double entropy = 0.0;
   for (Index i = 0; i < resp.rows(); ++i) {
     const double r = resp.row(i).maxCoeff();
     entropy -= r > 0 ? std::log(r) : std::log(std::numeric_limits<double>::min());
   }
-  return bic(loglik, p, n) + 2.0 * entropy;
+  return entropy;
+}
+
+double icl(double loglik, Index p, Index n, const ConstMatrixRef& resp) {
+  return bic(loglik, p, n) + 2.0 * classification_entropy(resp);
 }
 
 }  // namespace moekit

@@ -26,6 +26,25 @@ class EStepBackend {
   virtual void estep(const Model& model, const Dataset& data, Posteriors& out) const = 0;
   // Fills out.nodes and out.row_loglik when estep() left them on the device.
   virtual void fetch(const Model& /*model*/, const Dataset& /*data*/, Posteriors& /*out*/) const {}
+
+  // The few steps of EM that look at rows beyond the E-step's sums (the starts, re-seeding,
+  // the responses' spread, the criteria) go through these, so that a backend whose process
+  // holds only a share of the rows (MPI: backend/mpi_backend.hpp) runs the same fitter.
+  // Rows that every process holds alike: `data` itself for one process.
+  virtual const Dataset& common_rows(const Dataset& data) const { return data; }
+  // Rows in all processes together.
+  virtual Index total_rows(const Dataset& data) const { return data.rows(); }
+  // Replaces each value by its sum over the processes (the same on every process).
+  virtual void sum_over_processes(double* /*values*/, Index /*count*/) const {}
+  // The log-likelihood of each row of common_rows(data) under the parameters of the
+  // E-step that gave `post` (empty when that E-step left none): re-seeding picks the rows
+  // explained worst.
+  virtual Vector common_row_loglik(const Model& model,
+                                   const Dataset& data,
+                                   Posteriors& post) const {
+    if (!post.has_rows() && post.leaf_count > 0) fetch(model, data, post);
+    return post.row_loglik;
+  }
 };
 
 class CpuBackend final : public EStepBackend {

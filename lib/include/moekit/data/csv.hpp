@@ -19,6 +19,10 @@ namespace moekit {
 
 struct CsvOptions {
   char delimiter = ',';  // not '"', '\n' or '\r' (InputError naming --delimiter)
+  // Added to the line number of everything after the header: the text is the header and a
+  // share of a larger file's records (one process's rows under MPI), and messages and
+  // CsvTable::lines name lines of the whole file.
+  std::int64_t line_offset = 0;
 };
 
 enum class ColumnKind { Numeric, Text };

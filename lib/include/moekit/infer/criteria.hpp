@@ -15,5 +15,8 @@ double icl(double loglik, Index p, const ConstMatrixRef& resp);
 // n observations in the BIC term, the entropy over the rows of resp (for grouped data: one
 // row per group, whose rows share one assignment).
 double icl(double loglik, Index p, Index n, const ConstMatrixRef& resp);
+// ICL's entropy term: -sum_i log max_k resp(i, k) (summed over shares of the rows, when
+// they are spread over processes, before icl = bic + 2 entropy).
+double classification_entropy(const ConstMatrixRef& resp);
 
 }  // namespace moekit

@@ -1,0 +1,384 @@
+#include "moekit/config.hpp"
+
+#if MOEKIT_HAS_MPI
+
+#include "moekit/backend/mpi_backend.hpp"
+#include "moekit/backend/mpi_session.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+#include "moekit/experts/gaussian_regression.hpp"
+#include "moekit/kernels/pack_storage.hpp"
+#include "moekit/stats/gaussian_moments.hpp"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <glob.h>
+#include <mpi.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+namespace moekit::mpi {
+
+namespace {
+
+int to_int(Index count, const char* what) {
+  if (count > INT_MAX)
+    throw InputError(
+        fmt::format("MPI: {} ({}) exceeds what one message carries; use more "
+                    "processes",
+                    what, count));
+  return static_cast<int>(count);
+}
+
+// Every process gets every process's values and adds them in rank order: the same bits
+// everywhere, so every process takes the same decisions (MPI_Allreduce leaves the order of
+// summation to the library).
+void sum_in_rank_order(double* values, Index count) {
+  if (size() == 1 || count == 0) return;
+  const int n = to_int(count, "the values to sum");
+  std::vector<double> all(static_cast<size_t>(n) * static_cast<size_t>(size()));
+  MPI_Allgather(values, n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, MPI_COMM_WORLD);
+  for (Index j = 0; j < count; ++j) values[j] = 0.0;
+  for (int r = 0; r < size(); ++r)
+    for (Index j = 0; j < count; ++j) values[j] += all[static_cast<size_t>(r) * n + j];
+}
+
+std::int64_t sum_int(std::int64_t v) {
+  std::int64_t total = 0;
+  MPI_Allreduce(&v, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  return total;
+}
+
+// The sum over the ranks below this one.
+std::int64_t sum_below(std::int64_t v) {
+  std::int64_t below = 0;
+  MPI_Exscan(&v, &below, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+  return rank() == 0 ? 0 : below;
+}
+
+// A row's place in the common sample: a hash of its global number (SplitMix64), so that
+// the sample does not depend on how the rows are split.
+bool in_sample(std::int64_t row, double fraction) {
+  std::uint64_t z = static_cast<std::uint64_t>(row) + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53 < fraction;
+}
+
+// The rows of `share` that `keep` selects, from every process, in rank order.
+Dataset gather_rows(const Dataset& share, const std::vector<Index>& keep) {
+  const Index cols = share.x.cols() + share.y.cols() + share.z.cols();
+  const Index mine = static_cast<Index>(keep.size());
+  std::vector<double> values(static_cast<size_t>(mine * cols));
+  std::vector<std::int64_t> lines(static_cast<size_t>(mine));
+  for (Index i = 0; i < mine; ++i) {
+    const Index row = keep[static_cast<size_t>(i)];
+    double* out = values.data() + i * cols;
+    for (Index j = 0; j < share.x.cols(); ++j) *out++ = share.x(row, j);
+    for (Index j = 0; j < share.y.cols(); ++j) *out++ = share.y(row, j);
+    for (Index j = 0; j < share.z.cols(); ++j) *out++ = share.z(row, j);
+    lines[static_cast<size_t>(i)] = share.line_of(row);
+  }
+  const int P = size();
+  std::vector<int> counts(static_cast<size_t>(P)), offsets(static_cast<size_t>(P));
+  int count = to_int(mine, "the rows gathered");
+  MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  Index total = 0;
+  for (int r = 0; r < P; ++r) total += counts[static_cast<size_t>(r)];
+  Dataset out;
+  out.source = share.source;
+  out.lines.resize(static_cast<size_t>(total));
+  for (int r = 0, at = 0; r < P; at += counts[static_cast<size_t>(r)], ++r)
+    offsets[static_cast<size_t>(r)] = at;
+  MPI_Allgatherv(lines.data(), count, MPI_INT64_T, out.lines.data(), counts.data(), offsets.data(),
+                 MPI_INT64_T, MPI_COMM_WORLD);
+  std::vector<double> all(static_cast<size_t>(total * cols));
+  for (int r = 0; r < P; ++r) {
+    counts[static_cast<size_t>(r)] = to_int(counts[static_cast<size_t>(r)] * cols, "the values");
+    offsets[static_cast<size_t>(r)] =
+        to_int(static_cast<Index>(offsets[static_cast<size_t>(r)]) * cols, "the values");
+  }
+  MPI_Allgatherv(values.data(), to_int(mine * cols, "the values"), MPI_DOUBLE, all.data(),
+                 counts.data(), offsets.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  out.x.resize(total, share.x.cols());
+  out.y.resize(total, share.y.cols());
+  out.z.resize(total, share.z.cols());
+  for (Index i = 0; i < total; ++i) {
+    const double* in = all.data() + i * cols;
+    for (Index j = 0; j < out.x.cols(); ++j) out.x(i, j) = *in++;
+    for (Index j = 0; j < out.y.cols(); ++j) out.y(i, j) = *in++;
+    for (Index j = 0; j < out.z.cols(); ++j) out.z(i, j) = *in++;
+  }
+  return out;
+}
+
+// M_k = sum_i r_ik f_ik f_ik', f_ik = [1; x_i; y_i - B_k' x_i] (gaussian_moments.hpp), over
+// fixed row blocks reduced in block order; M_k is columns [k m, (k + 1) m).
+Matrix row_moments(const kernels::GaussianRegressionStorage& s,
+                   const Dataset& data,
+                   const ConstMatrixRef& post) {
+  const Index K = s.K, p = s.p, q = s.q, m = 1 + p + q, bp = std::max<Index>(p, 1);
+  std::vector<Matrix> B(static_cast<size_t>(K), Matrix(bp, q));
+  for (Index k = 0; k < K; ++k)
+    for (Index j = 0; j < bp; ++j)
+      for (Index c = 0; c < q; ++c)
+        B[static_cast<size_t>(k)](j, c) = s.coef[static_cast<size_t>((k * bp + j) * q + c)];
+  return reduce_blocks(
+      data.rows(), Matrix(Matrix::Zero(m, K * m)), [&](Index begin, Index size, Matrix& acc) {
+        Matrix F(size, m), W(size, m);
+        F.col(0).setOnes();
+        if (p > 0) F.middleCols(1, p) = data.x.middleRows(begin, size);
+        for (Index k = 0; k < K; ++k) {
+          const Matrix& Bk = B[static_cast<size_t>(k)];
+          if (p > 0)
+            F.rightCols(q) = data.y.middleRows(begin, size) - data.x.middleRows(begin, size) * Bk;
+          else
+            F.rightCols(q) = data.y.middleRows(begin, size).rowwise() - Bk.row(0);
+          W = F.array().colwise() * post.col(k).segment(begin, size).array();
+          acc.middleCols(k * m, m).noalias() += F.transpose() * W;
+        }
+      });
+}
+
+class MpiBackend final : public EStepBackend {
+ public:
+  explicit MpiBackend(const Dataset& share) {
+    total_ = static_cast<Index>(sum_int(share.rows()));
+    const std::int64_t first = sum_below(share.rows());
+    std::vector<Index> keep;
+    const double fraction =
+        static_cast<double>(kCommonRows) / static_cast<double>(std::max<Index>(total_, 1));
+    for (Index i = 0; i < share.rows(); ++i)
+      if (total_ <= kCommonRows || in_sample(first + i, fraction)) keep.push_back(i);
+    common_ = gather_rows(share, keep);
+    // var(y_j) over all rows, two passes as response_variance() takes them.
+    const Index q = share.y.cols();
+    Vector sum = share.y.colwise().sum().transpose();
+    sum_in_rank_order(sum.data(), q);
+    const Vector mean = sum / static_cast<double>(total_);
+    Vector squares = (share.y.rowwise() - mean.transpose()).array().square().colwise().sum();
+    sum_in_rank_order(squares.data(), q);
+    response_variance_ =
+        total_ < 2 ? Vector(Vector::Zero(q)) : Vector(squares / static_cast<double>(total_ - 1));
+  }
+
+  std::string name() const override { return fmt::format("mpi ({} processes)", size()); }
+
+  void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
+    kernels::GaussianRegressionStorage s;
+    const GaussianRegression* g = model.experts().gaussian_regression();
+    if (!g) throw Error("MpiBackend: the experts have no moments");
+    g->export_pack(s);
+    const Index K = model.components(), m = 1 + s.p + s.q;
+    std::vector<double> sums(static_cast<size_t>(2 + K * m * m), 0.0);
+    agree([&] {
+      model.e_step(data, rows_);
+      sums[0] = rows_.loglik;
+      sums[1] = rows_.objective;
+      const Matrix M = row_moments(s, data, rows_.leaves());
+      std::copy(M.data(), M.data() + K * m * m, sums.data() + 2);
+    });
+    sum_in_rank_order(sums.data(), static_cast<Index>(sums.size()));
+    GaussianMoments moments;
+    moments.p = s.p;
+    moments.q = s.q;
+    moments.response_variance = response_variance_;
+    for (Index k = 0; k < K; ++k)
+      moments.M.push_back(Eigen::Map<const Matrix>(sums.data() + 2 + k * m * m, m, m));
+    out.leaf_count = K;
+    out.loglik = sums[0];
+    out.objective = sums[1];
+    out.nodes.resize(0, rows_.nodes.cols());
+    out.row_loglik.resize(0);
+    out.leaf_masses = moments.masses();
+    out.moments = std::move(moments);
+    last_model_ = model;
+  }
+
+  void fetch(const Model&, const Dataset&, Posteriors& out) const override {
+    if (out.has_rows()) return;
+    out.nodes = rows_.nodes;
+    out.row_loglik = rows_.row_loglik;
+  }
+
+  const Dataset& common_rows(const Dataset&) const override { return common_; }
+  Index total_rows(const Dataset&) const override { return total_; }
+  void sum_over_processes(double* values, Index count) const override {
+    sum_in_rank_order(values, count);
+  }
+  Vector common_row_loglik(const Model&, const Dataset&, Posteriors& post) const override {
+    if (post.has_rows() || !last_model_) return post.row_loglik;
+    Posteriors p;
+    last_model_->e_step(common_, p);
+    return p.row_loglik;
+  }
+
+ private:
+  Index total_ = 0;
+  Dataset common_;
+  Vector response_variance_;
+  mutable Posteriors rows_;
+  mutable std::optional<Model> last_model_;
+};
+
+// --- reading shares -------------------------------------------------------------------
+
+std::vector<std::string> list_files(const std::string& path) {
+  std::vector<std::string> files;
+  if (path.find(',') != std::string::npos) {
+    size_t at = 0;
+    for (;;) {
+      const size_t comma = path.find(',', at);
+      files.push_back(path.substr(at, comma == std::string::npos ? comma : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    return files;
+  }
+  if (path.find_first_of("*?[") != std::string::npos) {
+    glob_t g{};
+    const int rc = ::glob(path.c_str(), 0, nullptr, &g);
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+    if (files.empty()) throw InputError(SourceLocation{path}, "no file matches this pattern");
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+  return {path};
+}
+
+class File {
+ public:
+  explicit File(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY)) {
+    struct stat st {};
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+      throw InputError(SourceLocation{path},
+                       fmt::format("cannot read the data file: {}", std::strerror(errno)));
+    if (!S_ISREG(st.st_mode))
+      throw InputError(SourceLocation{path},
+                       "not a regular file: under MPI each process reads its share of a file");
+    size_ = static_cast<std::int64_t>(st.st_size);
+  }
+  ~File() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  std::int64_t size() const { return size_; }
+  std::string read(std::int64_t begin, std::int64_t end) const {
+    std::string out(static_cast<size_t>(std::max<std::int64_t>(0, end - begin)), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t got = ::pread(fd_, out.data() + done, out.size() - done,
+                                  static_cast<off_t>(begin + static_cast<std::int64_t>(done)));
+      if (got <= 0)
+        throw InputError(SourceLocation{path_},
+                         fmt::format("read failed: {}", got < 0 ? std::strerror(errno) : "EOF"));
+      done += static_cast<size_t>(got);
+    }
+    return out;
+  }
+  // The first byte at or after `at` that begins a line (size() when none does).
+  std::int64_t line_start(std::int64_t at) const {
+    if (at <= 0) return 0;
+    constexpr std::int64_t kChunk = 1 << 16;
+    for (std::int64_t pos = at - 1; pos < size_; pos += kChunk) {
+      const std::string s = read(pos, std::min(size_, pos + kChunk));
+      const size_t nl = s.find('\n');
+      if (nl != std::string::npos) return pos + static_cast<std::int64_t>(nl) + 1;
+    }
+    return size_;
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  std::int64_t size_ = 0;
+};
+
+}  // namespace
+
+CsvTable read_csv_share(const std::string& path, const CsvOptions& options) {
+  const int P = size(), r = rank();
+  std::vector<std::string> files;
+  agree([&] {
+    if (path == "-")
+      throw InputError(SourceLocation{path},
+                       "standard input cannot be shared among MPI processes: give a file");
+    files = list_files(path);
+    if (files.size() > 1 && files.size() != static_cast<size_t>(P))
+      throw InputError(SourceLocation{path},
+                       fmt::format("names {} files for {} processes: give one file per process "
+                                   "(rank r reads the r-th in sorted order) or one file",
+                                   files.size(), P));
+  });
+  CsvTable table;
+  if (files.size() > 1) {
+    agree([&] { table = read_csv(files[static_cast<size_t>(r)], options); });
+    return table;
+  }
+  std::string text;
+  std::int64_t lines = 0;
+  std::int64_t header_bytes = 0;
+  agree([&] {
+    const File file(path);
+    header_bytes = file.line_start(1);
+    const std::int64_t body = file.size() - header_bytes;
+    auto cut = [&](int rank) {
+      return rank == 0   ? header_bytes
+             : rank == P ? file.size()
+                         : file.line_start(header_bytes + body * rank / P);
+    };
+    const std::int64_t begin = cut(r), end = cut(r + 1);
+    text = file.read(0, header_bytes);
+    text += file.read(begin, end);
+    lines = static_cast<std::int64_t>(
+        std::count(text.begin() + static_cast<std::ptrdiff_t>(header_bytes), text.end(), '\n'));
+    if (text.find_first_not_of(" \t\r\n", static_cast<size_t>(header_bytes)) == std::string::npos)
+      throw InputError(SourceLocation{path},
+                       fmt::format("process {} of {} got no rows: the file has fewer data lines "
+                                   "than processes; run fewer processes",
+                                   r, P));
+  });
+  CsvOptions share = options;
+  share.line_offset = sum_below(lines);
+  agree([&] { table = parse_csv(text, path, share); });
+  return table;
+}
+
+void check_supported(const Model& model, const Dataset& share) {
+  const ModelSpec& spec = model.spec();
+  auto refuse = [&](const std::string& what) {
+    throw InputError(
+        fmt::format("{} cannot be fitted across MPI processes yet (docs/scale-out.md "
+                    "lists what can): run one process",
+                    what));
+  };
+  if (!model.experts().gaussian_regression()) refuse(fmt::format("--experts {}", spec.experts));
+  if (!spec.tree.empty()) refuse(fmt::format("a gating tree (--tree)"));
+  if (spec.gate != "constant") refuse(fmt::format("--gate {}", spec.gate));
+  if (share.grouped()) refuse("grouped data ('| " + share.group_column + "')");
+  if (!spec.data.factor_levels.empty())
+    refuse(
+        "a formula with a text (factor) column, whose levels each process would learn from "
+        "its own rows,");
+}
+
+std::unique_ptr<EStepBackend> make_mpi_backend(const Dataset& share) {
+  return std::make_unique<MpiBackend>(share);
+}
+
+}  // namespace moekit::mpi
+
+#endif  // MOEKIT_HAS_MPI

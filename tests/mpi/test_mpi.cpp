@@ -1,0 +1,170 @@
+// `mpirun -n P moekit fit` gives what one process gives: the log-likelihood within 1e-10
+// relative, the same number of iterations and every parameter within 1e-8, for P = 2 and 3;
+// bad input and models the MPI backend does not cover stop every process alike.
+
+#include "cli/cli_support.hpp"
+#include "support/temp_file.hpp"
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+using namespace moekit::testing;
+
+namespace {
+
+Run shell(const std::string& command) {
+  TempFile out("", ".out"), err("", ".err");
+  const std::string cmd = command + " </dev/null >" + out.path() + " 2>" + err.path();
+  const int raw = std::system(cmd.c_str());
+  Run r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out.path());
+  r.err = slurp(err.path());
+  return r;
+}
+
+std::string one() { return MOEKIT_CLI; }
+std::string many(int P) {
+  return fmt::format("{} -n {} --oversubscribe --allow-run-as-root {}", MOEKIT_MPIEXEC, P,
+                     MOEKIT_CLI);
+}
+std::string dataset(const std::string& name) {
+  return std::string(MOEKIT_DATASETS_DIR) + "/" + name;
+}
+
+// Every number of `b` within `tol` (relative to max(1, |a|)) of the one at the same place
+// in `a`; every string equal.
+void check_close(const nlohmann::json& a,
+                 const nlohmann::json& b,
+                 double tol,
+                 const std::string& at) {
+  CAPTURE(at);
+  REQUIRE(a.type() == b.type());
+  if (a.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    CHECK(std::abs(x - y) <= tol * std::max(1.0, std::abs(x)));
+  } else if (a.is_array()) {
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) check_close(a[i], b[i], tol, at + fmt::format("[{}]", i));
+  } else if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      REQUIRE(b.contains(it.key()));
+      check_close(it.value(), b.at(it.key()), tol, at + "." + it.key());
+    }
+  } else {
+    CHECK(a == b);
+  }
+}
+
+void check_same_fit(const std::string& data, const std::string& options) {
+  const std::string args = fmt::format(" fit {} {} --json -q", data, options);
+  const Run single = shell(one() + args);
+  INFO(single.err);
+  REQUIRE(single.status == 0);
+  const auto a = nlohmann::json::parse(single.out);
+  for (int P : {2, 3}) {
+    CAPTURE(P, options);
+    const Run r = shell(many(P) + args);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const auto b = nlohmann::json::parse(r.out);  // one report: rank 0's
+    CHECK(b.at("backend") == fmt::format("mpi ({} processes)", P));
+    const double la = a.at("loglik").get<double>(), lb = b.at("loglik").get<double>();
+    CHECK(std::abs(la - lb) <= 1e-10 * std::abs(la));
+    CHECK(a.at("iterations") == b.at("iterations"));
+    CHECK(a.at("n_obs") == b.at("n_obs"));
+    CHECK(a.at("status") == b.at("status"));
+    check_close(a.at("parameters"), b.at("parameters"), 1e-8, "parameters");
+    for (const char* c : {"aic", "bic", "icl"})
+      CHECK(std::abs(a.at(c).get<double>() - b.at(c).get<double>()) <=
+            1e-10 * std::abs(a.at(c).get<double>()));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("faithful across processes", "[faithful]") {
+  check_same_fit(dataset("faithful.csv"), "-k 2 --restarts 2");
+  check_same_fit(dataset("faithful.csv"), "-k 3 --covariance diag");
+  check_same_fit(dataset("faithful.csv"), "-k 2 --covariance tied");
+}
+
+TEST_CASE("tonedata across processes", "[tonedata]") {
+  check_same_fit(dataset("tonedata.csv"), "--formula 'tuned ~ stretchratio' --experts linear -k 2");
+}
+
+TEST_CASE("NOdata across processes", "[NOdata]") {
+  check_same_fit(dataset("NOdata.csv"), "--formula 'Equivalence ~ NO' --experts linear -k 2");
+}
+
+TEST_CASE("a simulated 1e6-row Gaussian mixture across processes", "[simulated]") {
+  // Three bivariate clusters with different spreads and weights 0.5, 0.3, 0.2.
+  std::mt19937_64 rng(20261127);
+  std::normal_distribution<double> z;
+  std::uniform_real_distribution<double> u;
+  std::string csv = "a,b\n";
+  csv.reserve(30'000'000);
+  char line[64];
+  for (int i = 0; i < 1'000'000; ++i) {
+    const double w = u(rng);
+    const int k = w < 0.5 ? 0 : w < 0.8 ? 1 : 2;
+    const double mx[] = {0.0, 4.0, -3.0}, my[] = {0.0, 1.0, 3.0}, s[] = {1.0, 0.7, 1.5};
+    const double x = mx[k] + s[k] * z(rng), y = my[k] + s[k] * (0.3 * x + z(rng));
+    std::snprintf(line, sizeof line, "%.6f,%.6f\n", x, y);
+    csv += line;
+  }
+  TempFile data(csv);
+  check_same_fit(data.path(), "-k 3 --max-iter 200");
+}
+
+TEST_CASE("bad input stops every process with one message and exit status", "[errors]") {
+  // The bad cell is in the last process's share: the others must not wait for it.
+  std::string csv = "a,b\n";
+  for (int i = 0; i < 300; ++i) csv += fmt::format("{},{}\n", i % 7, (i * 13) % 11);
+  csv += "1,oops\n";
+  TempFile data(csv);
+  const Run single = shell(one() + " fit " + data.path() + " -k 2 -q");
+  const Run r = shell(many(3) + " fit " + data.path() + " -k 2 -q");
+  CHECK(single.status == 1);
+  CHECK(r.status == 1);
+  CHECK(r.err == single.err);  // printed once, by rank 0, naming the whole file's line
+  CHECK(r.err.find(":302:") != std::string::npos);
+
+  const Run family = shell(many(2) + " fit " + dataset("NOdata.csv") +
+                           " --formula 'Equivalence ~ NO' --experts laplace -k 2 -q");
+  CHECK(family.status == 1);
+  CHECK(family.err.find("--experts laplace cannot be fitted across MPI processes") !=
+        std::string::npos);
+  const Run gate = shell(many(2) + " fit " + dataset("NOdata.csv") +
+                         " --formula 'Equivalence ~ NO' --experts linear --gate softmax -k 2 -q");
+  CHECK(gate.status == 1);
+  CHECK(gate.err.find("--gate softmax") != std::string::npos);
+  const Run other = shell(many(2) + " summary nothing.json");
+  CHECK(other.status == 1);
+  CHECK(other.err.find("only 'moekit fit' runs across processes") != std::string::npos);
+}
+
+TEST_CASE("one file per process", "[files]") {
+  const std::string all = slurp(dataset("faithful.csv"));
+  const size_t header = all.find('\n') + 1, middle = all.find('\n', all.size() / 2) + 1;
+  TempFile first(all.substr(0, middle), ".part1.csv"),
+      second(all.substr(0, header) + all.substr(middle), ".part2.csv");
+  const std::string args = " fit {} -k 2 --json -q";
+  const Run a = shell(one() + fmt::format(args, dataset("faithful.csv")));
+  const Run b = shell(many(2) + fmt::format(args, first.path() + "," + second.path()));
+  INFO(b.err);
+  REQUIRE(a.status == 0);
+  REQUIRE(b.status == 0);
+  const auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  CHECK(std::abs(ja.at("loglik").get<double>() - jb.at("loglik").get<double>()) <=
+        1e-10 * std::abs(ja.at("loglik").get<double>()));
+  check_close(ja.at("parameters"), jb.at("parameters"), 1e-8, "parameters");
+  const Run wrong = shell(many(3) + fmt::format(args, first.path() + "," + second.path()));
+  CHECK(wrong.status == 1);
+  CHECK(wrong.err.find("names 2 files for 3 processes") != std::string::npos);
+}
