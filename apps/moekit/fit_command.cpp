@@ -117,7 +117,9 @@ void run_fit(const FitCommandArgs& a) {
   Dataset data;
   Model model;
   FitResult result;
-  if (mpi::size() > 1) {
+  // Under mpirun (even with one process) the fit runs on the MPI backend.
+  const bool distributed = MOEKIT_HAS_MPI && mpi::launched_by_mpirun();
+  if (distributed) {
 #if MOEKIT_HAS_MPI
     auto progress = std::make_shared<Progress>(!a.quiet && isatty(STDERR_FILENO));
     options.on_iteration = [progress](const IterationInfo& info) { return progress->update(info); };
@@ -157,7 +159,7 @@ void run_fit(const FitCommandArgs& a) {
     for (auto& w : b.warnings) result.warnings.push_back(std::move(w));
   }
 
-  if (!a.out.empty() && mpi::size() == 1) save_model(model, &result, a.out);
+  if (!a.out.empty() && !distributed) save_model(model, &result, a.out);
   if (a.json) {
     fmt::print("{}\n", fit_json(model, result));
   } else {

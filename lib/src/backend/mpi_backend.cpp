@@ -21,14 +21,19 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
 namespace moekit::mpi {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 int to_int(Index count, const char* what) {
   if (count > INT_MAX)
@@ -172,6 +177,19 @@ class MpiBackend final : public EStepBackend {
         total_ < 2 ? Vector(Vector::Zero(q)) : Vector(squares / static_cast<double>(total_ - 1));
   }
 
+  // MOEKIT_MPI_STATS=1: each process prints what its E-steps cost (docs/scale-out.md).
+  ~MpiBackend() override {
+    if (!stats_.enabled || stats_.esteps == 0) return;
+    const double e = static_cast<double>(stats_.esteps);
+    std::fprintf(stderr,
+                 "mpi stats: rank %d of %d: %ld rows, %ld E-steps, %.0f bytes summed per E-step "
+                 "(%.0f received); per E-step: local E-step + moments %.3f ms, waiting for "
+                 "the slowest process %.3f ms, reductions %.3f ms\n",
+                 rank(), size(), static_cast<long>(rows_.rows()), stats_.esteps, stats_.bytes,
+                 stats_.bytes * size(), 1e3 * stats_.local_seconds / e,
+                 1e3 * stats_.wait_seconds / e, 1e3 * stats_.reduce_seconds / e);
+  }
+
   std::string name() const override { return fmt::format("mpi ({} processes)", size()); }
 
   void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
@@ -181,14 +199,28 @@ class MpiBackend final : public EStepBackend {
     g->export_pack(s);
     const Index K = model.components(), m = 1 + s.p + s.q;
     std::vector<double> sums(static_cast<size_t>(2 + K * m * m), 0.0);
-    agree([&] {
+    const auto t0 = Clock::now();
+    std::exception_ptr error;
+    try {
       model.e_step(data, rows_);
       sums[0] = rows_.loglik;
       sums[1] = rows_.objective;
       const Matrix M = row_moments(s, data, rows_.leaves());
       std::copy(M.data(), M.data() + K * m * m, sums.data() + 2);
-    });
+    } catch (...) {
+      error = std::current_exception();
+    }
+    const auto local = Clock::now();
+    // Timing only: the wait for the slowest process, apart from the reductions' own cost.
+    if (stats_.enabled) MPI_Barrier(MPI_COMM_WORLD);
+    const auto t1 = Clock::now();
+    settle(error);
     sum_in_rank_order(sums.data(), static_cast<Index>(sums.size()));
+    stats_.esteps += 1;
+    stats_.local_seconds += std::chrono::duration<double>(local - t0).count();
+    stats_.wait_seconds += std::chrono::duration<double>(t1 - local).count();
+    stats_.reduce_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+    stats_.bytes = static_cast<double>(sums.size() * sizeof(double));
     GaussianMoments moments;
     moments.p = s.p;
     moments.q = s.q;
@@ -229,6 +261,12 @@ class MpiBackend final : public EStepBackend {
   Vector response_variance_;
   mutable Posteriors rows_;
   mutable std::optional<Model> last_model_;
+  struct Stats {
+    bool enabled = std::getenv("MOEKIT_MPI_STATS") != nullptr;
+    long esteps = 0;
+    double local_seconds = 0, wait_seconds = 0, reduce_seconds = 0, bytes = 0;
+  };
+  mutable Stats stats_;
 };
 
 // --- reading shares -------------------------------------------------------------------
