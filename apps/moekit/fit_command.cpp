@@ -79,12 +79,16 @@ FitResult mpi_fit(const FitCommandArgs& a, const FitOptions& options, Model& mod
     if (a.method != "em") refuse("--method", a.method);
     if (a.device != "cpu") refuse("--device", a.device);
   });
-  ModelSpec spec = make_spec(a, static_cast<Index>(a.K), a.tree);
+  ModelSpec spec;
   CsvOptions csv;
-  mpi::agree([&] { csv.delimiter = parse_delimiter(a.delimiter); });
-  const CsvTable table = mpi::read_csv_share(a.data, csv);
+  mpi::agree([&] {
+    spec = make_spec(a, static_cast<Index>(a.K), a.tree);
+    csv.delimiter = parse_delimiter(a.delimiter);
+  });
+  CsvTable table = mpi::read_csv_share(a.data, csv);
   mpi::agree([&] {
     data = make_dataset(table, spec.data);
+    table = CsvTable();  // the parsed columns are not needed past here: free them
     model = Model(spec, data.y.cols(), data.x.cols(), data.z.cols());
     mpi::check_supported(model, data);
     model.spec().validate();
