@@ -45,6 +45,7 @@ FitResult warm_fit(const FitCommandArgs& a, Model& model, Dataset& data) {
   Model saved = model_from_json(read_input_file(a.init_model, "model file"), a.init_model);
   CsvOptions csv;
   csv.delimiter = parse_delimiter(a.delimiter);
+  saved.spec().data.weights_column = a.weights;
   data = apply_spec(read_csv(a.data, csv), saved.spec().data, true);
   const Index K = saved.components();
   if (a.K_given && a.K != K && a.K != K + 1)
@@ -68,6 +69,11 @@ void run_fit(const FitCommandArgs& a) {
                                          TreeShape::parse(a.tree).leaves(), a.K));
   FitOptions options = make_fit_options(a);
   BootstrapOptions boot;
+  if (a.bootstrap != 0 && !a.weights.empty())
+    throw InputError::option("--bootstrap", std::to_string(a.bootstrap),
+                             "observation weights (--weights) are not supported by the "
+                             "bootstrap: resampling would need to know whether they are "
+                             "frequencies or survey weights");
   if (a.bootstrap != 0) {
     boot.replicates = a.bootstrap;
     boot.seed = a.seed;

@@ -75,7 +75,7 @@ std::vector<Degenerate> degenerate_components(const Model& model,
     for (Index j = 0; j < response_sd.size(); ++j) {
       const auto m = e.marginal(k, j);
       // A count's spread is set by its mean: only continuous marginals have a scale to judge.
-      if (m && m->kind != MarginalShape::Kind::Poisson && response_sd(j) > 0 &&
+      if (m && m->has_scale() && response_sd(j) > 0 &&
           m->scale < kDegenerateScale * response_sd(j)) {
         out.push_back(
             {k, fmt::format("its scale for response {} is {:.3g}, below {} x the response's "
@@ -86,6 +86,18 @@ std::vector<Degenerate> degenerate_components(const Model& model,
     }
   }
   return out;
+}
+
+Vector response_sd(const Dataset& data) {
+  const Vector w = data.weighted() ? data.weights : Vector::Ones(data.rows());
+  const double W = w.sum();
+  Vector sd(data.y.cols());
+  for (Index j = 0; j < data.y.cols(); ++j) {
+    const double mean = w.dot(data.y.col(j)) / W;
+    sd(j) = std::sqrt((w.array() * (data.y.col(j).array() - mean).square()).sum() /
+                      std::max(1.0, W - 1.0));
+  }
+  return sd;
 }
 
 namespace {
@@ -184,12 +196,7 @@ FitResult EmFitter::run(Model& model,
   result.loglik_trace.push_back(objective);
   result.status = FitStatus::MaxIterations;
   result.stopping_rule = fmt::format("iteration cap {} reached", options_.max_iter);
-  Vector response_sd(data.y.cols());
-  for (Index j = 0; j < data.y.cols(); ++j) {
-    const double mean = data.y.col(j).mean();
-    response_sd(j) = std::sqrt((data.y.col(j).array() - mean).square().sum() /
-                               static_cast<double>(std::max<Index>(1, n - 1)));
-  }
+  const Vector response_sd = moekit::response_sd(data);
   // A start that ends at a degenerate maximum re-seeds the degenerate components and goes on,
   // at most kDegenerateRounds times.
   constexpr int kDegenerateRounds = 2;
@@ -252,10 +259,9 @@ FitResult EmFitter::run(Model& model,
   result.n_obs = static_cast<long>(n);
   result.n_params = static_cast<long>(model.num_params());
   result.aic = aic(objective, model.num_params());
-  result.bic = bic(objective, model.num_params(), n);
+  result.bic = bic(objective, model.num_params(), data.observations());
   const Matrix leaves = post.leaves();
-  result.icl = data.grouped() ? icl(objective, model.num_params(), n, group_rows(data, leaves))
-                              : icl(objective, model.num_params(), leaves);
+  result.icl = icl(objective, model.num_params(), data, leaves);
   result.seconds = seconds_since(t0);
   return result;
 }

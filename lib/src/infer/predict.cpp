@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <boost/math/distributions/laplace.hpp>
+#include <boost/math/distributions/negative_binomial.hpp>
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/poisson.hpp>
 #include <boost/math/distributions/students_t.hpp>
@@ -97,6 +98,7 @@ double standard_cdf(const Marginal& m, double z) {
       return boost::math::cdf(boost::math::laplace_distribution<>(), z);
     case Marginal::Kind::StudentT:
     case Marginal::Kind::Poisson:  // discrete: predict_count_quantile
+    case Marginal::Kind::NegativeBinomial:
       break;
   }
   return boost::math::cdf(boost::math::students_t_distribution<>(m.df), z);
@@ -110,17 +112,38 @@ double standard_quantile(const Marginal& m, double level) {
       return boost::math::quantile(boost::math::laplace_distribution<>(), level);
     case Marginal::Kind::StudentT:
     case Marginal::Kind::Poisson:
+    case Marginal::Kind::NegativeBinomial:
       break;
   }
   return boost::math::quantile(boost::math::students_t_distribution<>(m.df), level);
 }
 
-// Quantiles of a mixture of Poisson counts: the smallest count y with
-// sum_k g_k P(Y_k <= y) >= level, found between the components' own quantiles.
+// P(Y <= y) and the level's quantile of a count with mean m (> 0) under marginal c.
+double count_cdf(const Marginal& c, double m, double y) {
+  if (c.kind == Marginal::Kind::NegativeBinomial)
+    return boost::math::cdf(
+        boost::math::negative_binomial_distribution<>(c.size, c.size / (c.size + m)), y);
+  return boost::math::cdf(boost::math::poisson_distribution<>(m), y);
+}
+
+double count_quantile(const Marginal& c, double m, double level) {
+  using Up = boost::math::policies::policy<
+      boost::math::policies::discrete_quantile<boost::math::policies::integer_round_up>>;
+  if (c.kind == Marginal::Kind::NegativeBinomial)
+    return boost::math::quantile(
+        boost::math::negative_binomial_distribution<double, Up>(c.size, c.size / (c.size + m)),
+        level);
+  return boost::math::quantile(boost::math::poisson_distribution<double, Up>(m), level);
+}
+
+// Quantiles of a mixture of counts (Poisson or negative binomial experts): the smallest
+// count y with sum_k g_k P(Y_k <= y) >= level, found between the components' own quantiles.
 Matrix predict_count_quantile(const Model& model, const Dataset& data, double level) {
   const Index K = model.components(), n = data.x.rows();
   const Matrix g = predict_gate(model, data);
   const std::vector<Matrix> mu = model.experts().predict_means(data.x);
+  std::vector<Marginal> marg;
+  for (Index k = 0; k < K; ++k) marg.push_back(marginal_of(model.experts(), k, 0));
   Matrix out(n, 1);
   parallel_blocks(n, [&](Index, Index begin, Index size) {
     for (Index i = begin; i < begin + size; ++i) {
@@ -128,8 +151,7 @@ Matrix predict_count_quantile(const Model& model, const Dataset& data, double le
         double acc = 0.0;
         for (Index k = 0; k < K; ++k) {
           const double m = mu[static_cast<size_t>(k)](i, 0);
-          acc +=
-              g(i, k) * (m > 0 ? boost::math::cdf(boost::math::poisson_distribution<>(m), y) : 1.0);
+          acc += g(i, k) * (m > 0 ? count_cdf(marg[static_cast<size_t>(k)], m, y) : 1.0);
         }
         return acc;
       };
@@ -140,11 +162,7 @@ Matrix predict_count_quantile(const Model& model, const Dataset& data, double le
           throw NumericalError(
               fmt::format("quantile: the mean of expert {} overflows at row {}", k + 1, i + 1));
         double qk = 0.0;
-        if (m > 0) {
-          using Up = boost::math::policies::policy<
-              boost::math::policies::discrete_quantile<boost::math::policies::integer_round_up>>;
-          qk = boost::math::quantile(boost::math::poisson_distribution<double, Up>(m), level);
-        }
+        if (m > 0) qk = count_quantile(marg[static_cast<size_t>(k)], m, level);
         lo = std::min(lo, qk);
         hi = std::max(hi, qk);
       }
@@ -170,7 +188,7 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
     throw InputError::option("--level", fmt::format("{}", level),
                              "must be strictly between 0 and 1");
   const Index K = model.components(), q = model.experts().response_dim(), n = data.x.rows();
-  if (marginal_of(model.experts(), 0, 0).kind == Marginal::Kind::Poisson)
+  if (marginal_of(model.experts(), 0, 0).discrete())
     return predict_count_quantile(model, data, level);
   std::vector<Marginal> marg;
   for (Index k = 0; k < K; ++k)

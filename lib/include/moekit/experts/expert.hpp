@@ -23,11 +23,16 @@ struct MStepReport {
 
 // The marginal of one response under one expert, for predictive quantiles: location from
 // predict_means, then a scale and a standard shape.
-// Poisson: a count with mean the location (scale unused).
+// Poisson: a count with mean the location (scale unused); negative binomial: a count with
+// mean the location and size (dispersion theta) `size`.
 struct MarginalShape {
-  enum class Kind { Normal, Laplace, StudentT, Poisson } kind = Kind::Normal;
+  enum class Kind { Normal, Laplace, StudentT, Poisson, NegativeBinomial } kind = Kind::Normal;
   double scale = 1.0;
-  double df = 0.0;  // Student-t only
+  double df = 0.0;    // Student-t only
+  double size = 0.0;  // negative binomial only
+  // Whether the marginal has a scale of its own (a count's spread is set by its mean).
+  bool has_scale() const { return kind != Kind::Poisson && kind != Kind::NegativeBinomial; }
+  bool discrete() const { return !has_scale(); }
 };
 
 class Experts {
