@@ -209,54 +209,58 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
       report.collapsed.push_back(k);
       continue;
     }
-    double Q = coef_objective(x, yv, r, theta, b);
-    if (!std::isfinite(Q)) {
-      b.setZero();
-      Q = coef_objective(x, yv, r, theta, b);
-    }
-    // Newton on the coefficients at fixed theta. With mu = exp(eta) the score in eta is
-    // theta (y - mu) / (theta + mu) and the observed information theta mu (theta + y) /
-    // (theta + mu)^2 (positive: the problem is concave). Fisher scoring (glm.nb's IRLS,
-    // weights mu theta / (theta + mu)) has the same fixed point but converges linearly.
+    // Cycles of the two conditional maximisations until theta settles: the full M-step (a
+    // single cycle would be ECM, also monotone, but EM then converges more slowly).
     bool singular = false;
-    for (int it = 0; it < 50; ++it) {
-      const Vector eta = x * b;
-      Vector s(n), w(n);
-      for (Index i = 0; i < n; ++i) {
-        const double mu = std::exp(eta(i)), tm = theta + mu;
-        s(i) = r(i) * theta * (yv(i) - mu) / tm;
-        w(i) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
+    for (int cycle = 0; cycle < 20 && !singular; ++cycle) {
+      double Q = coef_objective(x, yv, r, theta, b);
+      if (!std::isfinite(Q)) {
+        b.setZero();
+        Q = coef_objective(x, yv, r, theta, b);
       }
-      const Vector g = x.transpose() * s;
-      const Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
-      Eigen::LLT<Matrix> llt(H);
-      if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all()) {
-        singular = true;
-        break;
+      // Newton on the coefficients at fixed theta. With mu = exp(eta) the score in eta is
+      // theta (y - mu) / (theta + mu) and the observed information theta mu (theta + y) /
+      // (theta + mu)^2 (positive: the problem is concave). Fisher scoring (glm.nb's IRLS,
+      // weights mu theta / (theta + mu)) has the same fixed point but converges linearly.
+      for (int it = 0; it < 50; ++it) {
+        const Vector eta = x * b;
+        Vector s(n), w(n);
+        for (Index i = 0; i < n; ++i) {
+          const double mu = std::exp(eta(i)), tm = theta + mu;
+          s(i) = r(i) * theta * (yv(i) - mu) / tm;
+          w(i) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
+        }
+        const Vector g = x.transpose() * s;
+        const Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+        Eigen::LLT<Matrix> llt(H);
+        if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all()) {
+          singular = true;
+          break;
+        }
+        const Vector delta = llt.solve(g);
+        if (!delta.allFinite()) {
+          singular = true;
+          break;
+        }
+        double step = 1.0, Qn = kNegInf;
+        Vector bn;
+        for (int h = 0; h < 30; ++h, step *= 0.5) {
+          bn = b + step * delta;
+          Qn = coef_objective(x, yv, r, theta, bn);
+          if (Qn >= Q) break;
+        }
+        if (!(Qn >= Q)) break;
+        b = bn;
+        const double change = Qn - Q;
+        Q = Qn;
+        if (change <= 1e-13 * (1.0 + std::abs(Q))) break;
       }
-      const Vector delta = llt.solve(g);
-      if (!delta.allFinite()) {
-        singular = true;
-        break;
-      }
-      double step = 1.0, Qn = kNegInf;
-      Vector bn;
-      for (int h = 0; h < 30; ++h, step *= 0.5) {
-        bn = b + step * delta;
-        Qn = coef_objective(x, yv, r, theta, bn);
-        if (Qn >= Q) break;
-      }
-      if (!(Qn >= Q)) break;
-      b = bn;
-      const double change = Qn - Q;
-      Q = Qn;
-      if (change <= 1e-13 * (1.0 + std::abs(Q))) break;
+      if (singular) break;
+      const double before = theta;
+      theta = solve_theta(yv, r, x * b, theta);
+      if (std::abs(std::log(theta / before)) < 1e-10) break;
     }
-    if (singular) {
-      report.collapsed.push_back(k);
-      continue;
-    }
-    theta = solve_theta(yv, r, x * b, theta);
+    if (singular) report.collapsed.push_back(k);
   }
   return report;
 }

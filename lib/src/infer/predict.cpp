@@ -5,6 +5,7 @@
 #include "moekit/core/error.hpp"
 
 #include <fmt/format.h>
+#include <boost/math/distributions/gamma.hpp>
 #include <boost/math/distributions/laplace.hpp>
 #include <boost/math/distributions/negative_binomial.hpp>
 #include <boost/math/distributions/normal.hpp>
@@ -99,6 +100,7 @@ double standard_cdf(const Marginal& m, double z) {
     case Marginal::Kind::StudentT:
     case Marginal::Kind::Poisson:  // discrete: predict_count_quantile
     case Marginal::Kind::NegativeBinomial:
+    case Marginal::Kind::Gamma:  // not location-scale: component_cdf
       break;
   }
   return boost::math::cdf(boost::math::students_t_distribution<>(m.df), z);
@@ -113,9 +115,25 @@ double standard_quantile(const Marginal& m, double level) {
     case Marginal::Kind::StudentT:
     case Marginal::Kind::Poisson:
     case Marginal::Kind::NegativeBinomial:
+    case Marginal::Kind::Gamma:
       break;
   }
   return boost::math::quantile(boost::math::students_t_distribution<>(m.df), level);
+}
+
+// The CDF at y and the level's quantile of a continuous component with location (mean) loc.
+// Gamma: shape m.size and scale loc / m.size; the others are location-scale.
+double component_cdf(const Marginal& m, double loc, double y) {
+  if (m.kind == Marginal::Kind::Gamma)
+    return y <= 0 ? 0.0
+                  : boost::math::cdf(boost::math::gamma_distribution<>(m.size, loc / m.size), y);
+  return standard_cdf(m, (y - loc) / m.scale);
+}
+
+double component_quantile(const Marginal& m, double loc, double level, double z) {
+  if (m.kind == Marginal::Kind::Gamma)
+    return boost::math::quantile(boost::math::gamma_distribution<>(m.size, loc / m.size), level);
+  return loc + m.scale * z;
 }
 
 // P(Y <= y) and the level's quantile of a count with mean m (> 0) under marginal c.
@@ -197,7 +215,8 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
     return marg[static_cast<size_t>(k * q + j)];
   };
   std::vector<double> zq(marg.size());
-  for (size_t m = 0; m < marg.size(); ++m) zq[m] = standard_quantile(marg[m], level);
+  for (size_t m = 0; m < marg.size(); ++m)
+    zq[m] = marg[m].kind == Marginal::Kind::Gamma ? 0.0 : standard_quantile(marg[m], level);
 
   const Matrix g = predict_gate(model, data);
   // Finite locations, or the root search below would meet NaN.
@@ -210,16 +229,15 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
         // answer lies between the smallest and the largest component quantile.
         double lo = std::numeric_limits<double>::infinity(), hi = -lo;
         for (Index k = 0; k < K; ++k) {
-          const double v = loc[static_cast<size_t>(k)](i, j) +
-                           at(k, j).scale * zq[static_cast<size_t>(k * q + j)];
+          const double v = component_quantile(at(k, j), loc[static_cast<size_t>(k)](i, j), level,
+                                              zq[static_cast<size_t>(k * q + j)]);
           lo = std::min(lo, v);
           hi = std::max(hi, v);
         }
         auto F = [&](double y) {
           double acc = 0.0;
           for (Index k = 0; k < K; ++k)
-            acc += g(i, k) *
-                   standard_cdf(at(k, j), (y - loc[static_cast<size_t>(k)](i, j)) / at(k, j).scale);
+            acc += g(i, k) * component_cdf(at(k, j), loc[static_cast<size_t>(k)](i, j), y);
           return acc - level;
         };
         const double flo = F(lo), fhi = F(hi);

@@ -3,7 +3,8 @@
 // MASS::glm.nb): for a count y with mean mu = exp(x' b_k),
 //     p_k(y | x) = Gamma(y + theta) / (Gamma(theta) y!) (theta / (theta + mu))^theta
 //                  (mu / (theta + mu))^y,     Var(y) = mu + mu^2 / theta.
-// The M-step is a conditional maximisation (ECM; Meng & Rubin 1993) in two parts: the
+// The M-step alternates two conditional maximisations until theta settles (each raises Q,
+// so it is at least an ECM step; Meng & Rubin 1993): the
 // coefficients by Newton/IRLS on the weighted log-likelihood given theta (the log link is not
 // canonical here: the working weights are the observed information
 // theta mu (theta + y) / (theta + mu)^2, which is positive, so the coefficients' problem is
