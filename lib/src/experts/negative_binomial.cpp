@@ -253,7 +253,9 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
         b = bn;
         const double change = Qn - Q;
         Q = Qn;
-        if (change <= 1e-13 * (1.0 + std::abs(Q))) break;
+        if (change <= 1e-13 * (1.0 + std::abs(Q)) &&
+            step * delta.norm() <= 1e-11 * (1.0 + b.norm()))
+          break;
       }
       if (singular) break;
       const double before = theta;
