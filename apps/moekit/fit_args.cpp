@@ -20,7 +20,9 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
       "Model formula 'y1 + y2 ~ x1 + x2'; without it every numeric column is a response");
   cmd->add_option("--gate-formula", a.gate_formula,
                   "Gate covariates '~ z1 + z2' (default: the formula's right side)");
-  cmd->add_option("--experts", a.experts, "gaussian | linear | logistic | laplace | t")
+  cmd->add_option(
+         "--experts", a.experts,
+         "gaussian | linear | logistic | poisson | binomial | gamma | negbin | laplace | t")
       ->capture_default_str();
   cmd->add_option("--gate", a.gate,
                   "constant | softmax | gaussian (Xu, Jordan & Hinton: models the gate "
@@ -73,6 +75,11 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
   cmd->add_flag("--float32", a.float32,
                 "--device cuda: data, E-step and posteriors in float32 (the M-step's statistics "
                 "are still summed in double)");
+  cmd->add_option("--weights", a.weights,
+                  "Column of observation weights (frequency or survey weights, finite and >= 0; "
+                  "one per group with '| g'): the log-likelihood is sum_i w_i log p(y_i), every "
+                  "M-step sum is weighted and BIC's n is sum_i w_i (flexmix's weights=); the "
+                  "column is not a covariate. Starts (k-means++, random) ignore the weights");
   cmd->add_option("--delimiter", a.delimiter, "Field separator of the CSV (',' by default; 'tab')");
 }
 
@@ -131,6 +138,7 @@ ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
   spec.df = a.df;
   spec.data.formula = a.formula;
   spec.data.gate_formula = a.gate_formula;
+  spec.data.weights_column = a.weights;
   spec.data.categorical_response = family.categorical_response;
   spec.validate();
   return spec;

@@ -18,6 +18,7 @@ struct FitArgs {
   std::string covariance;  // empty: full, for the families that have one
   std::string method = "em", init = "auto", out, delimiter = ",", device = "cpu";
   std::string gate_covariance;  // Gaussian gates; empty: full
+  std::string weights;          // --weights: the column of observation weights; empty: none
   int restarts = 1, max_iter = 1000, threads = 0, warmup_iter = 5;
   std::uint64_t seed = 1;
   double tol = 1e-8, reg_covar = 1e-6, gradient_tol = 1e-9;

@@ -48,6 +48,7 @@ FitResult warm_fit(const FitCommandArgs& a, Model& model, Dataset& data) {
   Model saved = model_from_json(read_input_file(a.init_model, "model file"), a.init_model);
   CsvOptions csv;
   csv.delimiter = parse_delimiter(a.delimiter);
+  saved.spec().data.weights_column = a.weights;
   data = apply_spec(read_csv(a.data, csv), saved.spec().data, true);
   const Index K = saved.components();
   if (a.K_given && a.K != K && a.K != K + 1)
@@ -78,6 +79,7 @@ FitResult mpi_fit(const FitCommandArgs& a, const FitOptions& options, Model& mod
     if (a.bootstrap != 0) refuse("--bootstrap", std::to_string(a.bootstrap));
     if (a.method != "em") refuse("--method", a.method);
     if (a.device != "cpu") refuse("--device", a.device);
+    if (!a.weights.empty()) refuse("--weights", a.weights);
   });
   ModelSpec spec;
   CsvOptions csv;
@@ -110,6 +112,11 @@ void run_fit(const FitCommandArgs& a) {
                                          TreeShape::parse(a.tree).leaves(), a.K));
   FitOptions options = make_fit_options(a);
   BootstrapOptions boot;
+  if (a.bootstrap != 0 && !a.weights.empty())
+    throw InputError::option("--bootstrap", std::to_string(a.bootstrap),
+                             "observation weights (--weights) are not supported by the "
+                             "bootstrap: resampling would need to know whether they are "
+                             "frequencies or survey weights");
   if (a.bootstrap != 0) {
     boot.replicates = a.bootstrap;
     boot.seed = a.seed;

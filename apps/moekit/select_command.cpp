@@ -90,6 +90,10 @@ void run_select(const SelectArgs& a) {
   // The LRT pairs: every K of -k whose K + 1 is listed too.
   std::vector<Index> lrt_nulls;
   LrtOptions lrt;
+  if (a.bootstrap_lrt != 0 && !a.weights.empty())
+    throw InputError::option("--bootstrap-lrt", std::to_string(a.bootstrap_lrt),
+                             "observation weights (--weights) are not supported by the "
+                             "parametric bootstrap (its simulated data sets have no weights)");
   if (a.bootstrap_lrt != 0) {
     const std::string value = std::to_string(a.bootstrap_lrt);
     lrt.replicates = a.bootstrap_lrt;

@@ -5,6 +5,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/experts/gamma.hpp"
+#include "moekit/infer/predict.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -55,4 +56,31 @@ TEST_CASE("gamma experts need a positive response", "[gamma]") {
   Problem p = load_problem("mcycle.csv", "accel ~ times", "gamma", "constant", 2);
   Model m = make_model(p);
   CHECK_THROWS_WITH(EmFitter().fit(m, p.data), Catch::Contains("positive numbers"));
+}
+
+TEST_CASE("gamma predictive quantiles solve the mixture CDF (R's pgamma and uniroot)", "[gamma]") {
+  // The R optimum of tests/reference/values/gamma.json; the 0.9 quantiles at eruptions 3.6
+  // and 1.8 from uniroot(function(y) sum(w * pgamma(y, nu, scale = mu / nu)) - 0.9, tol 1e-13).
+  Problem p = load_problem("faithful.csv", "waiting ~ eruptions", "gamma", "constant", 2);
+  Model m = make_model(p);
+  Matrix w(2, 1);
+  w << 0.29397202, 0.70602798;
+  m.gate().set_params({{"weights", w}});
+  std::vector<ParameterMap> comps(2);
+  const double b0[] = {3.51238024, 3.76413061}, b1[] = {0.18706222, 0.14717134},
+               nu[] = {343.500152, 178.759898};
+  for (int k = 0; k < 2; ++k) {
+    Matrix b(2, 1);
+    b << b0[k], b1[k];
+    comps[static_cast<size_t>(k)] = {{"coefficients", b}, {"shape", Matrix::Constant(1, 1, nu[k])}};
+  }
+  m.experts().set_params(comps, {});
+  Dataset at = p.data;
+  at.x.resize(2, 2);
+  at.x << 1.0, 3.6, 1.0, 1.8;
+  at.z = at.x;
+  const Matrix q = predict_quantile(m, at, 0.9);
+  CHECK(q(0, 0) == Approx(79.151280694174).epsilon(1e-10));
+  CHECK(q(1, 0) == Approx(60.729411375125).epsilon(1e-10));
+  CHECK(predict_median(m, at)(0, 0) < q(0, 0));
 }

@@ -33,6 +33,8 @@ std::unique_ptr<EStepBackend> make_backend(const BackendOptions& options,
                     "model has {}",
                     kernels::kMomentMaxOwned * kernels::kMomentThreads, layout.total()));
   if (data.grouped()) return fallback("grouped data ('| g') are not covered by the CUDA kernels");
+  if (data.weighted())
+    return fallback("observation weights (--weights) are not covered by the CUDA kernels");
   if (!cuda_device_usable(&why)) return fallback(why);
   return make_cuda_backend(data, options.float32);
 #else

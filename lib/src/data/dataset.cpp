@@ -88,6 +88,40 @@ void read_groups(const CsvTable& t, const std::string& name, Dataset& d) {
   }
 }
 
+// --weights: a numeric column of finite weights >= 0, not all zero; with grouped data one
+// weight per group (flexmix's rule: the group's log-likelihood enters once, times its weight).
+void read_weights(const CsvTable& t, const std::string& name, Dataset& d) {
+  const int j = t.find(name);
+  if (j < 0) throw InputError(SourceLocation{t.source, 0, 0, name}, "no such column (--weights)");
+  t.require_clean(j);
+  const CsvColumn& c = t.columns[static_cast<size_t>(j)];
+  if (c.kind == ColumnKind::Text)
+    throw InputError(SourceLocation{t.source, 0, j + 1, name},
+                     "the --weights column must be numeric, not text");
+  const Index n = t.rows();
+  d.weights.resize(n);
+  for (Index i = 0; i < n; ++i) {
+    const double w = c.values[static_cast<size_t>(i)];
+    if (!std::isfinite(w) || w < 0)
+      throw InputError(SourceLocation{t.source, t.lines[static_cast<size_t>(i)], j + 1, name},
+                       fmt::format("weight {} (--weights): weights must be finite and >= 0", w));
+    d.weights(i) = w;
+  }
+  if (!(d.weights.sum() > 0))
+    throw InputError(SourceLocation{t.source, 0, j + 1, name},
+                     "every weight is zero (--weights): nothing to fit");
+  for (Index i = 0; d.grouped() && i < n; ++i) {
+    const Index first = d.group_first[static_cast<size_t>(d.group[static_cast<size_t>(i)])];
+    if (d.weights(i) != d.weights(first))
+      throw InputError(
+          SourceLocation{t.source, t.lines[static_cast<size_t>(i)], j + 1, name},
+          fmt::format("the weight {} differs from {} on line {} of the same group ('| {}'): "
+                      "grouped data need one weight per group (as flexmix's weights=)",
+                      d.weights(i), d.weights(first), t.lines[static_cast<size_t>(first)],
+                      d.group_column));
+  }
+}
+
 // Data to fit beyond kMaxDataMagnitude: their squares (variances, cross products) overflow
 // double precision, and the fit failed with a misleading message ("rank deficient", "not
 // positive definite"). Said with the scale, naming the first such cell.
@@ -142,8 +176,10 @@ Dataset build(
     if (learn) {
       names.clear();
       std::vector<std::string> skipped;
-      for (const auto& c : t.columns)
+      for (const auto& c : t.columns) {
+        if (c.name == spec.weights_column) continue;
         (c.kind == ColumnKind::Numeric ? names : skipped).push_back(c.name);
+      }
       if (names.empty()) throw InputError(SourceLocation{t.source}, "no numeric columns to model");
       if (!skipped.empty()) {
         std::string list;
@@ -170,6 +206,7 @@ Dataset build(
     }
     d.x = Matrix::Ones(n, 1);
     d.z = Matrix::Ones(n, 1);
+    if (need_response && !spec.weights_column.empty()) read_weights(t, spec.weights_column, d);
     if (!learn) {
       check_stored_names("x_names", {"(Intercept)"}, spec.x_names, "no formula");
       check_stored_names("z_names", {"(Intercept)"}, spec.z_names, "no formula");
@@ -187,10 +224,23 @@ Dataset build(
   // Predictions that need no response need no grouping either: a table without the column
   // is fine for them.
   if (!f.group.empty() && (need_response || t.find(f.group) >= 0)) read_groups(t, f.group, d);
+  if (need_response && !spec.weights_column.empty()) read_weights(t, spec.weights_column, d);
   std::vector<std::string> all;
-  for (const auto& c : t.columns) all.push_back(c.name);
+  for (const auto& c : t.columns)
+    if (c.name != spec.weights_column) all.push_back(c.name);
   if (f.has_dot) expand_dot(f, all);
   if (learn) refuse_response_on_right(f, f, "the formula", t);
+  if (learn && !spec.weights_column.empty()) {
+    std::vector<std::string> used = response_columns(f);
+    for (const Term& term : f.terms)
+      for (const ExprPtr& factor : term.factors) factor->columns(used);
+    if (f.group == spec.weights_column ||
+        std::find(used.begin(), used.end(), spec.weights_column) != used.end())
+      throw InputError::option("--weights", spec.weights_column,
+                               fmt::format("the weights column is also in the formula '{}'; "
+                                           "weights are not a covariate, response or grouping",
+                                           excerpt(spec.formula)));
+  }
   DesignMatrixSpec xs = learn ? DesignMatrixSpec(f, t) : DesignMatrixSpec(f, spec.factor_levels);
   if (!learn) check_stored_names("x_names", xs.column_names(), spec.x_names, spec.formula);
   d.x = xs.build(t);
@@ -333,6 +383,11 @@ Matrix group_rows(const Dataset& data, const ConstMatrixRef& m) {
   for (size_t g = 0; g < data.group_first.size(); ++g)
     out.row(static_cast<Index>(g)) = m.row(data.group_first[g]);
   return out;
+}
+
+Matrix weighted_rows(const Dataset& data, const ConstMatrixRef& m) {
+  if (!data.weighted()) return m;
+  return m.array().colwise() * data.weights.array();
 }
 
 Dataset apply_spec(const CsvTable& table, const DataSpec& spec, bool need_response) {

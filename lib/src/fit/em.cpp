@@ -75,7 +75,7 @@ std::vector<Degenerate> degenerate_components(const Model& model,
     for (Index j = 0; j < response_sd.size(); ++j) {
       const auto m = e.marginal(k, j);
       // A count's spread is set by its mean: only continuous marginals have a scale to judge.
-      if (m && m->kind != MarginalShape::Kind::Poisson && response_sd(j) > 0 &&
+      if (m && m->has_scale() && response_sd(j) > 0 &&
           m->scale < kDegenerateScale * response_sd(j)) {
         out.push_back(
             {k, fmt::format("its scale for response {} is {:.3g}, below {} x the response's "
@@ -86,6 +86,18 @@ std::vector<Degenerate> degenerate_components(const Model& model,
     }
   }
   return out;
+}
+
+Vector response_sd(const Dataset& data) {
+  const Vector w = data.weighted() ? data.weights : Vector::Ones(data.rows());
+  const double W = w.sum();
+  Vector sd(data.y.cols());
+  for (Index j = 0; j < data.y.cols(); ++j) {
+    const double mean = w.dot(data.y.col(j)) / W;
+    sd(j) = std::sqrt((w.array() * (data.y.col(j).array() - mean).square()).sum() /
+                      std::max(1.0, W - 1.0));
+  }
+  return sd;
 }
 
 namespace {
@@ -187,12 +199,7 @@ FitResult EmFitter::run(Model& model,
   result.loglik_trace.push_back(objective);
   result.status = FitStatus::MaxIterations;
   result.stopping_rule = fmt::format("iteration cap {} reached", options_.max_iter);
-  Vector response_sd(common.y.cols());
-  for (Index j = 0; j < common.y.cols(); ++j) {
-    const double mean = common.y.col(j).mean();
-    response_sd(j) = std::sqrt((common.y.col(j).array() - mean).square().sum() /
-                               static_cast<double>(std::max<Index>(1, common.rows() - 1)));
-  }
+  const Vector response_sd = moekit::response_sd(common);
   // A start that ends at a degenerate maximum re-seeds the degenerate components and goes on,
   // at most kDegenerateRounds times.
   constexpr int kDegenerateRounds = 2;
@@ -255,14 +262,16 @@ FitResult EmFitter::run(Model& model,
   result.n_obs = static_cast<long>(n);
   result.n_params = static_cast<long>(model.num_params());
   result.aic = aic(objective, model.num_params());
-  result.bic = bic(objective, model.num_params(), n);
+  // Weighted rows count sum_i w_i (flexmix's nobs()); spread rows count on every process.
+  const double n_obs = data.weighted() ? data.observations() : static_cast<double>(n);
+  result.bic = bic(objective, model.num_params(), n_obs);
   const Matrix leaves = post.leaves();
   if (data.grouped()) {
-    result.icl = icl(objective, model.num_params(), n, group_rows(data, leaves));
+    result.icl = icl(objective, model.num_params(), data, leaves);
   } else {
-    double entropy = classification_entropy(leaves);
+    double entropy = classification_entropy(leaves, data.weights);
     backend.sum_over_processes(&entropy, 1);
-    result.icl = bic(objective, model.num_params(), n) + 2.0 * entropy;
+    result.icl = bic(objective, model.num_params(), n_obs) + 2.0 * entropy;
   }
   result.seconds = seconds_since(t0);
   return result;

@@ -193,13 +193,8 @@ void GradientFitter::ascend(Model& model,
   result.n_obs = static_cast<long>(n);
   result.n_params = static_cast<long>(model.num_params());
   result.aic = aic(obj, model.num_params());
-  result.bic = bic(obj, model.num_params(), n);
-  Vector response_sd(data.y.cols());
-  for (Index j = 0; j < data.y.cols(); ++j) {
-    const double mean = data.y.col(j).mean();
-    response_sd(j) = std::sqrt((data.y.col(j).array() - mean).square().sum() /
-                               static_cast<double>(std::max<Index>(1, n - 1)));
-  }
+  result.bic = bic(obj, model.num_params(), data.observations());
+  const Vector response_sd = moekit::response_sd(data);
   // L-BFGS follows the likelihood wherever it rises, into the unbounded spikes of
   // Gaussian-type experts too: such an end is reported, never passed off as a proper fit.
   result.degenerate.clear();
@@ -211,8 +206,7 @@ void GradientFitter::ascend(Model& model,
         dg.k + 1, dg.why, model.components()));
   }
   const Matrix leaves = post.leaves();
-  result.icl = data.grouped() ? icl(obj, model.num_params(), n, group_rows(data, leaves))
-                              : icl(obj, model.num_params(), leaves);
+  result.icl = icl(obj, model.num_params(), data, leaves);
 }
 
 FitResult GradientFitter::fit(Model& model, const Dataset& data) const {

@@ -76,6 +76,11 @@ BootstrapResult bootstrap(const Model& fitted,
                           const BootstrapOptions& options) {
   options.validate();
   fitted.check_data(data);
+  if (data.weighted())
+    throw InputError::option("--bootstrap", std::to_string(options.replicates),
+                             "observation weights (--weights) are not supported by the "
+                             "bootstrap: resampling would need to know whether they are "
+                             "frequencies or survey weights");
   const NaturalParameters natural = natural_parameters(fitted);
   const Matrix J = natural_jacobian(fitted);
   std::vector<Index> free;

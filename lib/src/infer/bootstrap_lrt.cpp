@@ -63,6 +63,10 @@ LrtResult bootstrap_lrt(const Model& null_model,
   options.validate();
   const Index K = null_model.components();
   const std::string value = std::to_string(options.replicates);
+  if (data.weighted())
+    throw InputError::option("--bootstrap-lrt", value,
+                             "observation weights (--weights) are not supported by the "
+                             "parametric bootstrap (its simulated data sets have no weights)");
   if (!null_model.tree().is_flat() || !alternative.tree().is_flat() ||
       alternative.components() != K + 1 ||
       null_model.spec().experts != alternative.spec().experts ||

@@ -5,7 +5,9 @@
 #include "moekit/core/error.hpp"
 
 #include <fmt/format.h>
+#include <boost/math/distributions/gamma.hpp>
 #include <boost/math/distributions/laplace.hpp>
+#include <boost/math/distributions/negative_binomial.hpp>
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/poisson.hpp>
 #include <boost/math/distributions/students_t.hpp>
@@ -97,6 +99,8 @@ double standard_cdf(const Marginal& m, double z) {
       return boost::math::cdf(boost::math::laplace_distribution<>(), z);
     case Marginal::Kind::StudentT:
     case Marginal::Kind::Poisson:  // discrete: predict_count_quantile
+    case Marginal::Kind::NegativeBinomial:
+    case Marginal::Kind::Gamma:  // not location-scale: component_cdf
       break;
   }
   return boost::math::cdf(boost::math::students_t_distribution<>(m.df), z);
@@ -110,17 +114,54 @@ double standard_quantile(const Marginal& m, double level) {
       return boost::math::quantile(boost::math::laplace_distribution<>(), level);
     case Marginal::Kind::StudentT:
     case Marginal::Kind::Poisson:
+    case Marginal::Kind::NegativeBinomial:
+    case Marginal::Kind::Gamma:
       break;
   }
   return boost::math::quantile(boost::math::students_t_distribution<>(m.df), level);
 }
 
-// Quantiles of a mixture of Poisson counts: the smallest count y with
-// sum_k g_k P(Y_k <= y) >= level, found between the components' own quantiles.
+// The CDF at y and the level's quantile of a continuous component with location (mean) loc.
+// Gamma: shape m.size and scale loc / m.size; the others are location-scale.
+double component_cdf(const Marginal& m, double loc, double y) {
+  if (m.kind == Marginal::Kind::Gamma)
+    return y <= 0 ? 0.0
+                  : boost::math::cdf(boost::math::gamma_distribution<>(m.size, loc / m.size), y);
+  return standard_cdf(m, (y - loc) / m.scale);
+}
+
+double component_quantile(const Marginal& m, double loc, double level, double z) {
+  if (m.kind == Marginal::Kind::Gamma)
+    return boost::math::quantile(boost::math::gamma_distribution<>(m.size, loc / m.size), level);
+  return loc + m.scale * z;
+}
+
+// P(Y <= y) and the level's quantile of a count with mean m (> 0) under marginal c.
+double count_cdf(const Marginal& c, double m, double y) {
+  if (c.kind == Marginal::Kind::NegativeBinomial)
+    return boost::math::cdf(
+        boost::math::negative_binomial_distribution<>(c.size, c.size / (c.size + m)), y);
+  return boost::math::cdf(boost::math::poisson_distribution<>(m), y);
+}
+
+double count_quantile(const Marginal& c, double m, double level) {
+  using Up = boost::math::policies::policy<
+      boost::math::policies::discrete_quantile<boost::math::policies::integer_round_up>>;
+  if (c.kind == Marginal::Kind::NegativeBinomial)
+    return boost::math::quantile(
+        boost::math::negative_binomial_distribution<double, Up>(c.size, c.size / (c.size + m)),
+        level);
+  return boost::math::quantile(boost::math::poisson_distribution<double, Up>(m), level);
+}
+
+// Quantiles of a mixture of counts (Poisson or negative binomial experts): the smallest
+// count y with sum_k g_k P(Y_k <= y) >= level, found between the components' own quantiles.
 Matrix predict_count_quantile(const Model& model, const Dataset& data, double level) {
   const Index K = model.components(), n = data.x.rows();
   const Matrix g = predict_gate(model, data);
   const std::vector<Matrix> mu = model.experts().predict_means(data.x);
+  std::vector<Marginal> marg;
+  for (Index k = 0; k < K; ++k) marg.push_back(marginal_of(model.experts(), k, 0));
   Matrix out(n, 1);
   parallel_blocks(n, [&](Index, Index begin, Index size) {
     for (Index i = begin; i < begin + size; ++i) {
@@ -128,8 +169,7 @@ Matrix predict_count_quantile(const Model& model, const Dataset& data, double le
         double acc = 0.0;
         for (Index k = 0; k < K; ++k) {
           const double m = mu[static_cast<size_t>(k)](i, 0);
-          acc +=
-              g(i, k) * (m > 0 ? boost::math::cdf(boost::math::poisson_distribution<>(m), y) : 1.0);
+          acc += g(i, k) * (m > 0 ? count_cdf(marg[static_cast<size_t>(k)], m, y) : 1.0);
         }
         return acc;
       };
@@ -140,11 +180,7 @@ Matrix predict_count_quantile(const Model& model, const Dataset& data, double le
           throw NumericalError(
               fmt::format("quantile: the mean of expert {} overflows at row {}", k + 1, i + 1));
         double qk = 0.0;
-        if (m > 0) {
-          using Up = boost::math::policies::policy<
-              boost::math::policies::discrete_quantile<boost::math::policies::integer_round_up>>;
-          qk = boost::math::quantile(boost::math::poisson_distribution<double, Up>(m), level);
-        }
+        if (m > 0) qk = count_quantile(marg[static_cast<size_t>(k)], m, level);
         lo = std::min(lo, qk);
         hi = std::max(hi, qk);
       }
@@ -170,7 +206,7 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
     throw InputError::option("--level", fmt::format("{}", level),
                              "must be strictly between 0 and 1");
   const Index K = model.components(), q = model.experts().response_dim(), n = data.x.rows();
-  if (marginal_of(model.experts(), 0, 0).kind == Marginal::Kind::Poisson)
+  if (marginal_of(model.experts(), 0, 0).discrete())
     return predict_count_quantile(model, data, level);
   std::vector<Marginal> marg;
   for (Index k = 0; k < K; ++k)
@@ -179,7 +215,8 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
     return marg[static_cast<size_t>(k * q + j)];
   };
   std::vector<double> zq(marg.size());
-  for (size_t m = 0; m < marg.size(); ++m) zq[m] = standard_quantile(marg[m], level);
+  for (size_t m = 0; m < marg.size(); ++m)
+    zq[m] = marg[m].kind == Marginal::Kind::Gamma ? 0.0 : standard_quantile(marg[m], level);
 
   const Matrix g = predict_gate(model, data);
   // Finite locations, or the root search below would meet NaN.
@@ -192,16 +229,15 @@ Matrix predict_quantile(const Model& model, const Dataset& data, double level) {
         // answer lies between the smallest and the largest component quantile.
         double lo = std::numeric_limits<double>::infinity(), hi = -lo;
         for (Index k = 0; k < K; ++k) {
-          const double v = loc[static_cast<size_t>(k)](i, j) +
-                           at(k, j).scale * zq[static_cast<size_t>(k * q + j)];
+          const double v = component_quantile(at(k, j), loc[static_cast<size_t>(k)](i, j), level,
+                                              zq[static_cast<size_t>(k * q + j)]);
           lo = std::min(lo, v);
           hi = std::max(hi, v);
         }
         auto F = [&](double y) {
           double acc = 0.0;
           for (Index k = 0; k < K; ++k)
-            acc += g(i, k) *
-                   standard_cdf(at(k, j), (y - loc[static_cast<size_t>(k)](i, j)) / at(k, j).scale);
+            acc += g(i, k) * component_cdf(at(k, j), loc[static_cast<size_t>(k)](i, j), y);
           return acc - level;
         };
         const double flo = F(lo), fhi = F(hi);

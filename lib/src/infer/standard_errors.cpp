@@ -53,6 +53,11 @@ Matrix observed_information(const Model& model, const Dataset& data, double step
 
 StandardErrors standard_errors(const Model& model, const Dataset& data, double step) {
   StandardErrors out;
+  if (data.weighted())
+    out.warnings.push_back(
+        "standard errors with --weights treat the weights as frequencies (counts of identical "
+        "rows): the observed information of sum_i w_i log p(y_i); survey weights need a "
+        "sandwich estimator, which is not provided");
   out.information = observed_information(model, data, step);
   const Vector theta = model.parameters();
   const Index d = theta.size();

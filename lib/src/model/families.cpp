@@ -7,6 +7,7 @@
 #include "moekit/experts/laplace.hpp"
 #include "moekit/experts/linear.hpp"
 #include "moekit/experts/logistic.hpp"
+#include "moekit/experts/negative_binomial.hpp"
 #include "moekit/experts/poisson.hpp"
 #include "moekit/experts/student_t.hpp"
 #include "moekit/gates/constant.hpp"
@@ -26,7 +27,8 @@ const std::vector<ExpertFamilyTraits>& expert_table() {
       {"gaussian", false, true, false, false}, {"linear", false, true, false, true},
       {"logistic", true, false, false, true},  {"laplace", false, false, false, true},
       {"t", false, true, true, true},          {"poisson", false, false, false, true},
-      {"binomial", false, false, false, true}, {"gamma", false, false, false, true}};
+      {"binomial", false, false, false, true}, {"gamma", false, false, false, true},
+      {"negbin", false, false, false, true}};
   return t;
 }
 
@@ -82,7 +84,7 @@ Index expert_num_params(const ModelSpec& spec, Index q, Index p) {
     return p * std::max<Index>(static_cast<Index>(spec.data.response_levels.size()) - 1, 1);
   if (f == "laplace") return p + 1;
   if (f == "poisson" || f == "binomial") return p;
-  if (f == "gamma") return p + 1;
+  if (f == "gamma" || f == "negbin") return p + 1;
   return p * q + cov + (spec.df == 0.0 ? 1 : 0);  // t: nu estimated unless --df
 }
 
@@ -139,6 +141,12 @@ std::unique_ptr<Experts> make_experts(const ModelSpec& spec, Index q, Index p) {
       throw InputError::option("--formula", spec.data.formula,
                                fmt::format("gamma experts model one response, not {}", q));
     return std::make_unique<GammaExperts>(spec.K, p, spec.data.x_names);
+  }
+  if (f == "negbin") {
+    if (q != 1)
+      throw InputError::option("--formula", spec.data.formula,
+                               fmt::format("negbin experts model one count response, not {}", q));
+    return std::make_unique<NegativeBinomialExperts>(spec.K, p, spec.data.x_names);
   }
   if (f == "laplace") return std::make_unique<LaplaceExperts>(spec.K, q, p, spec.collapse_tol);
   return std::make_unique<StudentTExperts>(spec.K, q, p, spec.covariance, spec.reg_covar, spec.df,

@@ -20,13 +20,21 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // Calls f(Z, H) with the rows the gates see: every row, or with grouped data one row per
 // group (the gate term enters the complete-data likelihood once per group).
+// With weights the gates take the posteriors times the row weights: soft targets whose rows
+// sum to w_i (one weight per group with grouped data).
 template <typename F>
 void with_gate_rows(const Dataset& data, const Posteriors& post, F f) {
   if (!data.grouped()) {
-    f(ConstMatrixRef(data.z), ConstMatrixRef(post.nodes));
+    if (!data.weighted()) {
+      f(ConstMatrixRef(data.z), ConstMatrixRef(post.nodes));
+      return;
+    }
+    const Matrix hw = weighted_rows(data, post.nodes);
+    f(ConstMatrixRef(data.z), ConstMatrixRef(hw));
     return;
   }
-  const Matrix zg = group_rows(data, data.z), hg = group_rows(data, post.nodes);
+  const Matrix zg = group_rows(data, data.z),
+               hg = group_rows(data, weighted_rows(data, post.nodes));
   f(ConstMatrixRef(zg), ConstMatrixRef(hg));
 }
 }  // namespace
@@ -236,22 +244,25 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     tree_pass(group_rows(data, data.z), S, ll, obj);
     out.loglik = out.objective = 0.0;
     for (Index g = 0; g < G; ++g) {
-      if (!std::isfinite(obj(g)) || !std::isfinite(ll(g))) {
+      if ((!std::isfinite(obj(g)) || !std::isfinite(ll(g))) &&
+          data.weight(data.group_first[static_cast<size_t>(g)]) != 0.0) {
         const Index r = data.group_first[static_cast<size_t>(g)];
         throw NumericalError(fmt::format(
             "E-step: the group whose first row is on line {} has zero or non-finite density "
             "under every component (log-likelihood not finite)",
             data.line_of(r)));
       }
-      out.loglik += ll(g);  // group order: independent of the thread count
-      out.objective += obj(g);
+      const double w = data.weight(data.group_first[static_cast<size_t>(g)]);
+      if (w == 0.0) continue;
+      out.loglik += w * ll(g);  // group order: independent of the thread count
+      out.objective += w * obj(g);
     }
     for (Index i = 0; i < n; ++i) {
       const Index g = data.group[static_cast<size_t>(i)];
       out.nodes.row(i) = S.row(g);
       out.row_loglik(i) = ll(g);
     }
-    out.leaf_masses = out.leaves().colwise().sum().transpose();
+    out.leaf_masses = weighted_rows(data, out.leaves()).colwise().sum().transpose();
     out.moments.reset();
     return;
   }
@@ -283,12 +294,13 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
         for (; i < begin + size; ++i) rows(i, std::integral_constant<int, 1>{});
         double sum = 0.0;
         for (Index j = begin; j < begin + size; ++j) {
-          const double v = out.row_loglik(j);
+          const double v = out.row_loglik(j), w = data.weight(j);
+          if (w == 0.0) continue;
           if (!std::isfinite(v)) {
             if (bad_row[static_cast<size_t>(b)] < 0) bad_row[static_cast<size_t>(b)] = j;
             continue;
           }
-          sum += v;
+          sum += w * v;
         }
         block_loglik[static_cast<size_t>(b)] = sum;
         block_objective[static_cast<size_t>(b)] = sum;
@@ -303,12 +315,14 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
       tree_pass(data.z.middleRows(begin, size), out.nodes.middleRows(begin, size), ll, obj);
       double sum = 0.0, sum_obj = 0.0;
       for (Index i = 0; i < size; ++i) {
+        const double w = data.weight(begin + i);
+        if (w == 0.0) continue;
         if (!std::isfinite(ll(i)) || !std::isfinite(obj(i))) {
           if (bad_row[static_cast<size_t>(b)] < 0) bad_row[static_cast<size_t>(b)] = begin + i;
           continue;
         }
-        sum += ll(i);
-        sum_obj += obj(i);
+        sum += w * ll(i);
+        sum_obj += w * obj(i);
       }
       block_loglik[static_cast<size_t>(b)] = sum;
       block_objective[static_cast<size_t>(b)] = sum_obj;
@@ -325,7 +339,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     out.loglik += block_loglik[b];
     out.objective += block_objective[b];
   }
-  out.leaf_masses = out.leaves().colwise().sum().transpose();
+  out.leaf_masses = weighted_rows(data, out.leaves()).colwise().sum().transpose();
   out.moments.reset();
 }
 
@@ -348,6 +362,8 @@ MStepReport Model::m_step(const Dataset& data, const Posteriors& post) {
     GaussianRegression* g = experts_->gaussian_regression();
     if (!g) throw Error("Model::m_step: moments given for experts that have none");
     report = g->fit_moments(*post.moments);
+  } else if (data.weighted()) {
+    report = experts_->fit(data.x, data.y, weighted_rows(data, post.leaves()));
   } else {
     report = experts_->fit(data.x, data.y, post.leaves());
   }
@@ -438,7 +454,8 @@ double Model::loglik_and_score(const Dataset& data, Vector& score) const {
       pos += s.size();
     }
   });
-  score.tail(score.size() - pos) = experts_->score(data.x, data.y, post.leaves());
+  score.tail(score.size() - pos) =
+      experts_->score(data.x, data.y, weighted_rows(data, post.leaves()));
   return post.objective;
 }
 

@@ -243,6 +243,7 @@ std::string model_to_json(const Model& model, const FitResult* fit, int indent) 
   data["formula"] = s.data.formula;
   data["gate_formula"] = s.data.gate_formula;
   data["categorical_response"] = s.data.categorical_response;
+  if (!s.data.weights_column.empty()) data["weights_column"] = s.data.weights_column;
   data["response_names"] = s.data.response_names;
   data["response_levels"] = s.data.response_levels;
   data["x_names"] = s.data.x_names;
@@ -296,6 +297,8 @@ DataSpec data_spec_from_json(const json& jd, Index q, const std::string& where) 
   d.formula = field<std::string>(jd, "formula", where);
   d.gate_formula = field<std::string>(jd, "gate_formula", where);
   d.categorical_response = field<bool>(jd, "categorical_response", where);
+  if (jd.contains("weights_column"))
+    d.weights_column = field<std::string>(jd, "weights_column", where);
   d.response_names = field<std::vector<std::string>>(jd, "response_names", where);
   d.response_levels = field<std::vector<std::string>>(jd, "response_levels", where);
   d.x_names = field<std::vector<std::string>>(jd, "x_names", where);

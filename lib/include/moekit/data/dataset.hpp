@@ -17,6 +17,9 @@ struct DataSpec {
   std::string formula;       // "y ~ x"; empty: every numeric column is a response, no covariates
   std::string gate_formula;  // "~ z"; empty: the gate reads the right side of `formula`
   bool categorical_response = false;  // class labels on the left (logistic experts)
+  // --weights: the column of observation weights (frequency or survey weights); empty: none.
+  // It is never a covariate or a response ('.' and the no-formula default leave it out).
+  std::string weights_column;
   // Learned when the data set is first built:
   std::vector<std::string> response_names;
   std::vector<std::string> response_levels;  // categorical responses only
@@ -35,8 +38,18 @@ struct Dataset {
   std::vector<Index> group;
   std::vector<Index> group_first;
   std::string group_column;  // the grouping column's name, for messages
+  // Observation weights w_i (finite, >= 0), read from DataSpec::weights_column when a
+  // response is read; empty: every row weighs 1. Every sum over rows in the E- and M-steps is
+  // weighted: log-likelihood sum_i w_i log p(y_i | x_i), M-step posteriors w_i h_ik.
+  Vector weights;
   Index rows() const { return y.rows() > 0 ? y.rows() : x.rows(); }
   bool grouped() const { return !group.empty(); }
+  bool weighted() const { return weights.size() > 0; }
+  // The weight of row i (1 without weights).
+  double weight(Index i) const { return weighted() ? weights(i) : 1.0; }
+  // The number of observations in the criteria: sum_i w_i with weights (flexmix's nobs()),
+  // otherwise the rows.
+  double observations() const { return weighted() ? weights.sum() : static_cast<double>(rows()); }
   // The source line of row i for messages (i + 1 when the rows have no recorded lines).
   std::int64_t line_of(Index i) const {
     return i < static_cast<Index>(lines.size()) ? lines[static_cast<size_t>(i)] : i + 1;
@@ -46,6 +59,9 @@ struct Dataset {
 
 // The rows of m (n rows) at the first row of each group: G rows.
 Matrix group_rows(const Dataset& data, const ConstMatrixRef& m);
+
+// The rows of m, each multiplied by its weight (m itself without weights).
+Matrix weighted_rows(const Dataset& data, const ConstMatrixRef& m);
 
 // The largest magnitude of a value a model is fitted to (responses and design columns): its
 // square stays finite, as for a model's parameters.

@@ -23,11 +23,27 @@ struct MStepReport {
 
 // The marginal of one response under one expert, for predictive quantiles: location from
 // predict_means, then a scale and a standard shape.
-// Poisson: a count with mean the location (scale unused).
+// Poisson: a count with mean the location (scale unused); negative binomial: a count with
+// mean the location and size (dispersion theta) `size`; Gamma: mean the location and shape
+// `size` (scale unused: the spread follows the mean).
 struct MarginalShape {
-  enum class Kind { Normal, Laplace, StudentT, Poisson } kind = Kind::Normal;
+  enum class Kind {
+    Normal,
+    Laplace,
+    StudentT,
+    Poisson,
+    NegativeBinomial,
+    Gamma
+  } kind = Kind::Normal;
   double scale = 1.0;
-  double df = 0.0;  // Student-t only
+  double df = 0.0;    // Student-t only
+  double size = 0.0;  // negative binomial theta, Gamma shape
+  // Whether `scale` is a spread of its own, the same on every row (the degenerate-scale test
+  // reads it); counts and Gamma responses have a spread set by their mean.
+  bool has_scale() const {
+    return kind != Kind::Poisson && kind != Kind::NegativeBinomial && kind != Kind::Gamma;
+  }
+  bool discrete() const { return kind == Kind::Poisson || kind == Kind::NegativeBinomial; }
 };
 
 class Experts {

@@ -22,6 +22,12 @@ class GammaExperts final : public Experts {
   Index response_dim() const override { return 1; }
   std::optional<Index> invalid_response_row(const ConstMatrixRef& y) const override;
   std::string response_rule() const override { return "positive numbers"; }
+  std::optional<MarginalShape> marginal(Index k, Index) const override {
+    MarginalShape m;
+    m.kind = MarginalShape::Kind::Gamma;
+    m.size = shape_[static_cast<size_t>(k)];
+    return m;
+  }
 
   void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
   MStepReport fit(const ConstMatrixRef& x,

@@ -26,4 +26,8 @@ std::vector<Degenerate> degenerate_components(const Model& model,
                                               const Posteriors& post,
                                               const Vector& response_sd);
 
+// Each response's standard deviation (weighted by the observation weights, divisor
+// sum w - 1, at least 1: a weighted fit and its expanded rows judge alike).
+Vector response_sd(const Dataset& data);
+
 }  // namespace moekit

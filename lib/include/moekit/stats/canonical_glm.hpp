@@ -91,7 +91,10 @@ bool fit_canonical_glm(const ConstMatrixRef& x,
     b = bn;
     const double change = Qn - Q;
     Q = Qn;
-    if (change <= 1e-13 * (1.0 + std::abs(Q))) break;
+    // Q is flat to rounding well before b is: stop on a small step too, so that the M-step's
+    // answer does not depend on the order of the rows (weights against expanded rows).
+    if (change <= 1e-13 * (1.0 + std::abs(Q)) && step * delta.norm() <= 1e-11 * (1.0 + b.norm()))
+      break;
   }
   return true;
 }
