@@ -110,7 +110,8 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
                                const Vector& penalty,
                                Matrix& W,
                                int max_iter,
-                               double tol) {
+                               double tol,
+                               double eta_bound) {
   const Index p = x.cols(), D = W.cols();
   if (targets.cols() != D + 1 || W.rows() != p || targets.rows() != x.rows())
     throw Error("fit_multinomial: shape mismatch");
@@ -147,7 +148,8 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
     for (int h = 0; h < 40; ++h, t *= 0.5) {
       Matrix Wn = W + t * Eigen::Map<const Matrix>(step.data(), p, D);
       Evaluation trial = full(Wn);
-      if (trial.Q >= cur.Q) {
+      const bool inside = trial.max_abs_eta <= std::max(eta_bound, cur.max_abs_eta);
+      if (trial.Q >= cur.Q && inside) {
         const double change = trial.Q - cur.Q;
         W = std::move(Wn);
         cur = std::move(trial);

@@ -74,7 +74,6 @@ class LinearExperts final : public Experts, public GaussianRegression {
   Index p_;
   std::vector<Matrix> coef_;  // K matrices p x q
   CovarianceSet cov_;
-  double reg_covar_;  // relative to the variance of each response (see fit)
   double collapse_tol_;
   std::vector<std::string> x_names_;
 };
