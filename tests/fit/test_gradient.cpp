@@ -85,7 +85,7 @@ TEST_CASE("gradient: NOdata, softmax gate reaches EM's maximum", "[gradient][sof
 }
 
 TEST_CASE("gradient: t experts (nu estimated) reach EM's maximum", "[gradient][t]") {
-  // Simulated lines with t_3 and t_5 noise: both nu inside EM's range [0.5, 200]. (On data
+  // Simulated lines with t_3 and t_5 noise: both nu inside EM's range [0.1, 200]. (On data
   // whose best nu lies beyond 200, EM stops at the bound and L-BFGS, unbounded, goes on.)
   Rng rng(79);
   Model truth = robust_test::make_model("t", "constant", 2, 1, 2);
