@@ -44,8 +44,7 @@ TEST_CASE("fit prints the JSON keys the contract names", "[cli]") {
   CHECK(r.err.empty());  // not a terminal: no progress line
 }
 
-TEST_CASE("a separated logistic fit says so in the JSON and the text report",
-          "[cli][separation]") {
+TEST_CASE("a separated logistic fit says so in the JSON and the text report", "[cli][separation]") {
   // iris, one multinomial logit: setosa is separable, so the likelihood has a supremum.
   const std::string iris = std::string(MOEKIT_DATASETS_DIR) + "/iris.csv";
   const Run j = run_cli("fit " + iris + " --formula 'Species ~ .' --experts logistic -k 1 --json");

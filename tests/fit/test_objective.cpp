@@ -108,7 +108,8 @@ TEST_CASE("the variance floor leaves a proper maximum where --reg-covar 0 puts i
   }
 }
 
-TEST_CASE("the variance floor is a fraction of each response's variance", "[objective][reg-covar]") {
+TEST_CASE("the variance floor is a fraction of each response's variance",
+          "[objective][reg-covar]") {
   // Rescaling the response rescales the fit: the floor is scale-free, so the log-likelihood
   // moves by exactly n log(scale) and the same start is taken.
   auto p = testing::load_problem("tonedata.csv", "tuned ~ stretchratio", "linear", "constant", 2);
@@ -120,12 +121,12 @@ TEST_CASE("the variance floor is a fraction of each response's variance", "[obje
   scaled.y *= s;
   Model b = testing::make_model(p);
   const FitResult rb = fit_defaults(b, scaled, 3, 2);
-  CHECK(rb.loglik == Approx(ra.loglik - static_cast<double>(p.data.rows()) * std::log(s))
-                         .epsilon(1e-9));
+  CHECK(rb.loglik ==
+        Approx(ra.loglik - static_cast<double>(p.data.rows()) * std::log(s)).epsilon(1e-9));
   const auto& ea = dynamic_cast<const LinearExperts&>(a.experts());
   const auto& eb = dynamic_cast<const LinearExperts&>(b.experts());
-  const double var = (p.data.y.array() - p.data.y.mean()).square().sum() /
-                     static_cast<double>(p.data.rows() - 1);
+  const double var =
+      (p.data.y.array() - p.data.y.mean()).square().sum() / static_cast<double>(p.data.rows() - 1);
   for (Index k = 0; k < 2; ++k) {
     CHECK(ea.covariances().covariance(k)(0, 0) >= 1e-2 * var * (1 - 1e-12));
     CHECK(eb.covariances().covariance(k)(0, 0) ==
@@ -192,8 +193,9 @@ Dataset pima_train(testing::Problem& p, Index K) {
 
 }  // namespace
 
-TEST_CASE("separated logistic experts: a supremum, reported as such and never below the nested model",
-          "[objective][separation]") {
+TEST_CASE(
+    "separated logistic experts: a supremum, reported as such and never below the nested model",
+    "[objective][separation]") {
   SECTION("iris: one multinomial logit, then two") {
     // nnet 7.3.18, multinom(Species ~ ., data = iris, maxit = 10000, reltol = 1e-16):
     // -5.94927418077493 (tests/reference/values/iris.json): setosa is separable, so this is
@@ -273,8 +275,8 @@ TEST_CASE("t experts: nu goes below 0.5, and a fit at the lower bound says so", 
       y(i, 0) = (i % 2 ? 1.0 : -1.0) * std::exp(30.0 * uniform01(rng));
     }
     const Dataset d = robust_test::dataset_of(x, y);
-    Model m = robust_test::make_model("t", "constant", 1, 1, 2, 0.0, CovarianceStructure::Full,
-                                      0.0);
+    Model m =
+        robust_test::make_model("t", "constant", 1, 1, 2, 0.0, CovarianceStructure::Full, 0.0);
     const FitResult r = EmFitter(o).fit(m, d);
     INFO("nu " << fitted_nu(m));
     CHECK(fitted_nu(m) == StudentTExperts::kMinDf);

@@ -96,8 +96,8 @@ MStepReport LogisticExperts::fit(const ConstMatrixRef& x,
     double max_std = 0.0;
     for (Index j = 0; j < p_; ++j)
       if (sd(j) > 0.0) max_std = std::max(max_std, sd(j) * trial.row(j).cwiseAbs().maxCoeff());
-    const bool separated = max_std > kSeparationBound || f.max_abs_eta > kEtaBound ||
-                           !trial.allFinite();
+    const bool separated =
+        max_std > kSeparationBound || f.max_abs_eta > kEtaBound || !trial.allFinite();
     separated_[static_cast<size_t>(k)] = separated;
     if (!separated) {
       W = std::move(trial);

@@ -239,9 +239,9 @@ FitResult EmFitter::run(Model& model,
     degenerate = degenerate_components(model, post, response_sd);
   if (!separated.empty() && result.status != FitStatus::Stopped) {
     result.status = FitStatus::Separation;
-    result.stopping_rule = fmt::format(
-        "{}; expert {} is separated: the log-likelihood has a supremum, not a maximum",
-        result.stopping_rule, separated.front() + 1);
+    result.stopping_rule =
+        fmt::format("{}; expert {} is separated: the log-likelihood has a supremum, not a maximum",
+                    result.stopping_rule, separated.front() + 1);
   }
   // An empty or degenerate component at the end is reported, never passed off as a
   // K-component fit (EM drives an unneeded component's weight to zero only geometrically, so

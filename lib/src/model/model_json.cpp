@@ -488,7 +488,7 @@ FitResult fit_record_from_json(const std::string& text, const std::string& sourc
     f.icl = number("icl");
     f.iterations = static_cast<int>(count("iterations", 0, 0, int_max));
     const std::string status = r.value("status", "");
-    f.status = status == "converged" ? FitStatus::Converged
+    f.status = status == "converged"    ? FitStatus::Converged
                : status == "stopped"    ? FitStatus::Stopped
                : status == "separation" ? FitStatus::Separation
                                         : FitStatus::MaxIterations;
