@@ -129,15 +129,18 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
     }
     return S;
   };
-  auto degenerate = [&](const Matrix& S) {
-    if (spherical_structure(structure_)) return S(0, 0) < collapse_tol * ref.mean();
-    if (diagonal_structure(structure_))
-      return ((S.diagonal().array() / ref.array()) < collapse_tol).any();
+  auto degenerate = [&](const Matrix& S, double tol) {
+    if (spherical_structure(structure_)) return S(0, 0) < tol * ref.mean();
+    if (diagonal_structure(structure_)) return ((S.diagonal().array() / ref.array()) < tol).any();
     Eigen::LLT<Matrix> llt(S);
     if (llt.info() != Eigen::Success) return true;
     const Vector cond = llt.matrixLLT().diagonal().array().square();
-    return ((cond.array() / ref.array()) < collapse_tol).any();
+    return ((cond.array() / ref.array()) < tol).any();
   };
+  // A component's raw variance (a conditional variance, for full matrices) below the floor is
+  // a collapse onto too few rows, re-seeded as --reg-covar 0 would re-seed it once the
+  // variance reached collapse_tol: the floor does not hold a spurious maximum in place.
+  const double component_tol = std::max(collapse_tol, reg_covar_);
 
   for (Index k = 0; k < K_; ++k)
     if (!(N(k) >= 1.0)) collapsed.push_back(k);
@@ -146,7 +149,7 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
     Matrix S = Matrix::Zero(q_, q_);
     for (const auto& s : scatter) S += s;
     S = restrict(S / N.sum());
-    if (degenerate(S))
+    if (degenerate(S, collapse_tol))
       throw NumericalError(
           "the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
           "subspace; drop a collinear column or use a larger --reg-covar");
@@ -157,7 +160,7 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
   for (Index k = 0; k < K_; ++k) {
     if (std::find(collapsed.begin(), collapsed.end(), k) != collapsed.end()) continue;
     Matrix S = restrict(scatter[static_cast<size_t>(k)] / N(k));
-    if (degenerate(S)) {
+    if (degenerate(S, component_tol)) {
       collapsed.push_back(k);
       continue;
     }

@@ -31,9 +31,9 @@ class CovarianceSet {
 
   // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k.
   // Tied structures pool: Sigma = sum_k S_k / sum_k N_k. Returns components that
-  // collapsed (N_k below one observation, or a conditional variance below
-  // collapse_tol times the reference variance, judged before the floor); their factors are
-  // left as they were. The others are the constrained maximisers under the floor.
+  // collapsed (N_k below one observation, or a raw conditional variance below
+  // max(collapse_tol, reg_covar) times the reference variance, judged before the floor); their
+  // factors are left as they were. The others are the constrained maximisers under the floor.
   std::vector<Index> fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol);
 
   // Sets component k (or the shared matrix when tied) directly; throws NumericalError if
