@@ -117,10 +117,11 @@ TEST_CASE("the variance floor leaves a proper maximum where --reg-covar 0 puts i
 
 TEST_CASE("the variance floor is a fraction of each response's variance",
           "[objective][reg-covar]") {
-  // Rescaling the response rescales the fit: the floor is scale-free, so the log-likelihood
-  // moves by exactly n log(scale) and the same start is taken.
+  // Rescaling the response rescales the fit: the floor (and the collapse test under it) is
+  // scale-free, so the log-likelihood moves by n log(scale) and the variances by scale^2 (up
+  // to EM's stopping tolerance; an absolute floor would bind on one scale and not the other).
   auto p = testing::load_problem("tonedata.csv", "tuned ~ stretchratio", "linear", "constant", 2);
-  p.spec.reg_covar = 1e-2;  // large enough to bind on the tight component
+  p.spec.reg_covar = 1e-4;
   Model a = testing::make_model(p);
   const FitResult ra = fit_defaults(a, p.data, 3, 2);
   Dataset scaled = p.data;
@@ -135,9 +136,9 @@ TEST_CASE("the variance floor is a fraction of each response's variance",
   const double var =
       (p.data.y.array() - p.data.y.mean()).square().sum() / static_cast<double>(p.data.rows() - 1);
   for (Index k = 0; k < 2; ++k) {
-    CHECK(ea.covariances().covariance(k)(0, 0) >= 1e-2 * var * (1 - 1e-12));
+    CHECK(ea.covariances().covariance(k)(0, 0) >= 1e-4 * var * (1 - 1e-12));
     CHECK(eb.covariances().covariance(k)(0, 0) ==
-          Approx(s * s * ea.covariances().covariance(k)(0, 0)).epsilon(1e-8));
+          Approx(s * s * ea.covariances().covariance(k)(0, 0)).epsilon(1e-3));
   }
 }
 
@@ -160,11 +161,11 @@ TEST_CASE("a linear expert that fits a few rows exactly collapses and is re-seed
   d.z = d.x;
   ModelSpec s;
   s.experts = "linear";
-  s.K = 2;
+  s.K = 3;  // a spare component to take the six rows
   s.data.x_names = {"(Intercept)", "x"};
   s.data.z_names = s.data.x_names;
   bool reseeded = false;
-  for (std::uint64_t seed = 1; seed <= 20 && !reseeded; ++seed) {
+  for (std::uint64_t seed = 1; seed <= 40 && !reseeded; ++seed) {
     Model m(s, 1, 2, 2);
     FitOptions o;
     o.seed = seed;
@@ -254,38 +255,43 @@ TEST_CASE("t experts: nu goes below 0.5, and a fit at the lower bound says so", 
   auto fitted_nu = [](const Model& m) {
     return dynamic_cast<const StudentTExperts&>(m.experts()).df(0);
   };
-  FitOptions o;
-  o.max_iter = 2000;
   {
-    // One t expert with nu = 0.3 (the old clamp at 0.5 would have stopped there).
-    Rng rng(11);
-    const Model truth = robust_test::make_model("t", "constant", 1, 1, 2, 0.3);
-    const Dataset d = robust_test::simulate(truth, 600, rng);
+    // Magnitudes spread evenly over 3.5 decades, y = +-exp(8 u): the maximum-likelihood nu
+    // is about 0.4 (the old clamp at 0.5 would have stopped there).
+    Rng rng(12);
+    const Index n = 400;
+    Matrix x(n, 2), y(n, 1);
+    for (Index i = 0; i < n; ++i) {
+      x.row(i) << 1.0, 4.0 * uniform01(rng) - 2.0;
+      y(i, 0) = (i % 2 ? 1.0 : -1.0) * std::exp(8.0 * uniform01(rng));
+    }
     Model m = robust_test::make_model("t", "constant", 1, 1, 2);
-    const FitResult r = EmFitter(o).fit(m, d);
+    FitOptions o;
+    o.max_iter = 2000;
+    const FitResult r = EmFitter(o).fit(m, robust_test::dataset_of(x, y));
     INFO("nu " << fitted_nu(m));
     CHECK(fitted_nu(m) < 0.5);
     CHECK(fitted_nu(m) > StudentTExperts::kMinDf);
     CHECK_FALSE(bound_warning(r));
   }
   {
-    // Magnitudes spread evenly over 13 decades: a scale mixture no t with nu >= 0.1 fits,
-    // so nu runs to the bound. (No variance floor here: var(y) is dominated by the largest
-    // values.)
-    Rng rng(12);
+    // Over 17 decades, y = +-exp(40 u): the maximum-likelihood nu is about 0.055 (scipy's
+    // t.fit), below the bound. The expert alone (no variance floor, no collapse test: var(y)
+    // is dominated by the largest values) runs its nu down to the bound and says so.
+    Rng rng(13);
     const Index n = 400;
-    Matrix x(n, 2), y(n, 1);
-    for (Index i = 0; i < n; ++i) {
-      x.row(i) << 1.0, 4.0 * uniform01(rng) - 2.0;
-      y(i, 0) = (i % 2 ? 1.0 : -1.0) * std::exp(30.0 * uniform01(rng));
+    Matrix x = Matrix::Ones(n, 1), y(n, 1);
+    for (Index i = 0; i < n; ++i) y(i, 0) = (i % 2 ? 1.0 : -1.0) * std::exp(40.0 * uniform01(rng));
+    StudentTExperts e(1, 1, 1, CovarianceStructure::Full, 0.0, 0.0, 0.0);
+    const Matrix resp = Matrix::Ones(n, 1);
+    bool warned = false;
+    for (int it = 0; it < 300; ++it) {
+      const MStepReport rep = e.fit(x, y, resp);
+      for (const auto& w : rep.warnings)
+        warned = warned || w.find("lower bound") != std::string::npos;
     }
-    const Dataset d = robust_test::dataset_of(x, y);
-    Model m =
-        robust_test::make_model("t", "constant", 1, 1, 2, 0.0, CovarianceStructure::Full, 0.0);
-    const FitResult r = EmFitter(o).fit(m, d);
-    INFO("nu " << fitted_nu(m));
-    CHECK(fitted_nu(m) == StudentTExperts::kMinDf);
-    CHECK(bound_warning(r));
-    CHECK(std::isfinite(r.loglik));
+    INFO("nu " << e.df(0));
+    CHECK(e.df(0) == StudentTExperts::kMinDf);
+    CHECK(warned);
   }
 }
