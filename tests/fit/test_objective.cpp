@@ -130,7 +130,7 @@ TEST_CASE("the variance floor is a fraction of each response's variance",
   Model b = testing::make_model(p);
   const FitResult rb = fit_defaults(b, scaled, 3, 2);
   CHECK(rb.loglik ==
-        Approx(ra.loglik - static_cast<double>(p.data.rows()) * std::log(s)).epsilon(1e-9));
+        Approx(ra.loglik - static_cast<double>(p.data.rows()) * std::log(s)).epsilon(1e-7));
   const auto& ea = dynamic_cast<const LinearExperts&>(a.experts());
   const auto& eb = dynamic_cast<const LinearExperts&>(b.experts());
   const double var =

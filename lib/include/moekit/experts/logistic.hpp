@@ -22,7 +22,7 @@ namespace moekit {
 class LogisticExperts final : public Experts {
  public:
   static constexpr double kSeparationBound = 30.0;
-  static constexpr double kEtaBound = 45.0;
+  static constexpr double kEtaBound = 200.0;
 
   // L classes (>= 2), p design columns; x_names for messages.
   LogisticExperts(Index K, Index L, Index p, std::vector<std::string> x_names = {});
