@@ -186,9 +186,12 @@ TEST_CASE("collapsing components are re-seeded with a warning", "[gmm][collapse]
         CHECK(!r.reseed_iterations.empty());
         reseeded = true;
       }
+      UNSCOPED_INFO("seed " << seed << ": " << r.warnings.size() << " warnings, reseeds at "
+                            << r.reseed_iterations.size() << " iterations");
     } catch (const NumericalError& e) {
       // Collapsing again and again is a clear failure, never NaN.
       CHECK(std::string(e.what()).find("keep collapsing") != std::string::npos);
+      UNSCOPED_INFO("seed " << seed << ": " << e.what());
     }
   }
   CHECK(reseeded);
