@@ -56,11 +56,15 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
   cmd->add_option("--max-iter", a.max_iter, "Iteration cap per start")->capture_default_str();
   cmd->add_option("--tol", a.tol, "Stop when the relative log-likelihood change is at most this")
       ->capture_default_str();
-  cmd->add_option("--reg-covar", a.reg_covar, "Ridge added to covariance diagonals")
+  cmd->add_option("--reg-covar", a.reg_covar,
+                  "Variance floor as a fraction of each response's variance: every covariance "
+                  "is held at Sigma >= reg-covar diag(var) (gaussian, linear and t experts, "
+                  "gaussian gates on var(z)); the log-likelihood is the plain one, maximised "
+                  "under that constraint (0: no floor)")
       ->capture_default_str();
   cmd->add_option("--df", a.df,
                   "t experts: hold every nu_k at this value (e.g. 4; 1e6 is Gaussian); 0 estimates "
-                  "nu_k in [0.5, 200]")
+                  "nu_k in [0.1, 200] (a warning when the lower bound is reached)")
       ->capture_default_str();
   cmd->add_option("--gate-ridge", a.gate_ridge,
                   "Softmax gate: L2 penalty (ridge/2)||v||^2 on the gate coefficients (0: plain "

@@ -179,7 +179,8 @@ void run_fit(const FitCommandArgs& a) {
   }
   if (!a.quiet)
     for (const auto& w : result.warnings) fmt::print(stderr, "warning: {}\n", w);
-  if (!result.converged() && !a.quiet)
+  // A separated fit is not converged either, but its warning above says why.
+  if (result.status == FitStatus::MaxIterations && !a.quiet)
     fmt::print(
         stderr,
         "warning: {} did not converge within --max-iter {} (last relative change above --tol {})\n",

@@ -44,6 +44,21 @@ TEST_CASE("fit prints the JSON keys the contract names", "[cli]") {
   CHECK(r.err.empty());  // not a terminal: no progress line
 }
 
+TEST_CASE("a separated logistic fit says so in the JSON and the text report", "[cli][separation]") {
+  // iris, one multinomial logit: setosa is separable, so the likelihood has a supremum.
+  const std::string iris = std::string(MOEKIT_DATASETS_DIR) + "/iris.csv";
+  const Run j = run_cli("fit " + iris + " --formula 'Species ~ .' --experts logistic -k 1 --json");
+  REQUIRE(j.status == 0);
+  const auto fit = nlohmann::json::parse(j.out);
+  CHECK(fit["status"] == "separation");
+  CHECK(fit["converged"] == false);
+  CHECK(fit["loglik"].get<double>() >= -5.94927418077493 - 1e-6);  // nnet's multinom
+  CHECK_THAT(j.err, Contains("separated"));
+  const Run t = run_cli("fit " + iris + " --formula 'Species ~ .' --experts logistic -k 1");
+  REQUIRE(t.status == 0);
+  CHECK_THAT(t.out, Contains("separation"));
+}
+
 TEST_CASE("the same seed gives the same fit; text output by default", "[cli]") {
   const Run a = run_cli("fit " + kFaithful + " -k 3 --seed 5 --json");
   const Run b = run_cli("fit " + kFaithful + " -k 3 --seed 5 --json --threads 1");

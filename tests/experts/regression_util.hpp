@@ -30,10 +30,8 @@ inline Problem make_problem(const CsvTable& table,
   p.spec.experts = experts;
   p.spec.gate = gate;
   p.spec.K = K;
-  // The peers fit unregularised maximum likelihood. moekit's default reg_covar (1e-6,
-  // absolute, as scikit-learn's) is not negligible against NOdata's residual variances
-  // (about 5e-4): it lowers the log-likelihood there by 5e-5.
-  p.spec.reg_covar = 0.0;
+  // The CLI's default reg_covar: a variance floor relative to var(y), which leaves the
+  // peers' (unregularised) proper maxima exactly where they are (docs/math/objective.md).
   p.spec.data.formula = formula;
   p.spec.data.gate_formula = gate_formula;
   p.spec.data.categorical_response = experts == "logistic";

@@ -16,7 +16,7 @@ namespace {
 
 struct Outcome {
   bool monotone = true;
-  bool separated = false;  // a logistic expert switched to its ridge (monotone in the penalised Q)
+  bool separated = false;  // a logistic expert's weighted data were separated at some M-step
   double worst_drop = 0.0;
 };
 
@@ -129,17 +129,15 @@ TEST_CASE("EM is monotone for logistic experts (binary and multinomial)", "[mono
     s.data.categorical_response = true;
     for (Index c = 0; c < L; ++c) s.data.response_levels.push_back(std::to_string(c));
     const Outcome o = run_em(s, d, static_cast<std::uint64_t>(trial + 1));
-    if (o.separated) {
-      ++separated;  // from the switch on, EM climbs the penalised likelihood instead
-      continue;
-    }
+    // Separated experts included: EM keeps climbing the same plain likelihood.
+    if (o.separated) ++separated;
     if (!o.monotone) {
       ++failures;
       UNSCOPED_INFO("trial " << trial << " (L = " << L << ", " << s.gate << "): drop "
                              << o.worst_drop);
     }
   }
-  INFO(separated << " problems switched to the separation ridge");
+  INFO(separated << " problems had a separated expert");
   CHECK(failures == 0);
-  CHECK(separated <= 100);
+  CHECK(separated > 0);  // the separated path is exercised
 }

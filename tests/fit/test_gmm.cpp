@@ -166,23 +166,38 @@ TEST_CASE("collapsing components are re-seeded with a warning", "[gmm][collapse]
   Matrix y(66, 2);
   for (Index i = 0; i < 60; ++i) y.row(i) << 3 * standard_normal(rng), 3 * standard_normal(rng);
   for (Index i = 60; i < 66; ++i) y.row(i) << 20.0, -20.0;
-  bool warned = false;
-  for (std::uint64_t seed = 1; seed <= 10 && !warned; ++seed) {
+  // The collapse test sees the raw covariance, before the variance floor, so it fires at
+  // the default --reg-covar. Either a finite fit that went through the re-seed path, or the
+  // clear error after max_reseeds re-seeds (today every seed ends so: the re-seeded
+  // component drifts back onto the copies; tests/fit/test_objective.cpp has a linear-expert
+  // case where the fit completes after a re-seed).
+  bool reseeded = false;
+  for (std::uint64_t seed = 1; seed <= 10 && !reseeded; ++seed) {
     Model m = gmm(3, 2, CovarianceStructure::Full);
     FitOptions o;
     o.seed = seed;
     try {
       const FitResult r = EmFitter(o).fit(m, dataset_of(y));
-      for (const auto& w : r.warnings) warned = warned || w.find("collapsed") != std::string::npos;
+      bool warned = false;
+      for (const auto& w : r.warnings)
+        warned = warned || (w.find("collapsed") != std::string::npos &&
+                            w.find("re-seeded") != std::string::npos);
       CHECK(std::isfinite(r.loglik));
       CHECK(m.parameters().allFinite());
+      if (warned) {
+        CHECK(!r.reseed_iterations.empty());
+        reseeded = true;
+      }
+      UNSCOPED_INFO("seed " << seed << ": " << r.warnings.size() << " warnings, reseeds at "
+                            << r.reseed_iterations.size() << " iterations");
     } catch (const NumericalError& e) {
       // Collapsing again and again is a clear failure, never NaN.
       CHECK(std::string(e.what()).find("keep collapsing") != std::string::npos);
-      warned = true;
+      UNSCOPED_INFO("seed " << seed << ": " << e.what());
+      reseeded = std::string(e.what()).find("re-seeds") != std::string::npos;
     }
   }
-  CHECK(warned);
+  CHECK(reseeded);
 }
 
 TEST_CASE("scores agree with finite differences", "[gmm][score]") {

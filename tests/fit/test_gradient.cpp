@@ -65,8 +65,9 @@ TEST_CASE("gradient: faithful, K = 2, full covariances reaches EM's maximum", "[
   const Pair p = fit_both(model, data, 5, InitMethod::Auto);
   check_same_maximum(p);
   CHECK(p.em.loglik == Approx(-1130.264).margin(1e-3));  // mclust's VVV, K = 2
-  // The score at the maximum is small on the scale of the data (n = 272).
-  CHECK(*p.gradient.gradient_norm / 272.0 < 1e-5);
+  // The score at the maximum is small on the scale of the data (n = 272). (1.0008e-5 once
+  // the EM warm-up ran without the absolute ridge: L-BFGS stops on its relative change.)
+  CHECK(*p.gradient.gradient_norm / 272.0 < 2e-5);
 }
 
 TEST_CASE("gradient: tonedata, two linear experts reaches EM's maximum", "[gradient]") {
@@ -85,7 +86,7 @@ TEST_CASE("gradient: NOdata, softmax gate reaches EM's maximum", "[gradient][sof
 }
 
 TEST_CASE("gradient: t experts (nu estimated) reach EM's maximum", "[gradient][t]") {
-  // Simulated lines with t_3 and t_5 noise: both nu inside EM's range [0.5, 200]. (On data
+  // Simulated lines with t_3 and t_5 noise: both nu inside EM's range [0.1, 200]. (On data
   // whose best nu lies beyond 200, EM stops at the bound and L-BFGS, unbounded, goes on.)
   Rng rng(79);
   Model truth = robust_test::make_model("t", "constant", 2, 1, 2);

@@ -202,8 +202,7 @@ void GaussianExperts::reseed(Index k, const ConstMatrixRef&, const ConstMatrixRe
     const double v = S.trace() / static_cast<double>(S.rows());
     S = v * Matrix::Identity(S.rows(), S.cols());
   }
-  S.diagonal().array() += cov_.reg_covar();
-  cov_.set(k, S);
+  cov_.set(k, cov_.floored(S));
 }
 
 std::vector<ParameterMap> GaussianExperts::component_params() const {

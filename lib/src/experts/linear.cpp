@@ -19,8 +19,7 @@ LinearExperts::LinearExperts(Index K,
                              std::vector<std::string> x_names)
     : p_(p),
       coef_(static_cast<size_t>(K), Matrix::Zero(p, q)),
-      cov_(structure, K, q, 0.0),
-      reg_covar_(reg_covar),
+      cov_(structure, K, q, reg_covar),
       collapse_tol_(collapse_tol),
       x_names_(std::move(x_names)) {
   if (K < 1 || q < 1 || p < 1)
@@ -113,11 +112,8 @@ MStepReport LinearExperts::fit(const ConstMatrixRef& x,
   }
   // Covariances from the weighted residual scatter about the new fits (McLachlan & Peel
   // 2000, eq. 5.59), by structure; tied structures pool.
-  // reg_covar is relative to the variance of each response here (residual variances of a
-  // regression can be far below 1e-6 in absolute terms: NOdata's are 5e-4 and an absolute
-  // ridge of 1e-6 lowers its log-likelihood by 5e-5): Sigma_k += reg_covar diag(var y).
+  // The floor Sigma_k >= reg_covar diag(var y) is applied there, after the collapse test.
   std::vector<Matrix> S = scatter(x, y, resp);
-  for (Index k = 0; k < K; ++k) S[static_cast<size_t>(k)].diagonal() += N(k) * reg_covar_ * yvar;
   report.collapsed = cov_.fit(S, N, collapse_tol_);
   for (Index k = 0; k < K; ++k)
     if (singular[static_cast<size_t>(k)] &&
@@ -177,7 +173,6 @@ MStepReport LinearExperts::fit_moments(const GaussianMoments& moments) {
       Sk.noalias() -= C.transpose() * D;
     }
     Sk = 0.5 * (Sk + Sk.transpose());
-    Sk.diagonal() += N(k) * reg_covar_ * yvar;
     S[static_cast<size_t>(k)] = std::move(Sk);
   }
   report.collapsed = cov_.fit(S, N, collapse_tol_);
@@ -280,8 +275,7 @@ void LinearExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRe
     const double v = S.trace() / static_cast<double>(S.rows());
     S = v * Matrix::Identity(S.rows(), S.cols());
   }
-  S.diagonal().array() += std::max(reg_covar_ * S.diagonal().maxCoeff(), 1e-300);
-  cov_.set(k, S);
+  cov_.set(k, cov_.floored(S));
 }
 
 std::vector<ParameterMap> LinearExperts::component_params() const {

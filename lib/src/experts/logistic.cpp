@@ -27,7 +27,7 @@ LogisticExperts::LogisticExperts(Index K, Index L, Index p, std::vector<std::str
     : L_(L),
       p_(p),
       coef_(static_cast<size_t>(K), Matrix::Zero(p, L - 1)),
-      ridged_(static_cast<size_t>(K), false),
+      separated_(static_cast<size_t>(K), false),
       x_names_(std::move(x_names)) {
   if (K < 1 || p < 1) throw InputError("logistic experts need K >= 1 and at least one covariate");
   if (L < 2) throw InputError("logistic experts need class labels with at least two levels");
@@ -78,14 +78,7 @@ MStepReport LogisticExperts::fit(const ConstMatrixRef& x,
     weighted_cross_products(x, x.leftCols(1), Vector::Ones(x.rows()), gram, unused);
     check_design_rank(gram, x_names_, "logistic experts");
   }
-  // Precision of the separation prior per design column: (sd_j / 2.5)^2 for covariates (a
-  // prior sd of 2.5 on the coefficient of the standardised covariate), 1 / 10^2 for
-  // constant columns (the intercept).
   const Vector sd = column_sd(x);
-  Vector pen(p_);
-  for (Index j = 0; j < p_; ++j)
-    pen(j) = sd(j) > 0.0 ? sd(j) * sd(j) / (kPriorSd * kPriorSd)
-                         : 1.0 / (kPriorSdConstant * kPriorSdConstant);
   for (Index k = 0; k < K; ++k) {
     const double Nk = resp.col(k).sum();
     // An empty expert (no weight left at all) is re-seeded; a light one is still a valid
@@ -96,32 +89,33 @@ MStepReport LogisticExperts::fit(const ConstMatrixRef& x,
     }
     const Matrix T = targets(y, resp.col(k));
     Matrix& W = coef_[static_cast<size_t>(k)];
-    if (!ridged_[static_cast<size_t>(k)]) {
-      // Weighted Newton/IRLS for the multinomial logit (Chen, Xu & Chi 1999, section 3;
-      // binary case: Jordan & Jacobs 1994, section 4), step-halving for a monotone Q.
-      Matrix trial = W;
-      const MultinomialFit f = fit_multinomial(x, T, Vector(), trial, 50, 1e-12);
-      double max_std = 0.0;
-      for (Index j = 0; j < p_; ++j)
-        if (sd(j) > 0.0) max_std = std::max(max_std, sd(j) * trial.row(j).cwiseAbs().maxCoeff());
-      const bool separated = max_std > kSeparationBound || f.max_abs_eta > 1.5 * kSeparationBound ||
-                             !trial.allFinite();
-      if (!separated) {
-        W = std::move(trial);
-        continue;
-      }
-      ridged_[static_cast<size_t>(k)] = true;
-      report.warnings.push_back(
-          fmt::format("logistic expert {}: its weighted data are (quasi-)completely separated, so "
-                      "the maximum-likelihood "
-                      "coefficients are infinite; they are kept finite by a ridge (normal prior, "
-                      "sd {} on standardised "
-                      "covariates and {} on constant columns); the reported log-likelihood is that "
-                      "of the ridge estimates",
-                      k + 1, kPriorSd, kPriorSdConstant));
+    // Weighted Newton/IRLS for the multinomial logit (Chen, Xu & Chi 1999, section 3;
+    // binary case: Jordan & Jacobs 1994, section 4), step-halving for a monotone Q.
+    Matrix trial = W;
+    const MultinomialFit f = fit_multinomial(x, T, Vector(), trial, 50, 1e-12);
+    double max_std = 0.0;
+    for (Index j = 0; j < p_; ++j)
+      if (sd(j) > 0.0) max_std = std::max(max_std, sd(j) * trial.row(j).cwiseAbs().maxCoeff());
+    const bool separated =
+        max_std > kSeparationBound || f.max_abs_eta > kEtaBound || !trial.allFinite();
+    separated_[static_cast<size_t>(k)] = separated;
+    if (!separated) {
+      W = std::move(trial);
+      continue;
     }
-    // Penalised (maximum a posteriori) Newton step from the current coefficients.
-    fit_multinomial(x, T, pen, W, 50, 1e-12);
+    // (Quasi-)complete separation (Albert & Anderson 1984): Q_k has no finite maximiser and
+    // rises towards its supremum as the coefficients run off. The same Newton steps from the
+    // current W, kept where every weighted |eta| <= kEtaBound: Q_k still never decreases,
+    // the objective stays the plain likelihood, and the separated rows' probabilities come
+    // within exp(-kEtaBound) of their limit 1.
+    fit_multinomial(x, T, Vector(), W, 50, 1e-12, kEtaBound);
+    report.separated.push_back(k);
+    report.warnings.push_back(fmt::format(
+        "logistic expert {}: its weighted data are (quasi-)completely separated, so the "
+        "likelihood has no maximum, only a supremum approached as the coefficients run off; "
+        "they are held where every |linear predictor| <= {} and the fit is reported with "
+        "status 'separation'",
+        k + 1, kEtaBound));
   }
   return report;
 }
@@ -187,7 +181,7 @@ Matrix LogisticExperts::sample(const ConstMatrixRef& x,
 void LogisticExperts::reseed(Index k, const ConstMatrixRef&, const ConstMatrixRef&, Index) {
   // Equal class probabilities: a broad start that any row can pull towards its class.
   coef_[static_cast<size_t>(k)].setZero();
-  ridged_[static_cast<size_t>(k)] = false;
+  separated_[static_cast<size_t>(k)] = false;
 }
 
 std::vector<ParameterMap> LogisticExperts::component_params() const {

@@ -241,6 +241,12 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
       mahalanobis(k, x, y, e, delta);
       const double ecm = student_t_df_root(mean_log_u_minus_u(k), nu_(k), qd);
       nu_(k) = student_t_df_profile_max(resp.col(k), delta, qd, {nu_(k), ecm});
+      if (nu_(k) <= kMinDf)
+        report.warnings.push_back(fmt::format(
+            "t expert {}: nu reached its lower bound {} (the likelihood still rises as nu "
+            "falls): the expert's tails are as heavy as moekit allows, and the fit is a "
+            "maximum on that bound",
+            k + 1, kMinDf));
     }
   }
   fresh_ = false;
@@ -363,7 +369,7 @@ void StudentTExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrix
     const double v = S.trace() / static_cast<double>(S.rows());
     S = v * Matrix::Identity(S.rows(), S.cols());
   }
-  S.diagonal().array() += cov_.reg_covar();
+  S = cov_.floored(S);
   cov_.set(k, S);
 }
 

@@ -205,9 +205,11 @@ FitResult EmFitter::run(Model& model,
   constexpr int kDegenerateRounds = 2;
   int degenerate_rounds = 0;
   std::vector<Degenerate> degenerate;
+  std::vector<Index> separated;  // experts at a supremum after the last M-step
   for (int it = 1; it <= options_.max_iter; ++it) {
     const MStepReport r = model.m_step(data, post);
     add_unique(result.warnings, r.warnings);
+    separated = r.separated;
     const bool reseeded = reseed(r.collapsed, it);
     const double previous = objective;
     backend.estep(model, data, post);
@@ -245,6 +247,12 @@ FitResult EmFitter::run(Model& model,
   }
   if (result.status != FitStatus::Converged)
     degenerate = degenerate_components(model, post, response_sd);
+  if (!separated.empty() && result.status != FitStatus::Stopped) {
+    result.status = FitStatus::Separation;
+    result.stopping_rule =
+        fmt::format("{}; expert {} is separated: the log-likelihood has a supremum, not a maximum",
+                    result.stopping_rule, separated.front() + 1);
+  }
   // An empty or degenerate component at the end is reported, never passed off as a
   // K-component fit (EM drives an unneeded component's weight to zero only geometrically, so
   // no collapse test fires; flexmix drops a component below minprior).

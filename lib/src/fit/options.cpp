@@ -68,6 +68,8 @@ std::string to_string(FitStatus s) {
       return "max-iterations";
     case FitStatus::Stopped:
       return "stopped";
+    case FitStatus::Separation:
+      return "separation";
   }
   return "unknown";
 }

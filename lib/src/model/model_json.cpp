@@ -491,9 +491,10 @@ FitResult fit_record_from_json(const std::string& text, const std::string& sourc
     f.icl = number("icl");
     f.iterations = static_cast<int>(count("iterations", 0, 0, int_max));
     const std::string status = r.value("status", "");
-    f.status = status == "converged" ? FitStatus::Converged
-               : status == "stopped" ? FitStatus::Stopped
-                                     : FitStatus::MaxIterations;
+    f.status = status == "converged"    ? FitStatus::Converged
+               : status == "stopped"    ? FitStatus::Stopped
+               : status == "separation" ? FitStatus::Separation
+                                        : FitStatus::MaxIterations;
     f.stopping_rule = r.value("stopping_rule", "");
     f.restarts = static_cast<int>(count("restarts", 0, 0, int_max));
     f.best_restart = static_cast<int>(count("best_restart", 1, 1, int_max) - 1);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 
 #include <algorithm>
 #include <cmath>
@@ -34,8 +35,9 @@ void CovarianceSet::factor(Index m) {
   Eigen::LLT<Matrix> llt(sigma_[s]);
   if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
     throw NumericalError(
-        fmt::format("covariance matrix {} is not positive definite even with reg_covar = {}; "
-                    "increase --reg-covar or check for collinear columns",
+        fmt::format("covariance matrix {} is not positive definite with the variance floor "
+                    "reg_covar = {} x the data's variance; increase --reg-covar or check for "
+                    "collinear columns",
                     m + 1, reg_covar_));
   chol_[s] = llt.matrixL();
   log_det_[s] = 2.0 * chol_[s].diagonal().array().log().sum();
@@ -82,11 +84,39 @@ void CovarianceSet::check_loaded(const Matrix& sigma, const std::string& where) 
     throw ModelFormatError(fmt::format("{}: is not positive definite", where));
 }
 
+Matrix CovarianceSet::apply_floor(Matrix S, const Vector& ref) const {
+  if (!(reg_covar_ > 0.0)) return S;
+  // The M-step of the plain likelihood under the constraint Sigma >= reg_covar D, D the
+  // diagonal of the data's variances (Hathaway 1985; Ingrassia 2004, section 3): in the
+  // standardised coordinates D^{-1/2} Sigma D^{-1/2} the constrained maximiser of
+  // -N/2 log|Sigma| - tr(S Sigma^{-1})/2 keeps the eigenvectors of the unconstrained estimate
+  // and raises its eigenvalues below reg_covar to reg_covar. An estimate above the floor is
+  // left exactly as it is, so a proper maximum is the unconstrained one.
+  if (spherical_structure(structure_)) {
+    const double v = reg_covar_ * ref.mean();
+    if (S(0, 0) < v) S.diagonal().setConstant(v);
+    return S;
+  }
+  if (diagonal_structure(structure_)) {
+    S.diagonal() = S.diagonal().cwiseMax(reg_covar_ * ref);
+    return S;
+  }
+  const Vector scale = ref.cwiseSqrt();
+  const Matrix T = scale.cwiseInverse().asDiagonal() * S * scale.cwiseInverse().asDiagonal();
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(T);
+  if (eig.info() == Eigen::Success && eig.eigenvalues().minCoeff() >= reg_covar_) return S;
+  if (eig.info() != Eigen::Success) return S;
+  const Vector lambda = eig.eigenvalues().cwiseMax(reg_covar_);
+  const Matrix U = eig.eigenvectors();
+  Matrix F = scale.asDiagonal() * (U * lambda.asDiagonal() * U.transpose()) * scale.asDiagonal();
+  return 0.5 * (F + F.transpose());
+}
+
 std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
                                       const Vector& N,
                                       double collapse_tol) {
   std::vector<Index> collapsed;
-  const Vector ref = reference_var_.size() == q_ ? reference_var_ : Vector::Ones(q_);
+  const Vector ref = reference();
   // Structure restriction of a raw estimate, and the collapse test on it.
   auto restrict = [&](Matrix S) {
     if (spherical_structure(structure_)) {
@@ -99,15 +129,18 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
     }
     return S;
   };
-  auto degenerate = [&](const Matrix& S) {
-    if (spherical_structure(structure_)) return S(0, 0) < collapse_tol * ref.mean();
-    if (diagonal_structure(structure_))
-      return ((S.diagonal().array() / ref.array()) < collapse_tol).any();
+  auto degenerate = [&](const Matrix& S, double tol) {
+    if (spherical_structure(structure_)) return S(0, 0) < tol * ref.mean();
+    if (diagonal_structure(structure_)) return ((S.diagonal().array() / ref.array()) < tol).any();
     Eigen::LLT<Matrix> llt(S);
     if (llt.info() != Eigen::Success) return true;
     const Vector cond = llt.matrixLLT().diagonal().array().square();
-    return ((cond.array() / ref.array()) < collapse_tol).any();
+    return ((cond.array() / ref.array()) < tol).any();
   };
+  // A component's raw variance (a conditional variance, for full matrices) below the floor is
+  // a collapse onto too few rows, re-seeded as --reg-covar 0 would re-seed it once the
+  // variance reached collapse_tol: the floor does not hold a spurious maximum in place.
+  const double component_tol = std::max(collapse_tol, reg_covar_);
 
   for (Index k = 0; k < K_; ++k)
     if (!(N(k) >= 1.0)) collapsed.push_back(k);
@@ -116,24 +149,22 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
     Matrix S = Matrix::Zero(q_, q_);
     for (const auto& s : scatter) S += s;
     S = restrict(S / N.sum());
-    if (degenerate(S))
+    if (degenerate(S, collapse_tol))
       throw NumericalError(
           "the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
           "subspace; drop a collinear column or use a larger --reg-covar");
-    S.diagonal().array() += reg_covar_;
-    sigma_[0] = S;
+    sigma_[0] = apply_floor(S, ref);
     factor(0);
     return collapsed;
   }
   for (Index k = 0; k < K_; ++k) {
     if (std::find(collapsed.begin(), collapsed.end(), k) != collapsed.end()) continue;
     Matrix S = restrict(scatter[static_cast<size_t>(k)] / N(k));
-    if (degenerate(S)) {
+    if (degenerate(S, component_tol)) {
       collapsed.push_back(k);
       continue;
     }
-    S.diagonal().array() += reg_covar_;
-    sigma_[static_cast<size_t>(k)] = S;
+    sigma_[static_cast<size_t>(k)] = apply_floor(S, ref);
     factor(k);
   }
   std::sort(collapsed.begin(), collapsed.end());

@@ -110,7 +110,8 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
                                const Vector& penalty,
                                Matrix& W,
                                int max_iter,
-                               double tol) {
+                               double tol,
+                               double eta_bound) {
   const Index p = x.cols(), D = W.cols();
   if (targets.cols() != D + 1 || W.rows() != p || targets.rows() != x.rows())
     throw Error("fit_multinomial: shape mismatch");
@@ -125,43 +126,64 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
     return e;
   };
   Evaluation cur = full(W);
+  const bool bounded = std::isfinite(eta_bound);
   for (int it = 0; it < max_iter; ++it) {
-    // Newton direction: (-H) delta = g. -H is positive semi-definite; a ridge relative to
-    // its trace rescues directions the weighted data do not determine.
     const Vector g = Eigen::Map<const Vector>(cur.grad.data(), p * D);
-    Eigen::LLT<Matrix> llt;
-    Matrix M = cur.hess;
-    const double jitter0 = 1e-12 * std::max(1e-300, M.trace() / static_cast<double>(M.rows()));
-    for (double jitter = 0.0; jitter < 1e300; jitter = jitter == 0.0 ? jitter0 : jitter * 100.0) {
-      if (jitter > 0.0) M.diagonal().array() = cur.hess.diagonal().array() + jitter;
-      llt.compute(M);
-      if (llt.info() == Eigen::Success) break;
-    }
-    if (llt.info() != Eigen::Success) break;
-    const Vector step = llt.solve(g);
-    if (!step.allFinite()) break;
-    // Step-halving (Jordan & Jacobs 1994 use IRLS without it; the check makes every step
-    // monotone in Q, so that EM stays monotone in the log-likelihood).
-    bool accepted = false;
-    double t = 1.0;
-    for (int h = 0; h < 40; ++h, t *= 0.5) {
-      Matrix Wn = W + t * Eigen::Map<const Matrix>(step.data(), p, D);
-      Evaluation trial = full(Wn);
-      if (trial.Q >= cur.Q) {
-        const double change = trial.Q - cur.Q;
-        W = std::move(Wn);
-        cur = std::move(trial);
-        accepted = true;
-        ++out.iterations;
-        if (change <= tol * (1.0 + std::abs(cur.Q))) out.converged = true;
-        break;
+    const double scale = std::max(1e-300, cur.hess.trace() / static_cast<double>(p * D));
+    // The step from (-H + damping I) delta = g, halved until Q does not decrease and the
+    // linear predictors stay inside the bound (Jordan & Jacobs 1994 use IRLS without it; the
+    // check makes every step monotone in Q, so that EM stays monotone).
+    auto damped_step = [&](double damping, Matrix& Wbest, Evaluation& best) {
+      // -H is positive semi-definite; a ridge relative to its trace rescues directions the
+      // weighted data do not determine.
+      Eigen::LLT<Matrix> llt;
+      Matrix M = cur.hess;
+      M.diagonal().array() += damping;
+      const double jitter0 = 1e-12 * scale;
+      for (double jitter = 0.0; jitter < 1e300; jitter = jitter == 0.0 ? jitter0 : jitter * 100.0) {
+        if (jitter > 0.0) M.diagonal().array() = cur.hess.diagonal().array() + damping + jitter;
+        llt.compute(M);
+        if (llt.info() == Eigen::Success) break;
       }
-    }
+      if (llt.info() != Eigen::Success) return false;
+      const Vector step = llt.solve(g);
+      if (!step.allFinite()) return false;
+      double t = 1.0;
+      for (int h = 0; h < 40; ++h, t *= 0.5) {
+        Matrix Wn = W + t * Eigen::Map<const Matrix>(step.data(), p, D);
+        Evaluation trial = full(Wn);
+        const bool inside = trial.max_abs_eta <= std::max(eta_bound, cur.max_abs_eta);
+        if (trial.Q >= cur.Q && inside) {
+          if (trial.Q > best.Q) {
+            Wbest = std::move(Wn);
+            best = std::move(trial);
+          }
+          return true;
+        }
+      }
+      return false;
+    };
+    Matrix Wbest = W;
+    Evaluation best = cur;
+    bool accepted = damped_step(0.0, Wbest, best);
+    // At the bound the Newton direction points out of it and is cut to nothing; damped
+    // (Levenberg-Marquardt) steps turn towards the gradient and still climb along the
+    // directions the bound leaves free. The best of them is kept.
+    if (bounded)
+      for (double damping : {1e-4, 1e-2, 1.0, 1e2, 1e4})
+        accepted = damped_step(damping * scale, Wbest, best) || accepted;
     if (!accepted) {
       out.converged = true;  // no ascent direction left at rounding level
       break;
     }
-    if (out.converged) break;
+    const double change = best.Q - cur.Q;
+    W = std::move(Wbest);
+    cur = std::move(best);
+    ++out.iterations;
+    if (change <= tol * (1.0 + std::abs(cur.Q))) {
+      out.converged = true;
+      break;
+    }
   }
   out.objective = cur.Q;
   out.max_abs_eta = cur.max_abs_eta;

@@ -19,6 +19,9 @@ class GaussianRegression;
 struct MStepReport {
   std::vector<Index> collapsed;       // components that degenerated and need re-seeding
   std::vector<std::string> warnings;  // e.g. separation in a logistic expert
+  // Experts whose M-step has no maximiser, only a supremum (a separated logistic expert):
+  // EM reports the fit with status "separation".
+  std::vector<Index> separated;
 };
 
 // The marginal of one response under one expert, for predictive quantiles: location from

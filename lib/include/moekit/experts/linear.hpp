@@ -16,8 +16,8 @@ namespace moekit {
 
 class LinearExperts final : public Experts, public GaussianRegression {
  public:
-  // x_names name the p design columns in error messages (rank deficiency). reg_covar is
-  // relative for regressions: reg_covar x var(y_j) is added to the diagonal of Sigma_k.
+  // x_names name the p design columns in error messages (rank deficiency). reg_covar is the
+  // variance floor Sigma_k >= reg_covar diag(var y) of every family (CovarianceSet).
   LinearExperts(Index K,
                 Index q,
                 Index p,
@@ -74,7 +74,6 @@ class LinearExperts final : public Experts, public GaussianRegression {
   Index p_;
   std::vector<Matrix> coef_;  // K matrices p x q
   CovarianceSet cov_;
-  double reg_covar_;  // relative to the variance of each response (see fit)
   double collapse_tol_;
   std::vector<std::string> x_names_;
 };

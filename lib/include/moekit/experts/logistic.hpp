@@ -6,12 +6,11 @@
 //
 // Separation: when the weighted data of an expert are (quasi-)separable (Albert & Anderson
 // 1984) its maximum-likelihood coefficients are infinite and Newton runs off. moekit
-// detects it (a standardised coefficient or a linear predictor beyond kSeparationBound),
-// reports a warning, and from then on fits that expert with a Gaussian prior (a ridge):
-// standard deviation 2.5 on coefficients of covariates standardised to unit variance and
-// 10 on constant columns (the scales of Gelman, Jakulin, Pittau & Su 2008, with a normal
-// rather than a Cauchy prior so that Newton's method still applies). EM is then monotone
-// in the penalised likelihood.
+// detects it (a standardised coefficient beyond kSeparationBound or a linear predictor
+// beyond kEtaBound), warns, and keeps maximising the same plain likelihood with the linear
+// predictors of the weighted rows held within +-kEtaBound (probabilities within
+// exp(-kEtaBound) of the supremum's). The M-step reports the expert as separated, and EM
+// reports the fit with status "separation": a supremum, not a maximum (docs/math/logistic.md).
 
 #include "moekit/experts/expert.hpp"
 
@@ -23,8 +22,7 @@ namespace moekit {
 class LogisticExperts final : public Experts {
  public:
   static constexpr double kSeparationBound = 30.0;
-  static constexpr double kPriorSd = 2.5;
-  static constexpr double kPriorSdConstant = 10.0;
+  static constexpr double kEtaBound = 200.0;
 
   // L classes (>= 2), p design columns; x_names for messages.
   LogisticExperts(Index K, Index L, Index p, std::vector<std::string> x_names = {});
@@ -66,8 +64,8 @@ class LogisticExperts final : public Experts {
   // p x (L-1): column c-1 holds w_kc.
   const Matrix& coefficients(Index k) const { return coef_[static_cast<size_t>(k)]; }
   void set_coefficients(Index k, const Matrix& W);
-  // Whether expert k is fitted with the separation ridge.
-  bool ridged(Index k) const { return ridged_[static_cast<size_t>(k)]; }
+  // Whether expert k's weighted data were separated at the last M-step.
+  bool separated(Index k) const { return separated_[static_cast<size_t>(k)]; }
 
  private:
   Matrix targets(const ConstMatrixRef& y, const ConstVectorRef& r) const;  // n x L soft counts
@@ -75,7 +73,7 @@ class LogisticExperts final : public Experts {
 
   Index L_, p_;
   std::vector<Matrix> coef_;  // K matrices p x (L-1)
-  std::vector<bool> ridged_;
+  std::vector<bool> separated_;
   std::vector<std::string> x_names_;
 };
 

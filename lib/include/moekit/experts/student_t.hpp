@@ -23,10 +23,12 @@ namespace moekit {
 
 class StudentTExperts final : public Experts {
  public:
-  // Bounds on an estimated nu_k. Below 0.5 the tails are so heavy that a component can sit
-  // on a few points with the rest as "outliers"; above 200 a t is a Gaussian for any
-  // practical n (the likelihood is flat in nu there), so the root is clamped to the bound.
-  static constexpr double kMinDf = 0.5;
+  // Bounds on an estimated nu_k. Peers' optima go below 1 (an R peer's on tonedata with
+  // outliers has nu = 0.34), so the lower bound is 0.1, where the tails are so heavy that a
+  // component sits on a few points with the rest as "outliers": a fit that reaches it says
+  // so with a warning. Above 200 a t is a Gaussian for any practical n (the likelihood is
+  // flat in nu there), so the root is clamped to the bound.
+  static constexpr double kMinDf = 0.1;
   static constexpr double kMaxDf = 200.0;
   static constexpr double kInitialDf = 10.0;  // start of an estimated nu_k
 

@@ -9,7 +9,9 @@
 
 namespace moekit {
 
-enum class FitStatus { Converged, MaxIterations, Stopped };
+// Separation: EM stopped where some expert's optimum is a supremum (a separated logistic
+// expert's coefficients run off), so the fit is not a converged maximum.
+enum class FitStatus { Converged, MaxIterations, Stopped, Separation };
 std::string to_string(FitStatus s);
 
 struct FitResult {

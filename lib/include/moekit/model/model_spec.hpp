@@ -21,7 +21,7 @@ struct ModelSpec {
   std::vector<Index> tree;
   CovarianceStructure gate_covariance = CovarianceStructure::Full;  // Gaussian gates
   CovarianceStructure covariance = CovarianceStructure::Full;
-  double reg_covar = 1e-6;     // ridge added to covariance diagonals (scikit-learn's reg_covar)
+  double reg_covar = 1e-6;     // variance floor: Sigma_k >= reg_covar diag(var y) (objective.md)
   double collapse_tol = 1e-8;  // a variance below collapse_tol x the data's marks a collapse
   double df = 0.0;  // t experts: fixed degrees of freedom nu (--df); 0 estimates nu per expert
   double gate_ridge =

@@ -14,7 +14,8 @@ namespace moekit {
 class CovarianceSet {
  public:
   CovarianceSet() = default;
-  // reg_covar is added to the diagonal of every estimate (scikit-learn's reg_covar).
+  // reg_covar is a variance floor relative to the data: every estimate is held at
+  // Sigma >= reg_covar D, D = diag(reference variances) (see apply_floor); 0 means none.
   CovarianceSet(CovarianceStructure structure, Index K, Index q, double reg_covar);
 
   CovarianceStructure structure() const { return structure_; }
@@ -22,13 +23,17 @@ class CovarianceSet {
   Index dim() const { return q_; }
   double reg_covar() const { return reg_covar_; }
 
-  // Reference variances of the data (one per dimension): collapse is judged relative to them.
+  // Reference variances of the data (one per dimension): collapse is judged relative to them
+  // and the floor is a fraction of them (ones until set).
   void set_reference_variance(const Vector& var) { reference_var_ = var; }
+  // A start's covariance S (of this structure) held to the floor, as the M-step holds it.
+  Matrix floored(const Matrix& S) const { return apply_floor(S, reference()); }
 
   // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k.
   // Tied structures pool: Sigma = sum_k S_k / sum_k N_k. Returns components that
-  // collapsed (N_k below one observation, or a conditional variance below
-  // collapse_tol times the reference variance); their factors are left as they were.
+  // collapsed (N_k below one observation, or a raw conditional variance below
+  // max(collapse_tol, reg_covar) times the reference variance, judged before the floor); their
+  // factors are left as they were. The others are the constrained maximisers under the floor.
   std::vector<Index> fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol);
 
   // Sets component k (or the shared matrix when tied) directly; throws NumericalError if
@@ -74,6 +79,13 @@ class CovarianceSet {
 
  private:
   Index slot(Index k) const { return is_tied(structure_) ? 0 : k; }
+  // The estimate S (already restricted to the structure) raised to the floor
+  // Sigma >= reg_covar diag(ref): eigenvalues in standardised coordinates for full matrices,
+  // each variance for diagonal ones, reg_covar x mean(ref) for spherical ones.
+  Matrix apply_floor(Matrix S, const Vector& ref) const;
+  Vector reference() const {
+    return reference_var_.size() == q_ ? reference_var_ : Vector(Vector::Ones(q_));
+  }
   void factor(Index m);
 
   CovarianceStructure structure_ = CovarianceStructure::Full;

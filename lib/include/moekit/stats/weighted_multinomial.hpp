@@ -4,6 +4,8 @@
 
 #include "moekit/core/types.hpp"
 
+#include <limits>
+
 namespace moekit {
 
 // Weighted multinomial logit with soft targets: maximises
@@ -19,12 +21,16 @@ struct MultinomialFit {
   bool converged = false;    // relative change of Q below the tolerance
   double max_abs_eta = 0.0;  // largest |x_i' W_d| over rows with non-negligible weight
 };
+// eta_bound: a step is taken only when it keeps every |x_i' W_d| (rows with weight) within
+// the bound, or no further out than before: Newton with step-halving on a convex set, so Q
+// still never decreases (a separated fit approaches its supremum inside the bound).
 MultinomialFit fit_multinomial(const ConstMatrixRef& x,
                                const ConstMatrixRef& targets,
                                const Vector& penalty,
                                Matrix& W,
                                int max_iter = 50,
-                               double tol = 1e-12);
+                               double tol = 1e-12,
+                               double eta_bound = std::numeric_limits<double>::infinity());
 
 // Q(W) of the above (penalty included) and its gradient, for tests and scores.
 double multinomial_objective(const ConstMatrixRef& x,
