@@ -1,7 +1,8 @@
 #pragma once
 // The covariances of K Gaussian-type experts under one structure (full, diag, spherical,
-// tied ...), kept as Cholesky factors: densities by triangular solves, never an inverse.
-// Shared by the gaussian experts and the regression experts built on Gaussian noise.
+// tied, or any of mclust's 14; stats/covariance_mstep.hpp), kept as Cholesky factors: densities by
+// triangular solves, never an inverse. Shared by the gaussian experts and the regression experts
+// built on Gaussian noise.
 
 #include "moekit/core/covariance.hpp"
 #include "moekit/core/types.hpp"
@@ -25,11 +26,21 @@ class CovarianceSet {
   // Reference variances of the data (one per dimension): collapse is judged relative to them.
   void set_reference_variance(const Vector& var) { reference_var_ = var; }
 
-  // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k.
+  // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k, in the
+  // structure (constrained_covariances, with the ridge added to each S_k as N_k reg_covar).
   // Tied structures pool: Sigma = sum_k S_k / sum_k N_k. Returns components that
   // collapsed (N_k below one observation, or a conditional variance below
-  // collapse_tol times the reference variance); their factors are left as they were.
+  // collapse_tol times the reference variance); their factors are left as they were, and the
+  // coupled structures are fitted over the other components.
   std::vector<Index> fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol);
+
+  // A fresh matrix for a re-seeded component k from a broad covariance (the data's): restricted
+  // to the structure; for a coupled structure, the broadest other component's matrix, which
+  // keeps the constraints. Tied structures keep the shared matrix.
+  void reseed(Index k, Matrix broad);
+  // After every component was set from a model file: ModelFormatError naming `where` unless
+  // the matrices together have the structure (common volume, shape or orientation).
+  void check_structure(const std::string& where) const;
 
   // Sets component k (or the shared matrix when tied) directly; throws NumericalError if
   // sigma is not positive definite.
@@ -57,7 +68,8 @@ class CovarianceSet {
   double log_det(Index k) const { return log_det_[slot(k)]; }  // log |Sigma_k|
 
   Index num_params() const;
-  // Unconstrained layout: per distinct matrix, full: lower-triangular Cholesky entries with
+  // Unconstrained layout (InputError for the coupled structures, fitted by EM only): per
+  // distinct matrix, full: lower-triangular Cholesky entries with
   // log diagonal (column by column); diag: log variances; spherical: log variance.
   void append_parameters(Vector& theta) const;
   // Reads the layout above starting at theta[pos]; advances pos.
@@ -75,6 +87,8 @@ class CovarianceSet {
  private:
   Index slot(Index k) const { return is_tied(structure_) ? 0 : k; }
   void factor(Index m);
+  Vector ridge() const;  // added to the diagonal of every estimate
+  void refuse_coupled() const;
 
   CovarianceStructure structure_ = CovarianceStructure::Full;
   Index K_ = 0, q_ = 0;
@@ -82,6 +96,7 @@ class CovarianceSet {
   Vector reference_var_;
   std::vector<Matrix> sigma_, chol_;
   std::vector<double> log_det_;
+  Matrix orientation_;  // the common D of VEE, EVE, VVE: the next M-step's start
 };
 
 }  // namespace moekit
