@@ -186,7 +186,8 @@ TEST_CASE("an empty component is reported, not passed off as a K-component fit",
 }
 
 TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][select]") {
-  const Run r = run_cli("select " + kFaithful + " -k 1:3 --covariance EII,EEE,VVE --json -q");
+  const Run r =
+      run_cli("select " + kFaithful + " -k 1:3 --covariance EII,EEE,VVE --restarts 10 --json -q");
   REQUIRE(r.status == 0);
   const auto j = nlohmann::json::parse(r.out);
   const auto& t = j.at("mclust_table");
@@ -203,7 +204,7 @@ TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][sele
   // EEE with K = 3 is mclust's choice on faithful: BIC -2314.296 (converged; Mclust prints
   // -2314.316 from EM stopped at a relative change of 1e-5).
   CHECK(t.at("values").at(2).at(1).get<double>() == Approx(-2314.2957).margin(1e-3));
-  const Run text = run_cli("select " + kFaithful + " -k 2:3 --covariance all -q");
+  const Run text = run_cli("select " + kFaithful + " -k 2:3 --covariance all --restarts 10 -q");
   REQUIRE(text.status == 0);
   CHECK_THAT(text.out, Contains("EII        VII        EEI        VEI"));
   CHECK_THAT(text.out, Contains("best: EEE, K = 3"));
