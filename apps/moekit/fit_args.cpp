@@ -105,6 +105,10 @@ ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
                                          "have no covariance matrix",
                                          a.experts));
   spec.covariance = parse_covariance(a.covariance.empty() ? "full" : a.covariance);
+  if (is_coupled(spec.covariance) && a.method == "gradient")
+    throw InputError::option("--covariance", a.covariance,
+                             "is fitted by EM only (--method gradient needs an unconstrained "
+                             "parametrisation: VVV, VVI, VII, EEE, EEI or EII)");
   if (!a.gate_formula.empty() && !gate.reads_covariates)
     throw InputError::option("--gate-formula", a.gate_formula,
                              fmt::format("a {} gate reads no covariates; use --gate softmax or "

@@ -213,6 +213,9 @@ TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][sele
   CHECK(run_cli("select " + kFaithful + " --covariance EII,tied-spherical").status == 1);
   CHECK_THAT(run_cli("fit " + kFaithful + " -k 2 --covariance VEV --method gradient").err,
              Contains("EM only"));
+  const Run se = run_cli("fit " + kFaithful + " -k 2 --covariance EVE --se");
+  CHECK(se.status == 1);
+  CHECK_THAT(se.err, Contains("--se") && Contains("EM only"));
 }
 
 TEST_CASE("select fits each K and keeps the lowest BIC", "[cli][select]") {
