@@ -32,8 +32,11 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
                   "Gaussian gates: covariance structure of the gate covariates (as "
                   "--covariance; default full)");
   cmd->add_option("--covariance", a.covariance,
-                  "gaussian, linear and t experts: full (default) | diag | spherical | tied-full "
-                  "| tied-diag | tied-spherical (or VVV, VVI, VII, EEE, EEI, EII)");
+                  "gaussian, linear and t experts: one of mclust's 14 structures EII, VII, EEI, "
+                  "VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV (volume, shape, "
+                  "orientation: Equal, Variable or Identity), or full (default; = VVV) | diag "
+                  "(VVI) | spherical (VII) | tied-full (EEE) | tied-diag (EEI) | tied-spherical "
+                  "(EII). select: also 'all' or a comma list, for the K x structure BIC table");
   cmd->add_option("--method", a.method,
                   "em | gradient (L-BFGS on the log-likelihood from EM's starts after "
                   "--warmup-iter EM iterations)")
@@ -113,6 +116,10 @@ ModelSpec make_spec(const FitArgs& a, Index K, const std::string& tree) {
                                          "have no covariance matrix",
                                          a.experts));
   spec.covariance = parse_covariance(a.covariance.empty() ? "full" : a.covariance);
+  if (is_coupled(spec.covariance) && a.method == "gradient")
+    throw InputError::option("--covariance", a.covariance,
+                             "is fitted by EM only (--method gradient needs an unconstrained "
+                             "parametrisation: VVV, VVI, VII, EEE, EEI or EII)");
   if (!a.gate_formula.empty() && !gate.reads_covariates)
     throw InputError::option("--gate-formula", a.gate_formula,
                              fmt::format("a {} gate reads no covariates; use --gate softmax or "

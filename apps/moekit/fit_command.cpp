@@ -110,6 +110,13 @@ void run_fit(const FitCommandArgs& a) {
     throw InputError::option("--tree", a.tree,
                              fmt::format("has {} leaves but -k is {}: give one of them",
                                          TreeShape::parse(a.tree).leaves(), a.K));
+  if ((a.se || a.bootstrap != 0) && !a.covariance.empty() &&
+      is_coupled(parse_covariance(a.covariance)))
+    throw InputError(
+        fmt::format("{} needs an unconstrained parametrisation of the covariances; "
+                    "--covariance {} is fitted by EM only (the standard errors of "
+                    "VVV, VVI, VII, EEE, EEI and EII are available)",
+                    a.se ? "--se" : "--bootstrap", a.covariance));
   FitOptions options = make_fit_options(a);
   BootstrapOptions boot;
   if (a.bootstrap != 0 && !a.weights.empty())

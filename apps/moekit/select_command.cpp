@@ -1,6 +1,8 @@
 // moekit select DATA.csv -k 1:6 [--criterion bic|icl|aic] [--bootstrap-lrt B] [fit options]:
 // fits the model for each K and keeps the one with the lowest criterion (infer/selection.hpp),
 // and on request tests K against K + 1 by the parametric bootstrap (infer/bootstrap_lrt.hpp).
+// With --covariance all (or a comma list of structures) it fits every (K, structure) pair and
+// prints the K x structure table as mclust's Mclust() does, in mclust's sign convention.
 
 #include "commands.hpp"
 #include "fit_args.hpp"
@@ -69,13 +71,80 @@ std::vector<Index> parse_components(const std::string& text) {
   return out;
 }
 
+// --covariance all | A,B,C: the structures of mclust's K x structure table; empty for one
+// structure (the ordinary K table).
+std::vector<CovarianceStructure> table_structures(const std::string& text) {
+  if (text == "all") return mclust_structures();
+  if (text.find(',') == std::string::npos) return {};
+  std::vector<CovarianceStructure> out;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t comma = std::min(text.find(',', begin), text.size());
+    const CovarianceStructure c = parse_covariance(text.substr(begin, comma - begin));
+    if (std::find(out.begin(), out.end(), c) != out.end())
+      throw InputError::option("--covariance", text,
+                               fmt::format("lists {} twice (by one of its names)", mclust_name(c)));
+    out.push_back(c);
+    begin = comma + 1;
+  }
+  return out;
+}
+
+// mclust's sign: larger is better (2 loglik - npar log n for BIC).
+double mclust_sign(const FitResult& f, Criterion c) { return -criterion_value(f, c); }
+
+void print_structure_table(const Selection& selection,
+                           const std::vector<Index>& Ks,
+                           const std::vector<CovarianceStructure>& structures,
+                           const std::string& criterion_name) {
+  fmt::print(
+      "{} in mclust's convention (2 loglik - npar log n for BIC: larger is better; moekit's "
+      "--json 'bic' is minus this):\n",
+      criterion_name);
+  fmt::print("{:>3}", "K");
+  for (CovarianceStructure c : structures) fmt::print(" {:>10}", mclust_name(c));
+  fmt::print("\n");
+  for (Index K : Ks) {
+    fmt::print("{:>3}", K);
+    for (CovarianceStructure c : structures) {
+      const SelectionCandidate* cell = nullptr;
+      for (const auto& cand : selection.candidates)
+        if (cand.spec.K == K && cand.spec.covariance == c) cell = &cand;
+      if (cell && cell->fit)
+        fmt::print(" {:>10.3f}", mclust_sign(*cell->fit, selection.criterion));
+      else
+        fmt::print(" {:>10}", "NA");
+    }
+    fmt::print("\n");
+  }
+}
+
 void run_select(const SelectArgs& a) {
   const Criterion criterion = parse_criterion(a.criterion);
-  // Candidates: every K of -k (unless only --tree is given), then every tree.
+  const std::vector<CovarianceStructure> structures = table_structures(a.covariance);
+  const bool table = !structures.empty();
+  if (table && !a.trees.empty())
+    throw InputError::option("--tree", a.trees.front(),
+                             "cannot be combined with several covariance structures");
+  if (table && a.bootstrap_lrt != 0)
+    throw InputError::option("--bootstrap-lrt", std::to_string(a.bootstrap_lrt),
+                             "tests K against K + 1 for one covariance structure; give one");
+  // Candidates: every K of -k (unless only --tree is given), then every tree; with several
+  // structures every (K, structure) pair.
   std::vector<ModelSpec> specs;
   const std::vector<Index> Ks =
       a.trees.empty() || a.components_given ? parse_components(a.components) : std::vector<Index>{};
-  for (Index K : Ks) specs.push_back(make_spec(a, K));
+  for (Index K : Ks) {
+    if (!table) {
+      specs.push_back(make_spec(a, K));
+      continue;
+    }
+    for (CovarianceStructure c : structures) {
+      SelectArgs one = a;
+      one.covariance = mclust_name(c);
+      specs.push_back(make_spec(one, K));
+    }
+  }
   for (const auto& t : a.trees) {
     ModelSpec spec = make_spec(a, 1, t);
     const std::string label = candidate_label(spec);
@@ -123,10 +192,11 @@ void run_select(const SelectArgs& a) {
   }
 
   options.progress =
-      [&a](const SelectionCandidate& c) -> std::function<bool(const IterationInfo&)> {
+      [&a, table](const SelectionCandidate& c) -> std::function<bool(const IterationInfo&)> {
     auto progress = std::make_shared<Progress>(
         !a.quiet && isatty(STDERR_FILENO),
-        fmt::format("{} = {}: ", c.spec.tree.empty() ? "K" : "tree", c.label));
+        table ? fmt::format("{}, K = {}: ", mclust_name(c.spec.covariance), c.label)
+              : fmt::format("{} = {}: ", c.spec.tree.empty() ? "K" : "tree", c.label));
     return [progress](const IterationInfo& info) { return progress->update(info); };
   };
   const Selection selection = select_model(specs, data, options);
@@ -158,7 +228,10 @@ void run_select(const SelectArgs& a) {
   if (a.json) {
     nlohmann::json fits = nlohmann::json::array();
     for (const auto& c : candidates) {
-      nlohmann::json f{{"K", c.spec.K}, {"tree", c.spec.shape().branching()}};
+      nlohmann::json f{{"K", c.spec.K},
+                       {"tree", c.spec.shape().branching()},
+                       {"covariance", to_string(c.spec.covariance)},
+                       {"mclust_model", mclust_name(c.spec.covariance)}};
       if (c.fit) {
         f["loglik"] = c.fit->loglik;
         if (c.fit->joint) f["joint_loglik"] = c.fit->joint_loglik;
@@ -180,6 +253,29 @@ void run_select(const SelectArgs& a) {
                        {"best_tree", best_model.tree().branching()},
                        {"fits", fits},
                        {"best", nlohmann::json::parse(fit_json(best_model, best_fit))}};
+    if (table) {
+      // mclust's table: rows K, columns structures, larger is better, null where the fit failed.
+      nlohmann::json rows = nlohmann::json::array(), names = nlohmann::json::array();
+      for (CovarianceStructure c : structures) names.push_back(mclust_name(c));
+      for (Index K : Ks) {
+        nlohmann::json row = nlohmann::json::array();
+        for (CovarianceStructure c : structures) {
+          nlohmann::json v = nullptr;
+          for (const auto& cand : candidates)
+            if (cand.spec.K == K && cand.spec.covariance == c && cand.fit)
+              v = mclust_sign(*cand.fit, criterion);
+          row.push_back(v);
+        }
+        rows.push_back(row);
+      }
+      out["mclust_table"] = {
+          {"criterion", a.criterion},
+          {"convention", "mclust: 2 loglik - npar log n for bic (larger is better) = -bic"},
+          {"models", names},
+          {"K", Ks},
+          {"values", rows}};
+      out["best_model"] = mclust_name(selection.best_candidate().spec.covariance);
+    }
     if (a.bootstrap_lrt != 0) {
       nlohmann::json rows = nlohmann::json::array();
       for (const auto& t : tests)
@@ -193,6 +289,19 @@ void run_select(const SelectArgs& a) {
       out["bootstrap_lrt"] = rows;
     }
     fmt::print("{}\n", out.dump());
+  } else if (table) {
+    const std::string name = a.criterion == "aic" ? "AIC" : a.criterion == "icl" ? "ICL" : "BIC";
+    fmt::print("model selection by {} over {} covariance structures: {} experts, {} gate\n", name,
+               structures.size(), a.experts, a.gate);
+    print_structure_table(selection, Ks, structures, name);
+    for (const auto& c : candidates)
+      if (!c.fit)
+        fmt::print("{}, K = {}: failed: {}\n", mclust_name(c.spec.covariance), c.label, c.error);
+    fmt::print("\nbest: {}, K = {} ({} {:.3f} in mclust's sign, {:.6f} in moekit's)\n",
+               mclust_name(selection.best_candidate().spec.covariance), best_model.components(),
+               name, mclust_sign(best_fit, criterion), criterion_value(best_fit, criterion));
+    fmt::print("\n{}", fit_text(best_model, best_fit));
+    if (!a.out.empty()) fmt::print("model written to {}\n", a.out);
   } else {
     fmt::print("model selection by {} (lower is better): {} experts, {} gate\n",
                a.criterion == "aic"   ? "AIC"
@@ -238,8 +347,9 @@ void run_select(const SelectArgs& a) {
     for (const auto& c : candidates)
       if (c.fit)
         for (const auto& w : c.fit->warnings)
-          fmt::print(stderr, "warning: {} = {}: {}\n", c.spec.tree.empty() ? "K" : "tree", c.label,
-                     w);
+          fmt::print(stderr, "warning: {}{} = {}: {}\n",
+                     table ? mclust_name(c.spec.covariance) + ", " : std::string(),
+                     c.spec.tree.empty() ? "K" : "tree", c.label, w);
 }
 
 }  // namespace

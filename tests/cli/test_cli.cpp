@@ -200,6 +200,39 @@ TEST_CASE("an empty component is reported, not passed off as a K-component fit",
   CHECK(empty == warned);
 }
 
+TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][select]") {
+  const Run r =
+      run_cli("select " + kFaithful + " -k 1:3 --covariance EII,EEE,VVE --restarts 10 --json -q");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& t = j.at("mclust_table");
+  CHECK(t.at("models") == nlohmann::json({"EII", "EEE", "VVE"}));
+  REQUIRE(t.at("values").size() == 3);
+  CHECK(j.at("best_model") == "EEE");
+  CHECK(j.at("best_K") == 3);
+  // mclust's sign: 2 loglik - p log n, minus each fit's bic.
+  for (const auto& f : j.at("fits")) {
+    const size_t col = f.at("mclust_model") == "EII" ? 0 : f.at("mclust_model") == "EEE" ? 1 : 2;
+    const double cell = t.at("values").at(f.at("K").get<size_t>() - 1).at(col);
+    CHECK(cell == Approx(-f.at("bic").get<double>()).epsilon(1e-12));
+  }
+  // EEE with K = 3 is mclust's choice on faithful: BIC -2314.296 (converged; Mclust prints
+  // -2314.316 from EM stopped at a relative change of 1e-5).
+  CHECK(t.at("values").at(2).at(1).get<double>() == Approx(-2314.2957).margin(1e-3));
+  const Run text = run_cli("select " + kFaithful + " -k 2:3 --covariance all --restarts 10 -q");
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Contains("EII        VII        EEI        VEI"));
+  CHECK_THAT(text.out, Contains("best: EEE, K = 3"));
+  CHECK_THAT(run_cli("select " + kFaithful + " --covariance EII,XYZ").err,
+             Contains("--covariance = XYZ"));
+  CHECK(run_cli("select " + kFaithful + " --covariance EII,tied-spherical").status == 1);
+  CHECK_THAT(run_cli("fit " + kFaithful + " -k 2 --covariance VEV --method gradient").err,
+             Contains("EM only"));
+  const Run se = run_cli("fit " + kFaithful + " -k 2 --covariance EVE --se");
+  CHECK(se.status == 1);
+  CHECK_THAT(se.err, Contains("--se") && Contains("EM only"));
+}
+
 TEST_CASE("select fits each K and keeps the lowest BIC", "[cli][select]") {
   const Run r = run_cli("select " + kFaithful + " -k 1:3 --restarts 2 --json -q");
   REQUIRE(r.status == 0);

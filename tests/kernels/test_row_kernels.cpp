@@ -55,9 +55,7 @@ Fitted random_gmm(Index n, Index q, Index K, CovarianceStructure cov) {
 }  // namespace
 
 TEST_CASE("kernel E-step = Eigen E-step: Gaussian experts, every structure", "[kernels]") {
-  for (auto cov : {CovarianceStructure::Full, CovarianceStructure::Diag,
-                   CovarianceStructure::Spherical, CovarianceStructure::TiedFull,
-                   CovarianceStructure::TiedDiag, CovarianceStructure::TiedSpherical})
+  for (auto cov : mclust_structures())
     check_same_estep(fitted("faithful", "faithful.csv", "", "gaussian", "constant", 3, cov));
 }
 

@@ -18,8 +18,9 @@ std::string to_string(CovarianceStructure c) {
       return "tied-diag";
     case CovarianceStructure::TiedSpherical:
       return "tied-spherical";
+    default:
+      return mclust_name(c);
   }
-  return "full";
 }
 
 std::string mclust_name(CovarianceStructure c) {
@@ -36,20 +37,47 @@ std::string mclust_name(CovarianceStructure c) {
       return "EEI";
     case CovarianceStructure::TiedSpherical:
       return "EII";
+    case CovarianceStructure::VEI:
+      return "VEI";
+    case CovarianceStructure::EVI:
+      return "EVI";
+    case CovarianceStructure::VEE:
+      return "VEE";
+    case CovarianceStructure::EVE:
+      return "EVE";
+    case CovarianceStructure::VVE:
+      return "VVE";
+    case CovarianceStructure::EEV:
+      return "EEV";
+    case CovarianceStructure::VEV:
+      return "VEV";
+    case CovarianceStructure::EVV:
+      return "EVV";
   }
   return "VVV";
 }
 
+const std::vector<CovarianceStructure>& mclust_structures() {
+  using C = CovarianceStructure;
+  static const std::vector<C> all{C::TiedSpherical, C::Spherical, C::TiedDiag, C::VEI, C::EVI,
+                                  C::Diag,          C::TiedFull,  C::VEE,      C::EVE, C::VVE,
+                                  C::EEV,           C::VEV,       C::EVV,      C::Full};
+  return all;
+}
+
 CovarianceStructure parse_covariance(const std::string& s) {
-  if (s == "full" || s == "VVV") return CovarianceStructure::Full;
-  if (s == "diag" || s == "VVI") return CovarianceStructure::Diag;
-  if (s == "spherical" || s == "VII") return CovarianceStructure::Spherical;
-  if (s == "tied-full" || s == "tied" || s == "EEE") return CovarianceStructure::TiedFull;
-  if (s == "tied-diag" || s == "EEI") return CovarianceStructure::TiedDiag;
-  if (s == "tied-spherical" || s == "EII") return CovarianceStructure::TiedSpherical;
+  if (s == "full") return CovarianceStructure::Full;
+  if (s == "diag") return CovarianceStructure::Diag;
+  if (s == "spherical") return CovarianceStructure::Spherical;
+  if (s == "tied-full" || s == "tied") return CovarianceStructure::TiedFull;
+  if (s == "tied-diag") return CovarianceStructure::TiedDiag;
+  if (s == "tied-spherical") return CovarianceStructure::TiedSpherical;
+  for (CovarianceStructure c : mclust_structures())
+    if (s == mclust_name(c)) return c;
   throw InputError::option("--covariance", s,
-                           "must be full, diag, spherical, tied-full, tied-diag or tied-spherical "
-                           "(or VVV, VVI, VII, EEE, EEI, EII)");
+                           "must be one of mclust's EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, "
+                           "VVE, EEV, VEV, EVV, VVV, or full (VVV), diag (VVI), spherical (VII), "
+                           "tied-full (EEE), tied-diag (EEI), tied-spherical (EII)");
 }
 
 bool is_tied(CovarianceStructure c) {
@@ -57,22 +85,23 @@ bool is_tied(CovarianceStructure c) {
          c == CovarianceStructure::TiedSpherical;
 }
 
+bool is_diagonal(CovarianceStructure c) { return mclust_name(c)[2] == 'I'; }
+bool is_spherical(CovarianceStructure c) { return mclust_name(c)[1] == 'I'; }
+
+bool is_coupled(CovarianceStructure c) {
+  return !is_tied(c) && c != CovarianceStructure::Full && c != CovarianceStructure::Diag &&
+         c != CovarianceStructure::Spherical;
+}
+
 long covariance_num_params(CovarianceStructure c, long K, long q) {
-  switch (c) {
-    case CovarianceStructure::Full:
-      return K * q * (q + 1) / 2;
-    case CovarianceStructure::Diag:
-      return K * q;
-    case CovarianceStructure::Spherical:
-      return K;
-    case CovarianceStructure::TiedFull:
-      return q * (q + 1) / 2;
-    case CovarianceStructure::TiedDiag:
-      return q;
-    case CovarianceStructure::TiedSpherical:
-      return 1;
-  }
-  return 0;
+  const std::string m = mclust_name(c);
+  const long volume = m[0] == 'E' ? 1 : K;
+  if (m == "VVV") return K * q * (q + 1) / 2;
+  if (m == "EEE") return q * (q + 1) / 2;
+  // Shape: q - 1 free diagonal entries (det A = 1); identity: none.
+  const long shape = m[1] == 'I' ? 0 : m[1] == 'E' ? q - 1 : K * (q - 1);
+  const long orientation = m[2] == 'I' ? 0 : m[2] == 'E' ? q * (q - 1) / 2 : K * q * (q - 1) / 2;
+  return volume + shape + orientation;
 }
 
 }  // namespace moekit

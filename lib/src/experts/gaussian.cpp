@@ -123,8 +123,10 @@ MStepReport GaussianExperts::fit_moments(const GaussianMoments& moments) {
 }
 
 std::string GaussianExperts::settings_note() const {
-  return fmt::format("covariance {} (mclust {})", to_string(cov_.structure()),
-                     mclust_name(cov_.structure()));
+  const CovarianceStructure c = cov_.structure();
+  if (to_string(c) == mclust_name(c))
+    return fmt::format("covariance {} (mclust's name)", to_string(c));
+  return fmt::format("covariance {} (mclust {})", to_string(c), mclust_name(c));
 }
 
 Vector GaussianExperts::score(const ConstMatrixRef&,
@@ -197,12 +199,7 @@ void GaussianExperts::reseed(Index k, const ConstMatrixRef&, const ConstMatrixRe
   const Matrix centered = y.rowwise() - mean;
   Matrix S =
       centered.transpose() * centered / static_cast<double>(std::max<Index>(1, y.rows() - 1));
-  if (cov_.structure() == CovarianceStructure::Diag) S = Matrix(S.diagonal().asDiagonal());
-  if (cov_.structure() == CovarianceStructure::Spherical) {
-    const double v = S.trace() / static_cast<double>(S.rows());
-    S = v * Matrix::Identity(S.rows(), S.cols());
-  }
-  cov_.set(k, cov_.floored(S));
+  cov_.reseed(k, S);
 }
 
 std::vector<ParameterMap> GaussianExperts::component_params() const {
@@ -245,6 +242,7 @@ void GaussianExperts::set_params(const std::vector<ParameterMap>& components,
       cov_.set(k, S);
     }
   }
+  if (!is_tied(cov_.structure())) cov_.check_structure("gaussian experts");
   if (is_tied(cov_.structure())) {
     const Matrix S = get(shared, "covariance", q, q, "gaussian experts (tied)");
     cov_.check_loaded(S, "gaussian experts (tied): 'covariance'");

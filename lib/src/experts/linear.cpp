@@ -270,12 +270,7 @@ void LinearExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrixRe
   if (is_tied(cov_.structure())) return;
   const Matrix e = y - x * B;
   Matrix S = e.transpose() * e / static_cast<double>(std::max<Index>(1, y.rows() - 1));
-  if (cov_.structure() == CovarianceStructure::Diag) S = Matrix(S.diagonal().asDiagonal());
-  if (cov_.structure() == CovarianceStructure::Spherical) {
-    const double v = S.trace() / static_cast<double>(S.rows());
-    S = v * Matrix::Identity(S.rows(), S.cols());
-  }
-  cov_.set(k, cov_.floored(S));
+  cov_.reseed(k, S);
 }
 
 std::vector<ParameterMap> LinearExperts::component_params() const {
@@ -321,6 +316,7 @@ void LinearExperts::set_params(const std::vector<ParameterMap>& components,
       cov_.set(k, S);
     }
   }
+  if (!is_tied(cov_.structure())) cov_.check_structure("linear experts");
   if (is_tied(cov_.structure())) {
     const Matrix S = get(shared, "covariance", q, q, "linear experts (tied)");
     cov_.check_loaded(S, "linear experts (tied): 'covariance'");

@@ -30,10 +30,6 @@ double lgamma_difference(double a, double d) {
   return boost::math::lgamma(a + d) - boost::math::lgamma(a);
 }
 
-bool diagonal_structure(CovarianceStructure s) {
-  return s != CovarianceStructure::Full && s != CovarianceStructure::TiedFull;
-}
-
 }  // namespace
 
 double student_t_df_root(double mean_log_u_minus_u, double nu_old, double q) {
@@ -364,13 +360,7 @@ void StudentTExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrix
   const Matrix centered = y.rowwise() - mean;
   Matrix S =
       centered.transpose() * centered / static_cast<double>(std::max<Index>(1, y.rows() - 1));
-  if (diagonal_structure(cov_.structure())) S = Matrix(S.diagonal().asDiagonal());
-  if (cov_.structure() == CovarianceStructure::Spherical) {
-    const double v = S.trace() / static_cast<double>(S.rows());
-    S = v * Matrix::Identity(S.rows(), S.cols());
-  }
-  S = cov_.floored(S);
-  cov_.set(k, S);
+  cov_.reseed(k, S);
 }
 
 void StudentTExperts::set_component(Index k, const Matrix& B, const Matrix& sigma, double nu) {
@@ -429,6 +419,7 @@ void StudentTExperts::set_params(const std::vector<ParameterMap>& components,
     const double nu = df_fixed() ? fixed_df_ : get(c, "df", 1, 1, where)(0, 0);
     set_component(k, B, S, nu);
   }
+  if (!tied) cov_.check_structure("t experts");
 }
 
 }  // namespace moekit

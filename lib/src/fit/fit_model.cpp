@@ -19,6 +19,9 @@ FitResult fit_model(Model& model, const Dataset& data, const FitOptions& options
     if (score.allFinite()) r.gradient_norm = score.norm();
   } catch (const NumericalError&) {
     // A fit whose score cannot be evaluated simply reports none.
+  } catch (const InputError&) {
+    // Nor does a model without an unconstrained parametrisation (the coupled covariance
+    // structures, CovarianceSet::append_score); EM fitted it, so the data were fine.
   }
   return r;
 }

@@ -58,7 +58,7 @@ Selection select_model(const std::vector<ModelSpec>& specs,
     c.spec = spec;
     c.label = candidate_label(spec);
     for (const auto& other : out.candidates)
-      if (other.label == c.label)
+      if (other.label == c.label && other.spec.covariance == c.spec.covariance)
         throw InputError(fmt::format("select_model: the candidate {} is listed twice", c.label));
     out.candidates.push_back(std::move(c));
   }

@@ -1,6 +1,7 @@
 #include "moekit/stats/covariance_set.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/stats/covariance_mstep.hpp"
 
 #include <fmt/format.h>
 #include <Eigen/Cholesky>
@@ -14,12 +15,8 @@ namespace moekit {
 namespace {
 constexpr double kLog2Pi = 1.8378770664093454836;
 
-bool diagonal_structure(CovarianceStructure s) {
-  return s != CovarianceStructure::Full && s != CovarianceStructure::TiedFull;
-}
-bool spherical_structure(CovarianceStructure s) {
-  return s == CovarianceStructure::Spherical || s == CovarianceStructure::TiedSpherical;
-}
+bool diagonal_structure(CovarianceStructure s) { return is_diagonal(s); }
+bool spherical_structure(CovarianceStructure s) { return is_spherical(s); }
 }  // namespace
 
 CovarianceSet::CovarianceSet(CovarianceStructure structure, Index K, Index q, double reg_covar)
@@ -85,7 +82,10 @@ void CovarianceSet::check_loaded(const Matrix& sigma, const std::string& where) 
 }
 
 Matrix CovarianceSet::apply_floor(Matrix S, const Vector& ref) const {
-  if (!(reg_covar_ > 0.0)) return S;
+  // The coupled structures share a volume, shape or orientation that a floor on one
+  // component would break: they have no floor, and the collapse test alone guards them
+  // (docs/math/covariance_structures.md).
+  if (!(reg_covar_ > 0.0) || is_coupled(structure_)) return S;
   // The M-step of the plain likelihood under the constraint Sigma >= reg_covar D, D the
   // diagonal of the data's variances (Hathaway 1985; Ingrassia 2004, section 3): in the
   // standardised coordinates D^{-1/2} Sigma D^{-1/2} the constrained maximiser of
@@ -117,58 +117,126 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
                                       double collapse_tol) {
   std::vector<Index> collapsed;
   const Vector ref = reference();
-  // Structure restriction of a raw estimate, and the collapse test on it.
-  auto restrict = [&](Matrix S) {
-    if (spherical_structure(structure_)) {
-      const double v = S.trace() / static_cast<double>(q_);
-      S.setZero();
-      S.diagonal().setConstant(v);
-    } else if (diagonal_structure(structure_)) {
-      const Vector d = S.diagonal();
-      S = d.asDiagonal();
-    }
-    return S;
-  };
+  // The collapse test on an estimate of this structure, before the floor (NaN-safe: the
+  // estimate from a singular scatter may not be finite).
   auto degenerate = [&](const Matrix& S, double tol) {
-    if (spherical_structure(structure_)) return S(0, 0) < tol * ref.mean();
-    if (diagonal_structure(structure_)) return ((S.diagonal().array() / ref.array()) < tol).any();
+    if (!S.allFinite()) return true;
+    if (spherical_structure(structure_)) return !(S(0, 0) >= tol * ref.mean());
+    if (diagonal_structure(structure_))
+      return !((S.diagonal().array() / ref.array()) >= tol).all();
     Eigen::LLT<Matrix> llt(S);
     if (llt.info() != Eigen::Success) return true;
     const Vector cond = llt.matrixLLT().diagonal().array().square();
-    return ((cond.array() / ref.array()) < tol).any();
+    return !((cond.array() / ref.array()) >= tol).all();
   };
   // A component's raw variance (a conditional variance, for full matrices) below the floor is
   // a collapse onto too few rows, re-seeded as --reg-covar 0 would re-seed it once the
   // variance reached collapse_tol: the floor does not hold a spurious maximum in place.
   const double component_tol = std::max(collapse_tol, reg_covar_);
 
-  for (Index k = 0; k < K_; ++k)
-    if (!(N(k) >= 1.0)) collapsed.push_back(k);
+  std::vector<Index> active;
+  for (Index k = 0; k < K_; ++k) {
+    if (!(N(k) >= 1.0))
+      collapsed.push_back(k);
+    else
+      active.push_back(k);
+  }
+  // The structure's M-step over the active components (tied ones: over all, as the pooled
+  // matrix does not depend on which component a row is given to), then the floor.
+  auto mstep = [&](const std::vector<Index>& ks) {
+    std::vector<Matrix> W;
+    std::vector<double> n;
+    for (Index k : ks) {
+      W.push_back(scatter[static_cast<size_t>(k)]);
+      n.push_back(N(k));
+    }
+    return constrained_covariances(structure_, W, n, orientation_);
+  };
 
   if (is_tied(structure_)) {
-    Matrix S = Matrix::Zero(q_, q_);
-    for (const auto& s : scatter) S += s;
-    S = restrict(S / N.sum());
-    if (degenerate(S, collapse_tol))
+    std::vector<Index> all;
+    for (Index k = 0; k < K_; ++k)
+      if (N(k) > 0) all.push_back(k);
+    const ConstrainedCovariances pooled = all.empty() ? ConstrainedCovariances{} : mstep(all);
+    if (all.empty() || degenerate(pooled.sigma.front(), collapse_tol))
       throw NumericalError(
           "the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
           "subspace; drop a collinear column or use a larger --reg-covar");
-    sigma_[0] = apply_floor(S, ref);
+    sigma_[0] = apply_floor(pooled.sigma.front(), ref);
     factor(0);
     return collapsed;
   }
-  for (Index k = 0; k < K_; ++k) {
-    if (std::find(collapsed.begin(), collapsed.end(), k) != collapsed.end()) continue;
-    Matrix S = restrict(scatter[static_cast<size_t>(k)] / N(k));
-    if (degenerate(S, component_tol)) {
-      collapsed.push_back(k);
-      continue;
+  // A component whose estimate is singular collapses; the coupled structures are refitted
+  // without it, as it would otherwise pull the shared volume, shape or orientation.
+  ConstrainedCovariances fitted;
+  while (!active.empty()) {
+    fitted = mstep(active);
+    std::vector<Index> keep;
+    std::vector<Matrix> kept;
+    for (size_t j = 0; j < active.size(); ++j) {
+      if (degenerate(fitted.sigma[j], component_tol)) {
+        collapsed.push_back(active[j]);
+      } else {
+        keep.push_back(active[j]);
+        kept.push_back(fitted.sigma[j]);
+      }
     }
-    sigma_[static_cast<size_t>(k)] = apply_floor(S, ref);
-    factor(k);
+    const bool changed = keep.size() != active.size();
+    active = keep;
+    if (!changed || !is_coupled(structure_)) {
+      fitted.sigma = kept;
+      break;
+    }
+  }
+  if (!active.empty()) {
+    for (size_t j = 0; j < active.size(); ++j) {
+      sigma_[static_cast<size_t>(active[j])] = apply_floor(fitted.sigma[j], ref);
+      factor(active[j]);
+    }
+    if (fitted.orientation.size() > 0) orientation_ = fitted.orientation;
   }
   std::sort(collapsed.begin(), collapsed.end());
   return collapsed;
+}
+
+void CovarianceSet::reseed(Index k, Matrix broad) {
+  if (is_tied(structure_)) return;
+  if (is_coupled(structure_)) {
+    // Any other component's matrix satisfies the structure's constraints with the rest; the
+    // broadest is the widest start.
+    Index best = -1;
+    for (Index j = 0; j < K_; ++j)
+      if (j != k && (best < 0 || log_det(j) > log_det(best))) best = j;
+    if (best >= 0) {
+      set(k, covariance(best));
+      return;
+    }
+  }
+  if (spherical_structure(structure_)) {
+    const double v = broad.trace() / static_cast<double>(q_);
+    broad = v * Matrix::Identity(q_, q_);
+  } else if (diagonal_structure(structure_)) {
+    broad = Matrix(broad.diagonal().asDiagonal());
+  }
+  set(k, apply_floor(broad, reference()));
+}
+
+void CovarianceSet::check_structure(const std::string& where) const {
+  if (!is_coupled(structure_)) return;
+  // The structure's M-step from W_k = Sigma_k, N_k = 1 returns Sigma_k exactly when the Sigma_k
+  // satisfy the structure's constraints (each is then the unrestricted optimum), and the
+  // nearest matrices of the structure otherwise.
+  const ConstrainedCovariances p =
+      constrained_covariances(structure_, sigma_, std::vector<double>(sigma_.size(), 1.0));
+  for (Index k = 0; k < K_; ++k) {
+    const Matrix& S = sigma_[static_cast<size_t>(k)];
+    const double gap = (p.sigma[static_cast<size_t>(k)] - S).norm();
+    if (!(gap <= 1e-5 * S.norm()))
+      throw ModelFormatError(fmt::format(
+          "{}: the covariance matrices do not have the {} structure (component {} is {:.3g} "
+          "away, relatively, from the nearest set of that structure)",
+          where, mclust_name(structure_), k + 1, gap / S.norm()));
+  }
 }
 
 void CovarianceSet::mahalanobis(Index k, const ConstMatrixRef& e, VectorRef out) const {
@@ -206,9 +274,18 @@ void CovarianceSet::export_factors(std::vector<double>& chol,
   }
 }
 
+void CovarianceSet::refuse_coupled() const {
+  if (is_coupled(structure_))
+    throw InputError::option(
+        "--covariance", mclust_name(structure_),
+        "is fitted by EM only: the gradient method, standard errors and the parametric "
+        "bootstrap need full, diag, spherical or a tied structure (VVV, VVI, VII, EEE, EEI, EII)");
+}
+
 Index CovarianceSet::num_params() const { return covariance_num_params(structure_, K_, q_); }
 
 void CovarianceSet::append_parameters(Vector& theta) const {
+  refuse_coupled();
   std::vector<double> v;
   for (const Matrix& L : chol_) {
     if (spherical_structure(structure_)) {
@@ -226,6 +303,7 @@ void CovarianceSet::append_parameters(Vector& theta) const {
 }
 
 void CovarianceSet::read_parameters(const ConstVectorRef& theta, Index& pos) {
+  refuse_coupled();
   for (size_t m = 0; m < chol_.size(); ++m) {
     Matrix L = Matrix::Zero(q_, q_);
     if (spherical_structure(structure_)) {
@@ -258,6 +336,7 @@ Matrix CovarianceSet::gradient(Index k, const Matrix& scatter, double N) const {
 }
 
 void CovarianceSet::append_score(const std::vector<Matrix>& G, Vector& out) const {
+  refuse_coupled();
   std::vector<Matrix> pooled(chol_.size(), Matrix::Zero(q_, q_));
   for (Index k = 0; k < K_; ++k) pooled[static_cast<size_t>(slot(k))] += G[static_cast<size_t>(k)];
   std::vector<double> v;

@@ -60,7 +60,8 @@ std::vector<ModelSpec> specs_for_components(const ModelSpec& base, const std::ve
 // and selects by options.criterion. The first candidate's InputError is rethrown (the data
 // or the options are wrong, not that K); a later one's, and any NumericalError, is recorded
 // in the candidate. Throws NumericalError when no candidate could be fitted, InputError when
-// `specs` is empty or lists a label twice.
+// `specs` is empty or lists a label twice with the same covariance structure (candidates of
+// several structures make mclust's K x structure table).
 Selection select_model(const std::vector<ModelSpec>& specs,
                        const Dataset& data,
                        const SelectionOptions& options);

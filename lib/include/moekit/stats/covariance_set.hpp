@@ -1,7 +1,8 @@
 #pragma once
 // The covariances of K Gaussian-type experts under one structure (full, diag, spherical,
-// tied ...), kept as Cholesky factors: densities by triangular solves, never an inverse.
-// Shared by the gaussian experts and the regression experts built on Gaussian noise.
+// tied, or any of mclust's 14; stats/covariance_mstep.hpp), kept as Cholesky factors: densities by
+// triangular solves, never an inverse. Shared by the gaussian experts and the regression experts
+// built on Gaussian noise.
 
 #include "moekit/core/covariance.hpp"
 #include "moekit/core/types.hpp"
@@ -29,12 +30,23 @@ class CovarianceSet {
   // A start's covariance S (of this structure) held to the floor, as the M-step holds it.
   Matrix floored(const Matrix& S) const { return apply_floor(S, reference()); }
 
-  // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k.
+  // M-step from weighted scatter matrices S_k = sum_i r_ik e_i e_i' and weights N_k, in the
+  // structure (constrained_covariances), then held to the floor (not for coupled structures).
   // Tied structures pool: Sigma = sum_k S_k / sum_k N_k. Returns components that
   // collapsed (N_k below one observation, or a raw conditional variance below
   // max(collapse_tol, reg_covar) times the reference variance, judged before the floor); their
   // factors are left as they were. The others are the constrained maximisers under the floor.
+  // For the coupled structures (is_coupled) the components are fitted together, without the
+  // collapsed ones.
   std::vector<Index> fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol);
+
+  // A fresh matrix for a re-seeded component k from a broad covariance (the data's): restricted
+  // to the structure and held to the floor; for a coupled structure, the broadest other component's matrix, which
+  // keeps the constraints. Tied structures keep the shared matrix.
+  void reseed(Index k, Matrix broad);
+  // After every component was set from a model file: ModelFormatError naming `where` unless
+  // the matrices together have the structure (common volume, shape or orientation).
+  void check_structure(const std::string& where) const;
 
   // Sets component k (or the shared matrix when tied) directly; throws NumericalError if
   // sigma is not positive definite.
@@ -62,7 +74,8 @@ class CovarianceSet {
   double log_det(Index k) const { return log_det_[slot(k)]; }  // log |Sigma_k|
 
   Index num_params() const;
-  // Unconstrained layout: per distinct matrix, full: lower-triangular Cholesky entries with
+  // Unconstrained layout (InputError for the coupled structures, fitted by EM only): per
+  // distinct matrix, full: lower-triangular Cholesky entries with
   // log diagonal (column by column); diag: log variances; spherical: log variance.
   void append_parameters(Vector& theta) const;
   // Reads the layout above starting at theta[pos]; advances pos.
@@ -87,6 +100,7 @@ class CovarianceSet {
     return reference_var_.size() == q_ ? reference_var_ : Vector(Vector::Ones(q_));
   }
   void factor(Index m);
+  void refuse_coupled() const;
 
   CovarianceStructure structure_ = CovarianceStructure::Full;
   Index K_ = 0, q_ = 0;
@@ -94,6 +108,7 @@ class CovarianceSet {
   Vector reference_var_;
   std::vector<Matrix> sigma_, chol_;
   std::vector<double> log_det_;
+  Matrix orientation_;  // the common D of VEE, EVE, VVE: the next M-step's start
 };
 
 }  // namespace moekit

@@ -1,0 +1,32 @@
+#pragma once
+// The M-step of the covariance matrices of K Gaussian components under each of mclust's 14
+// structures Sigma_k = lambda_k D_k A_k D_k' (Celeux & Govaert 1995): given the weighted
+// scatter matrices W_k = sum_i r_ik e_i e_i' and weights N_k, the Sigma_k in the structure
+// that minimise sum_k N_k log |Sigma_k| + tr(Sigma_k^{-1} W_k). docs/math/covariance_structures.md
+// gives the update of each structure.
+
+#include "moekit/core/covariance.hpp"
+#include "moekit/core/types.hpp"
+
+#include <vector>
+
+namespace moekit {
+
+struct ConstrainedCovariances {
+  std::vector<Matrix> sigma;  // one per component (tied structures: equal copies)
+  Matrix orientation;         // the common D of VEE, EVE, VVE (empty otherwise): a warm start
+  int inner_iterations = 0;   // iterations of the iterative structures (0 for closed forms)
+};
+
+// W and N hold only the components to fit (all N_k > 0). `orientation` (q x q orthogonal, or
+// empty) starts the orientation search of EVE and VVE. The iterative structures (VEI, VEE,
+// VEV, EVE, VVE) alternate exact block updates, each of which lowers the objective, until its
+// relative change is below 1e-14 or max_inner iterations. A singular W_k gives non-finite or
+// singular matrices, which the caller's collapse test reports.
+ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
+                                               const std::vector<Matrix>& W,
+                                               const std::vector<double>& N,
+                                               const Matrix& orientation = Matrix(),
+                                               int max_inner = 1000);
+
+}  // namespace moekit
