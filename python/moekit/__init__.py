@@ -12,7 +12,8 @@ Both wrap the C++ library (moekit/_core) with the settings of the `moekit fit` c
 same defaults (tol 1e-8 on the relative log-likelihood change, max_iter 1000), the same starts
 for a seed, the same model files. Errors of the library are raised as moekit.InputError (a
 ValueError) for bad input and options, moekit.NumericalError (a RuntimeError) for numerical
-trouble, each with the library's message. Rows are numbered from 1 in messages.
+trouble, each with the library's message. Messages number rows from 1 ("DataFrame:line 5"
+is the fifth row).
 """
 
 import inspect
@@ -52,10 +53,13 @@ def _column(values):
     return out
 
 
-def _table(X, names=None, y=None, y_names=None, source="<data>"):
-    """_core.Data from a DataFrame, a dict of columns or an (n, d) array (+ y)."""
+def _table(X, names=None, y=None, y_names=None):
+    """_core.Data from a DataFrame, a dict of columns or an (n, d) array (+ y). Messages name
+    the source ("DataFrame:line 5" is its fifth row)."""
     cols, col_names = [], []
+    source = "array"
     if _is_dataframe(X) or isinstance(X, dict):
+        source = "DataFrame" if _is_dataframe(X) else "dict"
         for name in X.keys() if isinstance(X, dict) else X.columns:
             col_names.append(str(name))
             cols.append(_column(X[name]))

@@ -38,7 +38,7 @@ namespace moekit::python {
 
 namespace {
 
-// Rows are numbered from 1 in messages ("<data>:3: column 2 ('x'): ..." is the third row).
+// Rows are numbered from 1 in messages ("DataFrame:line 3, column 2 ('x'): ...": the third row).
 CsvTable table_from_columns(const std::vector<std::string>& names,
                             const py::list& columns,
                             const std::string& source) {
@@ -117,25 +117,44 @@ cli::FitArgs fit_args(const py::dict& d) {
   for (auto item : d) {
     const auto key = item.first.cast<std::string>();
     const py::handle v = item.second;
-    if (key == "formula") a.formula = v.cast<std::string>();
-    else if (key == "gate_formula") a.gate_formula = v.cast<std::string>();
-    else if (key == "experts") a.experts = v.cast<std::string>();
-    else if (key == "gate") a.gate = v.cast<std::string>();
-    else if (key == "covariance") a.covariance = v.cast<std::string>();
-    else if (key == "gate_covariance") a.gate_covariance = v.cast<std::string>();
-    else if (key == "method") a.method = v.cast<std::string>();
-    else if (key == "init") a.init = v.cast<std::string>();
-    else if (key == "restarts") a.restarts = v.cast<int>();
-    else if (key == "max_iter") a.max_iter = v.cast<int>();
-    else if (key == "threads") a.threads = v.cast<int>();
-    else if (key == "warmup_iter") a.warmup_iter = v.cast<int>();
-    else if (key == "seed") a.seed = v.cast<std::uint64_t>();
-    else if (key == "tol") a.tol = v.cast<double>();
-    else if (key == "reg_covar") a.reg_covar = v.cast<double>();
-    else if (key == "gradient_tol") a.gradient_tol = v.cast<double>();
-    else if (key == "gate_ridge") a.gate_ridge = v.cast<double>();
-    else if (key == "df") a.df = v.cast<double>();
-    else throw InputError("unknown fit argument '" + key + "'");
+    if (key == "formula")
+      a.formula = v.cast<std::string>();
+    else if (key == "gate_formula")
+      a.gate_formula = v.cast<std::string>();
+    else if (key == "experts")
+      a.experts = v.cast<std::string>();
+    else if (key == "gate")
+      a.gate = v.cast<std::string>();
+    else if (key == "covariance")
+      a.covariance = v.cast<std::string>();
+    else if (key == "gate_covariance")
+      a.gate_covariance = v.cast<std::string>();
+    else if (key == "method")
+      a.method = v.cast<std::string>();
+    else if (key == "init")
+      a.init = v.cast<std::string>();
+    else if (key == "restarts")
+      a.restarts = v.cast<int>();
+    else if (key == "max_iter")
+      a.max_iter = v.cast<int>();
+    else if (key == "threads")
+      a.threads = v.cast<int>();
+    else if (key == "warmup_iter")
+      a.warmup_iter = v.cast<int>();
+    else if (key == "seed")
+      a.seed = v.cast<std::uint64_t>();
+    else if (key == "tol")
+      a.tol = v.cast<double>();
+    else if (key == "reg_covar")
+      a.reg_covar = v.cast<double>();
+    else if (key == "gradient_tol")
+      a.gradient_tol = v.cast<double>();
+    else if (key == "gate_ridge")
+      a.gate_ridge = v.cast<double>();
+    else if (key == "df")
+      a.df = v.cast<double>();
+    else
+      throw InputError("unknown fit argument '" + key + "'");
   }
   return a;
 }
@@ -181,8 +200,8 @@ py::dict criteria(const Fitted& f, const Data& d) {
   out["n_params"] = p;
   out["aic"] = aic(objective, p);
   out["bic"] = bic(objective, p, n);
-  out["icl"] = data.grouped() ? icl(objective, p, n, group_rows(data, leaves))
-                              : icl(objective, p, leaves);
+  out["icl"] =
+      data.grouped() ? icl(objective, p, n, group_rows(data, leaves)) : icl(objective, p, leaves);
   return out;
 }
 
@@ -256,15 +275,14 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
-  py::class_<Data>(m, "Data")
-      .def(py::init([](std::vector<std::string> names, py::list columns, std::string source) {
-             return Data{std::move(names), std::move(columns), std::move(source)};
-           }),
-           py::arg("names"), py::arg("columns"), py::arg("source") = "<data>");
+  py::class_<Data>(m, "Data").def(
+      py::init([](std::vector<std::string> names, py::list columns, std::string source) {
+        return Data{std::move(names), std::move(columns), std::move(source)};
+      }),
+      py::arg("names"), py::arg("columns"), py::arg("source") = "<data>");
 
   py::class_<Fitted>(m, "Fitted")
-      .def_static("fit", &fit, py::arg("data"), py::arg("args"), py::arg("K"),
-                  py::arg("tree") = "",
+      .def_static("fit", &fit, py::arg("data"), py::arg("args"), py::arg("K"), py::arg("tree") = "",
                   "Fits by EM (or gradient ascent) with the CLI's settings; the GIL is released "
                   "while it runs")
       .def_static(
@@ -278,7 +296,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("text"), py::arg("source") = "<model>")
       .def("to_json", [](const Fitted& f) { return model_to_json(f.model, &f.result); })
       .def(
-          "save", [](const Fitted& f, const std::string& path) { save_model(f.model, &f.result, path); },
+          "save",
+          [](const Fitted& f, const std::string& path) { save_model(f.model, &f.result, path); },
           py::arg("path"))
       .def("summary", [](const Fitted& f) { return cli::fit_text(f.model, f.result); })
       .def("fit_json", [](const Fitted& f) { return cli::fit_json(f.model, f.result); })
@@ -287,7 +306,8 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "simulate",
           [](const Fitted& f, const Data* d, long n, std::uint64_t seed) {
-            if (!d && n < 1) throw InputError::option("n_samples", std::to_string(n), "must be >= 1");
+            if (!d && n < 1)
+              throw InputError::option("n_samples", std::to_string(n), "must be >= 1");
             return simulate_rows(f, d, n, seed);
           },
           py::arg("data").none(true), py::arg("n") = 0, py::arg("seed") = 1)
