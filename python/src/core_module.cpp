@@ -36,6 +36,8 @@ namespace py = pybind11;
 
 namespace moekit::python {
 
+void bind_deep(py::module_& m);  // deep_module.cpp
+
 namespace {
 
 // Rows are numbered from 1 in messages ("DataFrame:line 3, column 2 ('x'): ...": the third row).
@@ -336,6 +338,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("categorical",
                              [](const Fitted& f) { return f.model.experts().categorical(); });
 
+  bind_deep(m);
   m.def("expert_families", &expert_family_names);
   m.def("gate_kinds", &gate_kind_names);
 }

@@ -42,6 +42,14 @@ def test_bad_model_file(tmp_path):
         moekit.load(path)
 
 
+def test_deep_layer():
+    records = moekit._core.deep_train("deepseek", True, 4, 2, 1)
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[-1]["load"].shape == (4,)
+    with pytest.raises(ValueError, match="routing"):
+        moekit._core.deep_train("nope")
+
+
 def test_not_fitted():
     with pytest.raises(RuntimeError, match="not fitted"):
         moekit.GaussianMixture(2).predict(np.ones((3, 2)))
