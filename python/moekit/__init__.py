@@ -251,10 +251,7 @@ class GaussianMixture(_Estimator):
     def fit(self, X, y=None):
         """Fits the mixture to X (y is ignored, as in scikit-learn). Returns self."""
         data = self._data(X)
-        self._fit_core(data, self._common_args(), self.n_components)
-        self.feature_names_in_ = np.array(self.response_names_, dtype=object)
-        self.n_features_in_ = len(self.response_names_)
-        return self
+        return self._fit_core(data, self._common_args(), self.n_components)
 
     def fit_predict(self, X, y=None):
         return self.fit(X).predict(X)
@@ -273,6 +270,9 @@ class GaussianMixture(_Estimator):
 
     def _set_attributes(self):
         super()._set_attributes()
+        # The columns it was fitted on: arrays given later are read under these names.
+        self.feature_names_in_ = np.array(self.response_names_, dtype=object)
+        self.n_features_in_ = len(self.response_names_)
         experts = self.parameters_["experts"]
         comps = experts["components"]
         self.means_ = np.array([c["mean"] for c in comps], dtype=float).reshape(len(comps), -1)

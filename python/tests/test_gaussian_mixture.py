@@ -120,7 +120,7 @@ def test_sample_follows_the_fit(faithful_X):
     np.testing.assert_array_equal(gm.sample(10, random_state=3)[0], gm.sample(10, random_state=3)[0])
 
 
-def test_save_load_round_trip(tmp_path, cli, faithful_X):
+def test_save_load_round_trip(tmp_path, cli, faithful, faithful_X):
     gm = moekit.GaussianMixture(2, random_state=1, n_init=3).fit(faithful_X)
     path = tmp_path / "faithful.json"
     gm.save(path)
@@ -133,6 +133,12 @@ def test_save_load_round_trip(tmp_path, cli, faithful_X):
         np.testing.assert_array_equal(est.weights_, gm.weights_)
         assert est.loglik_ == gm.loglik_ and est.bic_ == gm.bic_
         np.testing.assert_array_equal(est.predict_proba(faithful_X), gm.predict_proba(faithful_X))
+    # Fitted on a DataFrame, loaded back, it reads arrays under the DataFrame's names.
+    named = moekit.GaussianMixture(2, random_state=1).fit(faithful)
+    named.save(tmp_path / "named.json")
+    named_back = moekit.load(tmp_path / "named.json")
+    assert list(named_back.feature_names_in_) == ["eruptions", "waiting"]
+    np.testing.assert_array_equal(named_back.predict(faithful_X), named.predict(faithful))
     # The CLI reads the file the module wrote.
     out = subprocess.run([cli, "summary", str(path), "--json"], check=True, capture_output=True,
                          text=True).stdout
