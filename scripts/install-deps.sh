@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages moekit builds with, only those that are missing.
 # A machine that has them all needs no root; otherwise apt-get runs as root (or via sudo).
+# The Python module, its tests and the notebooks (MOEKIT_PYTHON) use Debian's /usr/bin/python3
+# with pybind11, pytest, NumPy, pandas, matplotlib, scikit-learn and the Jupyter runner.
 # `install-deps.sh fuzz` adds clang and its libFuzzer runtime (scripts/run-fuzz.sh).
 set -euo pipefail
 packages=(cmake make g++ libeigen3-dev libboost-math-dev libfmt-dev libcli11-dev catch2
-          nlohmann-json3-dev libbenchmark-dev liblbfgspp-dev libopenmpi-dev openmpi-bin)
+          nlohmann-json3-dev libbenchmark-dev liblbfgspp-dev libopenmpi-dev openmpi-bin
+          python3-dev python3-pybind11 python3-pytest python3-numpy python3-pandas
+          python3-matplotlib python3-nbclient python3-nbformat python3-ipykernel python3-sklearn)
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang libclang-rt-14-dev)
 fi

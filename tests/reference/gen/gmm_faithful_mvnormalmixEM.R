@@ -7,7 +7,7 @@
 # result does not depend on the core count).
 #
 # Usage: Rscript gmm_faithful.R [DATA_DIR] [OUT_JSON]
-#   DATA_DIR defaults to /work/shared/datasets
+#   DATA_DIR defaults to ../../../datasets
 #   OUT_JSON defaults to <this script's dir>/../values/faithful_gmm_mixtools.json
 # The combined file values/faithful_gmm.json is written by gmm_faithful_sklearn.py,
 # which merges this file with the scikit-learn results.
@@ -22,7 +22,7 @@ suppressPackageStartupMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-data_dir <- if (length(args) >= 1) args[1] else "/work/shared/datasets"
+data_dir <- if (length(args) >= 1) args[1] else "../../../datasets"
 script_dir <- local({
   a <- commandArgs(FALSE); f <- sub("^--file=", "", a[grep("^--file=", a)])
   if (length(f)) dirname(normalizePath(f)) else getwd()

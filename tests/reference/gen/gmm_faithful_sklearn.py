@@ -3,7 +3,7 @@
 scikit-learn GaussianMixture, and merge with the R results into values/faithful_gmm.json.
 
 Usage: /usr/bin/python3 gmm_faithful_sklearn.py [DATA_DIR]
-   DATA_DIR defaults to /work/shared/datasets
+   DATA_DIR defaults to ../../../datasets
 Must run with Debian's /usr/bin/python3 (python3-sklearn, python3-pandas).
 
 Writes values/faithful_gmm_sklearn.json and values/faithful_gmm.json, the latter merging
@@ -29,7 +29,7 @@ import sklearn
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
-data_dir = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/datasets"
+data_dir = sys.argv[1] if len(sys.argv) > 1 else "../../../datasets"
 here = os.path.dirname(os.path.abspath(__file__))
 vals = os.path.normpath(os.path.join(here, "..", "values"))
 os.makedirs(vals, exist_ok=True)

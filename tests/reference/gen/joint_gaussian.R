@@ -36,7 +36,7 @@
 Sys.setenv(OPENBLAS_NUM_THREADS = "1", OMP_NUM_THREADS = "1")  # only affects child processes: export before R starts
 suppressPackageStartupMessages({ library(mclust); library(mixtools); library(jsonlite) })
 args <- commandArgs(trailingOnly = TRUE)
-data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else "/work/shared/datasets"
+data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else "../../../datasets"
 script_dir <- local({
   a <- commandArgs(FALSE); f <- sub("^--file=", "", a[grep("^--file=", a)])
   if (length(f)) dirname(normalizePath(f)) else getwd()

@@ -7,7 +7,7 @@
 #   -> values/mcycle.json
 #
 # Usage: OPENBLAS_NUM_THREADS=1 Rscript mcycle.R [DATA_DIR] [OUT_DIR]
-#   DATA_DIR defaults to /work/shared/datasets; OUT_DIR to <this script's dir>/../values.
+#   DATA_DIR defaults to ../../../datasets; OUT_DIR to <this script's dir>/../values.
 #   Env: MCYCLE_SEEDS (regmixEM seeds for K = 4, default 200), MCYCLE_SEEDS_K3 (K = 3,
 #        default 100), MCYCLE_FLX_SEEDS (default 50), MCYCLE_OWN_STARTS (own-EM random
 #        starts for the softmax model, default 90), MCYCLE_SEG_STARTS (own-EM starts from
@@ -24,7 +24,7 @@ Sys.setenv(OPENBLAS_NUM_THREADS = "1", OMP_NUM_THREADS = "1")
 suppressPackageStartupMessages({ library(mixtools); library(flexmix); library(jsonlite) })
 
 args <- commandArgs(trailingOnly = TRUE)
-data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else "/work/shared/datasets"
+data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else "../../../datasets"
 script_dir <- local({
   a <- commandArgs(FALSE); f <- sub("^--file=", "", a[grep("^--file=", a)])
   if (length(f)) dirname(normalizePath(f)) else getwd()

@@ -8,7 +8,7 @@
 #   F pima train rows (flexmix / mixtools logistic experts) -> values/pima.json
 #
 # Usage: Rscript regmix.R [DATA_DIR] [GROUPS] [OUT_DIR]
-#   DATA_DIR defaults to /work/shared/datasets; GROUPS e.g. "B,C" (default "B,C,D,E,F");
+#   DATA_DIR defaults to ../../../datasets; GROUPS e.g. "B,C" (default "B,C,D,E,F");
 #   OUT_DIR defaults to <this script's dir>/../values
 #
 # Conventions (every fit):
@@ -33,7 +33,7 @@ suppressPackageStartupMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else "/work/shared/datasets"
+data_dir <- if (length(args) >= 1 && nzchar(args[1])) args[1] else "../../../datasets"
 groups <- if (length(args) >= 2 && nzchar(args[2])) strsplit(args[2], ",")[[1]] else c("B", "C", "D", "E", "F")
 script_dir <- local({
   a <- commandArgs(FALSE); f <- sub("^--file=", "", a[grep("^--file=", a)])
