@@ -1,6 +1,7 @@
 #include "moekit/fit/init.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/fit/hierarchical_start.hpp"
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace moekit {
 
@@ -91,20 +93,21 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
 InitMethod start_method(InitMethod requested, const Model& model, int restart) {
   if (requested != InitMethod::Auto) return requested;
   // A Gaussian mixture, or a joint model of (z, y): clusters in the joint space are what
-  // the model is.
-  if (!model.experts().reads_covariates() || model.joint()) return InitMethod::KMeansPlusPlus;
-  // Regression experts: each kind of start reaches maxima the others rarely do (on mcycle
-  // with 4 experts, k-means++ finds the best K = 3 fit, random lines the best softmax-gated
-  // one; docs/starts.md), so they take turns. Logistic experts have no lines to draw.
-  const int kinds = model.experts().categorical() ? 2 : 3;
-  switch (restart % kinds) {
-    case 0:
-      return InitMethod::Random;
-    case 1:
-      return InitMethod::KMeansPlusPlus;
-    default:
-      return InitMethod::RandomLines;
-  }
+  // the model is, and mclust's agglomeration finds thin clusters that k-means cuts across.
+  const bool clusters = !model.experts().reads_covariates() || model.joint();
+  return clusters && restart == 0 ? InitMethod::Hierarchical : InitMethod::ShortEm;
+}
+
+InitMethod candidate_method(const Model& model, int candidate) {
+  if (!model.experts().reads_covariates() || model.joint())
+    return candidate % 2 == 0 ? InitMethod::KMeansPlusPlus : InitMethod::RandomPartition;
+  const bool gated = model.gates_read_covariates();
+  std::vector<InitMethod> kinds;
+  if (!model.experts().categorical()) kinds.push_back(InitMethod::RandomLines);
+  if (gated) kinds.push_back(InitMethod::RandomSegments);
+  kinds.insert(kinds.end(),
+               {InitMethod::RandomPartition, InitMethod::Random, InitMethod::KMeansPlusPlus});
+  return kinds[static_cast<size_t>(candidate) % kinds.size()];
 }
 
 Matrix random_lines(const ConstMatrixRef& x, const ConstMatrixRef& y, Index K, Rng& rng) {
@@ -137,11 +140,75 @@ Matrix random_lines(const ConstMatrixRef& x, const ConstMatrixRef& y, Index K, R
     }
     dist.col(k) = (y - x * B).rowwise().squaredNorm();
   }
-  Matrix resp = Matrix::Zero(n, K);
+  // Each line's noise scale from the rows it fits best: the median squared residual of its
+  // nearest max(p + 1, n / K) rows, over the median of chi^2_q (Wilson-Hilferty). A line
+  // through rows of a thin cluster then starts thin, so that the rows along it are not
+  // shared with a wide component the first M-step would blend it into (tonedata's 145.42
+  // basin, docs/starts.md).
+  const Index m = std::min(n, std::max(p + 1, n / K));
+  const double dq = static_cast<double>(q);
+  const double chi2_median = dq * std::pow(1.0 - 2.0 / (9.0 * dq), 3);
+  double total = 0.0;
+  for (Index j = 0; j < q; ++j) {
+    const double mean = y.col(j).mean();
+    total += (y.col(j).array() - mean).square().sum() / static_cast<double>(n);
+  }
+  // No line starts thinner than the degeneracy bound (1% of the response scale).
+  const double floor2 = 1e-4 * total / dq + std::numeric_limits<double>::min();
+  Vector s2(K);
+  std::vector<double> sorted(static_cast<size_t>(n));
+  for (Index k = 0; k < K; ++k) {
+    for (Index i = 0; i < n; ++i) sorted[static_cast<size_t>(i)] = dist(i, k);
+    const auto mid = sorted.begin() + (m - 1) / 2;
+    std::nth_element(sorted.begin(), mid, sorted.end());
+    s2(k) = std::max(*mid / chi2_median, floor2);
+  }
+  Matrix resp(n, K);
   for (Index i = 0; i < n; ++i) {
-    Index best = 0;
-    dist.row(i).minCoeff(&best);
-    resp(i, best) = 1.0;
+    for (Index k = 0; k < K; ++k) resp(i, k) = -0.5 * (dq * std::log(s2(k)) + dist(i, k) / s2(k));
+    const double top = resp.row(i).maxCoeff();
+    resp.row(i) = (resp.row(i).array() - top).exp();
+    resp.row(i) /= resp.row(i).sum();
+  }
+  return resp;
+}
+
+Matrix random_segments(const ConstMatrixRef& z, Index K, Rng& rng) {
+  const Index n = z.rows();
+  if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
+  // A random direction in the space of the standardised, non-constant gate covariates.
+  Vector score = Vector::Zero(n);
+  for (Index j = 0; j < z.cols(); ++j) {
+    const double mean = z.col(j).mean();
+    const double sd = std::sqrt((z.col(j).array() - mean).square().mean());
+    const double w = standard_normal(rng);
+    if (sd > 0) score += w * (z.col(j).array() - mean).matrix() / sd;
+  }
+  std::vector<Index> order(static_cast<size_t>(n));
+  for (Index i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](Index a, Index b) { return score(a) < score(b); });
+  // K - 1 distinct random cuts among the n - 1 gaps: K non-empty blocks.
+  std::vector<Index> cuts;
+  while (static_cast<Index>(cuts.size()) < K - 1) {
+    const Index c =
+        1 + std::min(n - 2, static_cast<Index>(uniform01(rng) * static_cast<double>(n - 1)));
+    if (std::find(cuts.begin(), cuts.end(), c) == cuts.end()) cuts.push_back(c);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.push_back(n);
+  // The blocks go to the components in a random order.
+  std::vector<Index> comp(static_cast<size_t>(K));
+  for (Index k = 0; k < K; ++k) comp[static_cast<size_t>(k)] = k;
+  for (Index k = K - 1; k > 0; --k)
+    std::swap(comp[static_cast<size_t>(k)],
+              comp[static_cast<size_t>(std::min(
+                  k, static_cast<Index>(uniform01(rng) * static_cast<double>(k + 1))))]);
+  Matrix resp = Matrix::Zero(n, K);
+  Index block = 0;
+  for (Index r = 0; r < n; ++r) {
+    while (r >= cuts[static_cast<size_t>(block)]) ++block;
+    resp(order[static_cast<size_t>(r)], comp[static_cast<size_t>(block)]) = 1.0;
   }
   return resp;
 }
@@ -158,7 +225,26 @@ Matrix initial_responsibilities(
     }
     return resp;
   }
-  const std::vector<Index> label = kmeans_plus_plus(features, K, kmeans_iter, rng);
+  if (method == InitMethod::RandomPartition) {
+    if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
+    // Every component gets one row of its own first, so that none starts empty.
+    std::vector<Index> order(static_cast<size_t>(n));
+    for (Index i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+    for (Index k = 0; k < K; ++k) {
+      const Index j = k + std::min(n - 1 - k, static_cast<Index>(uniform01(rng) *
+                                                                 static_cast<double>(n - k)));
+      std::swap(order[static_cast<size_t>(k)], order[static_cast<size_t>(j)]);
+      resp(order[static_cast<size_t>(k)], k) = 1.0;
+    }
+    for (Index i = K; i < n; ++i) {
+      const Index k = std::min(K - 1, static_cast<Index>(uniform01(rng) * static_cast<double>(K)));
+      resp(order[static_cast<size_t>(i)], k) = 1.0;
+    }
+    return resp;
+  }
+  const std::vector<Index> label = method == InitMethod::Hierarchical
+                                       ? hierarchical_labels(features, K, rng)
+                                       : kmeans_plus_plus(features, K, kmeans_iter, rng);
   for (Index i = 0; i < n; ++i) resp(i, label[static_cast<size_t>(i)]) = 1.0;
   return resp;
 }
