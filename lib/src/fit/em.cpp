@@ -171,19 +171,21 @@ FitResult EmFitter::run(Model& model,
   if (initialise) {
     const InitMethod method = start_method(options_.init, model, restart);
     result.init = to_string(method);
-    // Lines need a continuous response and segments a gate that reads covariates; without
-    // them those starts fall back to random responsibilities.
+    // Lines need a continuous response and segments covariates (the gate's, else the
+    // experts'); without them those starts fall back to random responsibilities.
     const bool lines = method == InitMethod::RandomLines && !model.experts().categorical();
-    const bool segments = method == InitMethod::RandomSegments && model.gates_read_covariates();
-    Matrix resp =
-        lines      ? random_lines(data.x, data.y, K, rng)
-        : segments ? random_segments(data.z, K, rng)
-                   : initial_responsibilities(
-                         init_features(model, data), K,
-                         method == InitMethod::RandomLines || method == InitMethod::RandomSegments
-                             ? InitMethod::Random
-                             : method,
-                         options_.kmeans_iter, rng);
+    const bool segments = method == InitMethod::RandomSegments &&
+                          (model.gates_read_covariates() || model.experts().reads_covariates());
+    Matrix resp = lines ? random_lines(data.x, data.y, K, rng)
+                  : segments
+                      ? random_segments(data.x, data.y,
+                                        model.gates_read_covariates() ? data.z : data.x, K, rng)
+                      : initial_responsibilities(init_features(model, data), K,
+                                                 method == InitMethod::RandomLines ||
+                                                         method == InitMethod::RandomSegments
+                                                     ? InitMethod::Random
+                                                     : method,
+                                                 options_.kmeans_iter, rng);
     share_within_groups(data, resp);
     post = model.posteriors_from_leaves(resp);
     const MStepReport r = model.m_step(data, post);
@@ -308,9 +310,9 @@ void EmFitter::short_em_start(Model& model,
     }
   }
   if (!have)
-    throw NumericalError(fmt::format(
-        "every one of the {} short-EM candidates failed; the first: {}", options_.short_starts,
-        first_failure));
+    throw NumericalError(
+        fmt::format("every one of the {} short-EM candidates failed; the first: {}",
+                    options_.short_starts, first_failure));
   model = std::move(best);
   result.init = fmt::format("short-em ({} of {})", chosen.init, options_.short_starts);
   add_unique(result.warnings, chosen.warnings);

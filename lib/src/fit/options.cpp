@@ -40,8 +40,8 @@ InitMethod parse_init(const std::string& name) {
   if (name == "hc") return InitMethod::Hierarchical;
   if (name == "short-em" || name == "emem") return InitMethod::ShortEm;
   if (name == "auto") return InitMethod::Auto;
-  throw InputError::option("--init", name,
-                           "must be auto, short-em, hc, kmeans++, lines, segments, partition or random");
+  throw InputError::option(
+      "--init", name, "must be auto, short-em, hc, kmeans++, lines, segments, partition or random");
 }
 
 std::string to_string(FitMethod m) { return m == FitMethod::Gradient ? "gradient" : "em"; }

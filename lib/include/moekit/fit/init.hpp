@@ -22,7 +22,8 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
 
 // The method that start `restart` (0-based) uses for this model; resolves Auto: the
 // hierarchical start first for experts that ignore x (Gaussian mixtures) and for models of
-// the joint (z, y) (Gaussian gates), short-EM otherwise.
+// the joint (z, y) (Gaussian gates), then short-EM; under a softmax gate on covariates random
+// segments (starts 1, 3, ...) and short-EM (2, 4, ...) take turns; short-EM otherwise.
 InitMethod start_method(InitMethod requested, const Model& model, int restart);
 
 // The kind of the short-EM candidate number `candidate` (0-based): for regression experts
@@ -39,9 +40,12 @@ InitMethod candidate_method(const Model& model, int candidate);
 Matrix random_lines(const ConstMatrixRef& x, const ConstMatrixRef& y, Index K, Rng& rng);
 
 // n x K hard starting responsibilities from random segments (InitMethod::RandomSegments):
-// the rows sorted along a random direction of the standardised gate covariates `z`, cut at
-// K - 1 random places into K contiguous blocks (softmax gates split the covariate space so).
-Matrix random_segments(const ConstMatrixRef& z, Index K, Rng& rng);
+// the rows sorted along a random direction of the standardised gate covariates `z` and cut
+// into K contiguous blocks (softmax gates split the covariate space so), the cuts drawn from
+// the posterior of a piecewise regression of y on x with one block per expert (uniform cuts
+// above 1500 rows).
+Matrix random_segments(
+    const ConstMatrixRef& x, const ConstMatrixRef& y, const ConstMatrixRef& z, Index K, Rng& rng);
 
 // n x K starting responsibilities for `method` (KMeansPlusPlus, Random, RandomPartition or
 // Hierarchical) from the rows of `features`.

@@ -26,7 +26,8 @@ namespace moekit {
 // FitOptions::short_starts candidates (the other kinds taking turns) after
 // FitOptions::short_iter EM iterations each, and only that one runs to convergence.
 // Auto: for Gaussian experts (and Gaussian gates) the first start is the hierarchical one and
-// the others short-EM; for regression experts every start is short-EM.
+// the others short-EM; under a softmax gate on covariates random segments and short-EM take
+// turns (segments first); for other regression experts every start is short-EM.
 enum class InitMethod {
   Auto,
   KMeansPlusPlus,
