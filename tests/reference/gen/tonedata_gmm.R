@@ -3,6 +3,8 @@
 # component-specific covariances (mclust "VVV"), the bound of docs/starts.md's search test.
 #   mclust   : Mclust(X, G = 2, modelNames = "VVV") with mclust's defaults (its start is
 #              model-based hierarchical agglomeration, hc VVV); loglik as reported.
+#   hc       : hclass(hc(X, modelName = "VVV"), 2), mclust's hierarchical start, as a string of
+#              the rows' labels (tests/fit/test_hierarchical_start.cpp).
 #   polished : the same EM continued from mclust's classification with a tight tolerance
 #              (emControl(tol = c(1e-13, 1e-13)), itmax 1e5), and the log-likelihood
 #              recomputed at its parameters with mvtnorm-free code below.
@@ -27,19 +29,26 @@ loglik_at <- function(pro, mean, sigma) {
 }
 p <- tight$parameters
 eig <- lapply(1:2, function(k) eigen(p$variance$sigma[, , k])$values)
+hc_labels <- hclass(hc(X, modelName = "VVV"), 2)
 out <- list(
   dataset = "tonedata.csv", n = nrow(X), K = 2,
   model = "Gaussian mixture of (stretchratio, tuned), full component-specific covariances",
   generated_by = "tests/reference/gen/tonedata_gmm.R",
   R_version = R.version.string,
   package = "mclust", package_version = as.character(packageVersion("mclust")),
+  hc = list(call = 'hclass(hc(X, modelName = "VVV"), 2)',
+            hc_use = mclust.options("hcUse"),
+            labels = paste(hc_labels, collapse = ""),
+            sizes = as.vector(table(hc_labels))),
   mclust = list(call = 'Mclust(X, G = 2, modelNames = "VVV")', loglik = fit$loglik,
                 proportions = fit$parameters$pro),
   polished = list(
     call = 'me(X, "VVV", z = Mclust(...)$z, control = emControl(tol = c(1e-13, 1e-13), itmax = 1e5))',
     loglik = tight$loglik,
     loglik_recomputed = loglik_at(p$pro, p$mean, p$variance$sigma),
-    proportions = p$pro, means = p$mean,
+    proportions = p$pro,
+    means_note = "one row per column (stretchratio, tuned), one entry per component",
+    means = p$mean,
     covariance_eigenvalues = eig,
     weight_sums = colSums(tight$z)))
 write(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
