@@ -22,7 +22,7 @@ struct HierarchicalOptions {
   // Above this many rows the agglomeration runs on `max_rows` rows drawn at random and the
   // other rows join the cluster whose Gaussian (its mean and regularised covariance) gives
   // them the highest density: the pairwise merge costs take max_rows^2 doubles.
-  Index max_rows = 2000;
+  Index max_rows = 1000;
 };
 
 // K-cluster labels (0..K-1, every label used) of the rows of `features` from model-based
