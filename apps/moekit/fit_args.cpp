@@ -48,9 +48,17 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
                   "--method gradient: also stop when the score norm per row is at most this")
       ->capture_default_str();
   cmd->add_option("--init", a.init,
-                  "auto (k-means++ for gaussian experts and gaussian gates; random, k-means++ "
-                  "on [x, y] and random lines taking turns for regression experts) | kmeans++ | "
-                  "random | lines")
+                  "auto (gaussian experts and gates: hc first, then short-em; regression "
+                  "experts: short-em) | short-em (each start the best of --short-starts "
+                  "candidates of the other kinds after --short-iter EM iterations) | hc "
+                  "(model-based hierarchical agglomeration) | kmeans++ | lines | partition | "
+                  "random (docs/starts.md)")
+      ->capture_default_str();
+  cmd->add_option("--short-starts", a.short_starts,
+                  "Short-EM: candidates per start (random lines, random partitions, random "
+                  "responsibilities, k-means++ taking turns)")
+      ->capture_default_str();
+  cmd->add_option("--short-iter", a.short_iter, "Short-EM: EM iterations per candidate")
       ->capture_default_str();
   cmd->add_option("--restarts", a.restarts, "Number of starts; the best log-likelihood is kept")
       ->capture_default_str();
@@ -163,6 +171,8 @@ FitOptions make_fit_options(const FitArgs& a) {
   options.seed = a.seed;
   options.threads = a.threads;
   options.init = parse_init(a.init);
+  options.short_starts = a.short_starts;
+  options.short_iter = a.short_iter;
   options.device = parse_device(a.device);
   if (a.float32 && options.device != Device::Cuda)
     throw InputError("--float32 applies to --device cuda only");

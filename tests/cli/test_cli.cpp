@@ -175,7 +175,7 @@ TEST_CASE("summary names the rows and columns of every parameter", "[cli]") {
   // Gate coefficients: a row per gate covariate, a column per expert (the first the reference).
   CHECK_THAT(s.out, Contains("expert 1") && Contains("expert 2") && Contains("(Intercept)") &&
                         Contains("NO ") && Contains("Equivalence"));
-  CHECK_THAT(s.out, Contains("(random start)"));
+  CHECK_THAT(s.out, Contains("(segments start)"));
 
   const std::string iris = std::string(MOEKIT_DATASETS_DIR) + "/iris.csv";
   const Run t = run_cli("fit " + iris + " --formula 'Species ~ Petal.Width' --experts logistic -q");

@@ -179,15 +179,28 @@ FitResult EmFitter::run(Model& model,
     return true;
   };
 
+  if (initialise && start_method(options_.init, model, restart) == InitMethod::ShortEm) {
+    short_em_start(model, data, backend, restart, seed, result);
+    initialise = false;
+  }
   if (initialise) {
     const InitMethod method = start_method(options_.init, model, restart);
     result.init = to_string(method);
-    Matrix resp = method == InitMethod::RandomLines && !model.experts().categorical()
-                      ? random_lines(common.x, common.y, K, rng)
-                      : initial_responsibilities(
-                            init_features(model, common), K,
-                            method == InitMethod::RandomLines ? InitMethod::Random : method,
-                            options_.kmeans_iter, rng);
+    // Lines need a continuous response and segments covariates (the gate's, else the
+    // experts'); without them those starts fall back to random responsibilities.
+    const bool lines = method == InitMethod::RandomLines && !model.experts().categorical();
+    const bool segments = method == InitMethod::RandomSegments &&
+                          (model.gates_read_covariates() || model.experts().reads_covariates());
+    Matrix resp = lines ? random_lines(common.x, common.y, K, rng)
+                  : segments
+                      ? random_segments(common.x, common.y,
+                                        model.gates_read_covariates() ? common.z : common.x, K, rng)
+                      : initial_responsibilities(init_features(model, common), K,
+                                                 method == InitMethod::RandomLines ||
+                                                         method == InitMethod::RandomSegments
+                                                     ? InitMethod::Random
+                                                     : method,
+                                                 options_.kmeans_iter, rng);
     share_within_groups(common, resp);
     post = model.posteriors_from_leaves(resp);
     const MStepReport r = model.m_step(common, post);
@@ -283,6 +296,51 @@ FitResult EmFitter::run(Model& model,
   }
   result.seconds = seconds_since(t0);
   return result;
+}
+
+void EmFitter::short_em_start(Model& model,
+                              const Dataset& data,
+                              const EStepBackend& backend,
+                              int restart,
+                              std::uint64_t seed,
+                              FitResult& result) const {
+  // Biernacki, Celeux & Govaert (2003), emEM: short runs from several candidates, and only
+  // the best goes on. The candidates' streams derive from this start's, so a start is the
+  // same whatever the other starts are.
+  FitOptions o = options_;
+  o.max_iter = options_.short_iter;
+  o.restarts = 1;
+  o.on_iteration = nullptr;
+  const std::uint64_t base = derive_seed(seed, static_cast<std::uint64_t>(restart));
+  Model best;
+  FitResult chosen;
+  bool have = false;
+  std::string first_failure;
+  for (int c = 0; c < options_.short_starts; ++c) {
+    o.init = candidate_method(model, c);
+    Model trial(model);
+    try {
+      FitResult r = EmFitter(o).run(trial, data, backend, c, base, true);
+      // A candidate at a degenerate point loses to any proper one.
+      const bool better =
+          !have || (r.degenerate.empty() && !chosen.degenerate.empty()) ||
+          (r.degenerate.empty() == chosen.degenerate.empty() && r.objective() > chosen.objective());
+      if (better) {
+        chosen = std::move(r);
+        best = std::move(trial);
+        have = true;
+      }
+    } catch (const NumericalError& e) {
+      if (first_failure.empty()) first_failure = e.what();
+    }
+  }
+  if (!have)
+    throw NumericalError(
+        fmt::format("every one of the {} short-EM candidates failed; the first: {}",
+                    options_.short_starts, first_failure));
+  model = std::move(best);
+  result.init = fmt::format("short-em ({} of {})", chosen.init, options_.short_starts);
+  add_unique(result.warnings, chosen.warnings);
 }
 
 FitResult EmFitter::fit(Model& model, const Dataset& data) const {

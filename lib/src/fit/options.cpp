@@ -15,8 +15,16 @@ std::string to_string(InitMethod m) {
       return "auto";
     case InitMethod::Random:
       return "random";
+    case InitMethod::RandomPartition:
+      return "partition";
     case InitMethod::RandomLines:
       return "lines";
+    case InitMethod::RandomSegments:
+      return "segments";
+    case InitMethod::Hierarchical:
+      return "hc";
+    case InitMethod::ShortEm:
+      return "short-em";
     case InitMethod::KMeansPlusPlus:
       break;
   }
@@ -26,9 +34,14 @@ std::string to_string(InitMethod m) {
 InitMethod parse_init(const std::string& name) {
   if (name == "kmeans++" || name == "kmeans") return InitMethod::KMeansPlusPlus;
   if (name == "random") return InitMethod::Random;
+  if (name == "partition") return InitMethod::RandomPartition;
   if (name == "lines") return InitMethod::RandomLines;
+  if (name == "segments") return InitMethod::RandomSegments;
+  if (name == "hc") return InitMethod::Hierarchical;
+  if (name == "short-em" || name == "emem") return InitMethod::ShortEm;
   if (name == "auto") return InitMethod::Auto;
-  throw InputError::option("--init", name, "must be auto, kmeans++, random or lines");
+  throw InputError::option(
+      "--init", name, "must be auto, short-em, hc, kmeans++, lines, segments, partition or random");
 }
 
 std::string to_string(FitMethod m) { return m == FitMethod::Gradient ? "gradient" : "em"; }
@@ -48,6 +61,10 @@ void FitOptions::validate() const {
     throw InputError::option("--restarts", std::to_string(restarts), "must be >= 1");
   if (kmeans_iter < 0)
     throw InputError::option("--kmeans-iter", std::to_string(kmeans_iter), "must be >= 0");
+  if (short_starts < 1)
+    throw InputError::option("--short-starts", std::to_string(short_starts), "must be >= 1");
+  if (short_iter < 1)
+    throw InputError::option("--short-iter", std::to_string(short_iter), "must be >= 1");
   if (max_reseeds < 0)
     throw InputError::option("--max-reseeds", std::to_string(max_reseeds), "must be >= 0");
   if (warmup_iter < 1)

@@ -41,6 +41,14 @@ class EmFitter {
                 int restart,
                 std::uint64_t seed,
                 bool initialise) const;
+  // Short-EM (InitMethod::ShortEm): replaces the model's parameters by those of the best of
+  // options().short_starts candidates after options().short_iter EM iterations each.
+  void short_em_start(Model& model,
+                      const Dataset& data,
+                      const EStepBackend& backend,
+                      int restart,
+                      std::uint64_t seed,
+                      FitResult& result) const;
   FitOptions options_;
 };
 

@@ -9,19 +9,38 @@
 
 namespace moekit {
 
-// Auto: k-means++ for Gaussian experts and Gaussian gates; for regression experts the starts
-// take turns between random responsibilities (starts 1, 4, ...), k-means++ on [x, y] (2, 5,
-// ...) and random lines (3, 6, ...; logistic experts alternate the first two), because
-// clusters in the joint space often cut across regression lines (flexmix and mixtools start
-// regression mixtures from random partitions for the same reason) while random lines reach
-// basins that soft random splits drain away from.
+// The starts of EM (docs/starts.md):
+// Random: random soft responsibilities (uniform weights normalised per row; flexmix and
+// mixtools start mixtures of regressions so).
+// RandomPartition: every row joins a component drawn at random (a hard random partition).
+// KMeansPlusPlus: hard k-means++ clusters (Arthur & Vassilvitskii 2007) of y, of [x, y] for
+// regression experts, with z's columns too when a Gaussian gate models them.
 // RandomLines (regression experts): each component starts from the least-squares fit
 // through p random rows (p the design's columns), each row joining the component whose fit
-// predicts it best: the classic start for mixtures of regressions, which lands in basins
-// that soft random splits drain away from.
-enum class InitMethod { Auto, KMeansPlusPlus, Random, RandomLines };
+// predicts it best: the classic start for mixtures of regressions.
+// RandomSegments (softmax gates on covariates): K contiguous blocks of the rows sorted along
+// a random direction of the gate covariates, cut at random places.
+// Hierarchical: model-based hierarchical agglomeration of the same features as k-means++
+// with unconstrained Gaussian clusters (Fraley 1998; mclust's start).
+// ShortEm: short-EM / emEM (Biernacki, Celeux & Govaert 2003): every start is the best of
+// FitOptions::short_starts candidates (the other kinds taking turns) after
+// FitOptions::short_iter EM iterations each, and only that one runs to convergence.
+// Auto: for Gaussian experts (and Gaussian gates) the first start is the hierarchical one and
+// the others short-EM; under a softmax gate on covariates random segments and short-EM take
+// turns (segments first); for other regression experts every start is short-EM.
+enum class InitMethod {
+  Auto,
+  KMeansPlusPlus,
+  Random,
+  RandomPartition,
+  RandomLines,
+  RandomSegments,
+  Hierarchical,
+  ShortEm
+};
 std::string to_string(InitMethod m);
-InitMethod parse_init(const std::string& name);  // "auto" | "kmeans++" | "random" | "lines"
+// "auto" | "kmeans++" | "random" | "partition" | "lines" | "segments" | "hc" | "short-em"
+InitMethod parse_init(const std::string& name);
 
 // Em: expectation-maximisation (the default). Gradient: quasi-Newton (L-BFGS) ascent of the
 // same objective in the unconstrained parameters (Model::parameters()), from EM's starts.
@@ -45,6 +64,9 @@ struct FitOptions {
   std::uint64_t seed = 1;
   InitMethod init = InitMethod::Auto;
   int kmeans_iter = 20;  // Lloyd iterations after k-means++ seeding
+  // Short-EM starts: candidates per start and the EM iterations each candidate runs.
+  int short_starts = 6;
+  int short_iter = 10;
   int max_reseeds = 20;  // re-seeds of collapsed components allowed per start
   int threads = 0;       // 0: all hardware threads
   Device device = Device::Cpu;
