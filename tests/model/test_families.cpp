@@ -13,14 +13,15 @@ using namespace moekit;
 TEST_CASE("expert_num_params counts what one built expert has", "[families]") {
   for (const std::string& family : expert_family_names())
     for (const char* cov :
-         {"full", "diag", "spherical", "tied-full", "tied-diag", "tied-spherical"})
+         {"full", "diag", "spherical", "tied-full", "tied-diag", "tied-spherical", "VEI", "EVI",
+          "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"})
       for (Index q : {1, 2, 3})
         for (Index p : {1, 4})
           for (double df : {0.0, 4.0}) {
             // The response dimensions each family models: binomial successes and failures,
-            // one column for logistic, Laplace, Poisson and Gamma experts.
+            // one column for logistic, Laplace, Poisson, negative binomial and Gamma experts.
             const bool one = family == "logistic" || family == "laplace" || family == "poisson" ||
-                             family == "gamma";
+                             family == "negbin" || family == "gamma";
             if (family == "binomial" ? q != 2 : (q == 2 || (one && q != 1))) continue;
             if (df != 0.0 && family != "t") continue;
             INFO(family << " " << cov << " q=" << q << " p=" << p << " df=" << df);
