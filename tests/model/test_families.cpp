@@ -12,9 +12,8 @@ using namespace moekit;
 
 TEST_CASE("expert_num_params counts what one built expert has", "[families]") {
   for (const std::string& family : expert_family_names())
-    for (const char* cov :
-         {"full", "diag", "spherical", "tied-full", "tied-diag", "tied-spherical", "VEI", "EVI",
-          "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"})
+    for (const char* cov : {"full", "diag", "spherical", "tied-full", "tied-diag", "tied-spherical",
+                            "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"})
       for (Index q : {1, 2, 3})
         for (Index p : {1, 4})
           for (double df : {0.0, 4.0}) {

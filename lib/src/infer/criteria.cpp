@@ -32,7 +32,8 @@ double icl(double loglik, Index p, double n, const ConstMatrixRef& resp) {
 
 double icl(double loglik, Index p, const Dataset& data, const ConstMatrixRef& leaves) {
   const double n = data.observations();
-  if (!data.grouped()) return bic(loglik, p, n) + 2.0 * classification_entropy(leaves, data.weights);
+  if (!data.grouped())
+    return bic(loglik, p, n) + 2.0 * classification_entropy(leaves, data.weights);
   const Vector gw = data.weighted() ? Vector(group_rows(data, data.weights)) : Vector();
   return bic(loglik, p, n) + 2.0 * classification_entropy(group_rows(data, leaves), gw);
 }

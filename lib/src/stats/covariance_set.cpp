@@ -122,8 +122,7 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
   auto degenerate = [&](const Matrix& S, double tol) {
     if (!S.allFinite()) return true;
     if (spherical_structure(structure_)) return !(S(0, 0) >= tol * ref.mean());
-    if (diagonal_structure(structure_))
-      return !((S.diagonal().array() / ref.array()) >= tol).all();
+    if (diagonal_structure(structure_)) return !((S.diagonal().array() / ref.array()) >= tol).all();
     Eigen::LLT<Matrix> llt(S);
     if (llt.info() != Eigen::Success) return true;
     const Vector cond = llt.matrixLLT().diagonal().array().square();

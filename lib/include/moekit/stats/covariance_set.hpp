@@ -41,8 +41,8 @@ class CovarianceSet {
   std::vector<Index> fit(const std::vector<Matrix>& scatter, const Vector& N, double collapse_tol);
 
   // A fresh matrix for a re-seeded component k from a broad covariance (the data's): restricted
-  // to the structure and held to the floor; for a coupled structure, the broadest other component's matrix, which
-  // keeps the constraints. Tied structures keep the shared matrix.
+  // to the structure and held to the floor; for a coupled structure, the broadest other component's
+  // matrix, which keeps the constraints. Tied structures keep the shared matrix.
   void reseed(Index k, Matrix broad);
   // After every component was set from a model file: ModelFormatError naming `where` unless
   // the matrices together have the structure (common volume, shape or orientation).
