@@ -67,7 +67,9 @@ void check_same_fit(const Model& start,
   // The score (gradient method, standard errors) is the expanded data's too.
   Vector sa, sb;
   CHECK(a.loglik_and_score(weighted, sa) == Approx(b.loglik_and_score(expanded, sb)).margin(1e-9));
-  CHECK((sa - sb).cwiseAbs().maxCoeff() < 1e-7);
+  // Rounding differs between builds (FMA, vector width, -O1 under the sanitizers): 2.5e-7
+  // measured in the ASan build for the softmax-gated case; a weighting error is O(1).
+  CHECK((sa - sb).cwiseAbs().maxCoeff() < 1e-6);
 }
 
 Model short_start(Model m, const Dataset& d) {
@@ -123,9 +125,9 @@ TEST_CASE("weights: Poisson experts on bioChemists' unique rows = its 915 rows, 
       load_problem("bioChemists.csv", "art ~ fem + mar + kid5", "poisson", "constant", 2);
   // The rows come in another order here, and this EM is slow (flat likelihood): rounding
   // differences of the sums decay only slowly along the flat direction, so the parameters
-  // agree to 5e-8 (measured 5e-9 and, from the short-EM start, 3.4e-8) while the
-  // log-likelihood and BIC agree to 1e-9.
-  check_same_fit(short_start(make_model(agg), agg.data), agg.data, full.data, 5e-8, 1e-5);
+  // agree to 2e-7 (measured 5e-9 and, from the short-EM start, 3.4e-8 in Release and 5.1e-8
+  // in the ASan build) while the log-likelihood and BIC agree to 1e-9.
+  check_same_fit(short_start(make_model(agg), agg.data), agg.data, full.data, 2e-7, 1e-5);
 
   // flexmix 2.3.18, flexmix(art ~ fem + mar + kid5, weights = count), best of 30 starts
   // (tests/reference/values/weights.json); its BIC takes n = sum(weights) = 915.
