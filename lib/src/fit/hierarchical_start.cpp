@@ -1,6 +1,7 @@
 #include "moekit/fit/hierarchical_start.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/fit/init.hpp"
 
 #include <fmt/format.h>
 
@@ -135,13 +136,7 @@ std::vector<Index> hierarchical_labels(const ConstMatrixRef& features,
   const Index n = features.rows(), d = features.cols();
   if (K < 1 || n < K)
     throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
-  const RowVector mean = features.colwise().mean();
-  RowVector sd =
-      ((features.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n))
-          .sqrt();
-  for (Index j = 0; j < d; ++j)
-    if (!(sd(j) > 0)) sd(j) = 1.0;
-  const Matrix X = (features.rowwise() - mean).array().rowwise() / sd.array();
+  const Matrix X = standardised_columns(features);
   // The standardised columns have unit variance: alpha times the mean variance is alpha.
   const double ridge = options.alpha;
   if (n <= std::max(options.max_rows, K)) return agglomerate(X, K, ridge);

@@ -26,6 +26,17 @@ constexpr double kSegmentShare = 0.3;
 
 }  // namespace
 
+Matrix standardised_columns(const ConstMatrixRef& features) {
+  const Index n = features.rows(), d = features.cols();
+  const RowVector mean = features.colwise().mean();
+  RowVector sd =
+      ((features.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n))
+          .sqrt();
+  for (Index j = 0; j < d; ++j)
+    if (!(sd(j) > 0)) sd(j) = 1.0;
+  return (features.rowwise() - mean).array().rowwise() / sd.array();
+}
+
 std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
                                     Index K,
                                     int iterations,
@@ -33,13 +44,7 @@ std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
   const Index n = features.rows(), d = features.cols();
   if (n < K) throw InputError(fmt::format("{} rows cannot be split into {} components", n, K));
   // Standardise so that the clustering does not depend on the units of each column.
-  const RowVector mean = features.colwise().mean();
-  RowVector sd =
-      ((features.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n))
-          .sqrt();
-  for (Index j = 0; j < d; ++j)
-    if (!(sd(j) > 0)) sd(j) = 1.0;
-  const Matrix X = (features.rowwise() - mean).array().rowwise() / sd.array();
+  const Matrix X = standardised_columns(features);
 
   Matrix centers(K, d);
   Vector dist = Vector::Constant(n, std::numeric_limits<double>::infinity());

@@ -13,6 +13,10 @@
 
 namespace moekit {
 
+// Each column centred and scaled to unit (population) variance; a constant column is only
+// centred. The clustering starts work on these, so they do not depend on the units.
+Matrix standardised_columns(const ConstMatrixRef& features);
+
 // Labels 0..K-1 from k-means++ seeding and up to `iterations` Lloyd steps on the columns of
 // `features` standardised to unit variance.
 std::vector<Index> kmeans_plus_plus(const ConstMatrixRef& features,
