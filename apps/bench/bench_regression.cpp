@@ -66,6 +66,7 @@ void run(benchmark::State& state, const std::string& gate, const TreeShape& shap
   o.tol = 1e-300;  // run every iteration
   o.restarts = 1;
   o.init = InitMethod::Random;
+  o.split_merge = 0;  // EM iterations only, as the peers run them
   for (auto _ : state) {
     Model m(s, 1, kCols, kCols);
     const FitResult r = EmFitter(o).fit(m, data());

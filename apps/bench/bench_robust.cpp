@@ -52,6 +52,7 @@ void run(benchmark::State& state, const std::string& experts, double df) {
   Model model(spec, 1, 3, 3);
   FitOptions o;
   o.max_iter = 2;
+  o.split_merge = 0;
   o.seed = 3;
   EmFitter(o).fit(model, data());  // initialised; then time plain EM iterations
   FitOptions iterate;

@@ -16,7 +16,7 @@ run() { # name args...
     local starts=50
     [ "$init" = hc ] && starts=1
     printf '%s\t%s\t' "$name" "$init"
-    $M fit "$@" --init "$init" --restarts $starts --seed 7 --json -q | tr -d '\n'
+    $M fit "$@" --init "$init" --restarts $starts --seed 7 --split-merge 0 --json -q | tr -d '\n'
     echo
   done
 }

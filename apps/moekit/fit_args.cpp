@@ -58,6 +58,10 @@ void add_model_options(CLI::App* cmd, FitArgs& a) {
                   "Short-EM: candidates per start (random lines, random partitions, random "
                   "responsibilities, k-means++ taking turns)")
       ->capture_default_str();
+  cmd->add_option("--split-merge", a.split_merge,
+                  "Split-and-merge moves tried per round from the best start's maximum when "
+                  "K >= 3 (Ueda et al. 2000; 0: none)")
+      ->capture_default_str();
   cmd->add_option("--short-iter", a.short_iter, "Short-EM: EM iterations per candidate")
       ->capture_default_str();
   cmd->add_option("--restarts", a.restarts, "Number of starts; the best log-likelihood is kept")
@@ -173,6 +177,7 @@ FitOptions make_fit_options(const FitArgs& a) {
   options.init = parse_init(a.init);
   options.short_starts = a.short_starts;
   options.short_iter = a.short_iter;
+  options.split_merge = a.split_merge;
   options.device = parse_device(a.device);
   if (a.float32 && options.device != Device::Cuda)
     throw InputError("--float32 applies to --device cuda only");

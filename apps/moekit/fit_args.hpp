@@ -20,7 +20,7 @@ struct FitArgs {
   std::string gate_covariance;  // Gaussian gates; empty: full
   std::string weights;          // --weights: the column of observation weights; empty: none
   int restarts = 1, max_iter = 1000, threads = 0, warmup_iter = 5;
-  int short_starts = 6, short_iter = 10;
+  int short_starts = 6, short_iter = 10, split_merge = 8;
   std::uint64_t seed = 1;
   double tol = 1e-8, reg_covar = 1e-6, gradient_tol = 1e-9;
   double gate_ridge = 0.0;  // softmax gate: L2 penalty on the gate coefficients

@@ -59,20 +59,19 @@ TEST_CASE("starts: tonedata's two columns, full Gaussian mixture reaches mclust'
 
 TEST_CASE("starts: mcycle, four linear experts: mixtools' maximum, no degenerate component",
           "[cli][starts]") {
-  // mcycle.json: mixtools regmixEM reaches about -642.82 from many seeds; its best
-  // non-degenerate fit of 200 seeds, polished, is -638.432389187375. Known gap: with 10 starts
-  // seed 1 reaches -642.54, seeds 2 and 3 stop at -645.11 and -642.86 (docs/starts.md), so
-  // this asserts the best of the three seeds and a proper maximum from each.
-  double best = -1e300;
+  // mcycle.json: mixtools' regmixEM reaches -642.82 or better (non-degenerate) in 5 of 200
+  // seeds; its best, polished, is -638.432389187375. The starts alone reach it for seed 1
+  // only (-642.54; seeds 2 and 3 stop at -645.11 and -642.86); with the default
+  // split-and-merge moves every seed does (-640.33, -640.33, -642.50: docs/starts.md).
   for (int seed : {1, 2, 3}) {
     const auto j =
         fit_json(kData + "mcycle.csv --formula 'accel ~ times' --experts linear -k 4", seed);
     INFO("seed " << seed);
-    best = std::max(best, j["loglik"].get<double>());
-    CHECK(j["loglik"].get<double>() > -646.0);
+    CHECK(j["loglik"].get<double>() > -642.82);
+    CHECK(j["loglik"].get<double>() < -638.432389187375 + 1e-6);
     CHECK(j["degenerate_components"].empty());
+    CHECK(j["converged"].get<bool>());
   }
-  CHECK(best > -642.82);
 }
 
 TEST_CASE(

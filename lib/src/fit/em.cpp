@@ -5,6 +5,7 @@
 #include "moekit/core/parallel.hpp"
 #include "moekit/fit/degenerate.hpp"
 #include "moekit/fit/init.hpp"
+#include "moekit/fit/split_merge.hpp"
 #include "moekit/infer/criteria.hpp"
 
 #include <fmt/format.h>
@@ -136,7 +137,8 @@ FitResult EmFitter::run(Model& model,
                         const EStepBackend& backend,
                         int restart,
                         std::uint64_t seed,
-                        bool initialise) const {
+                        bool initialise,
+                        const Matrix* start_leaves) const {
   const auto t0 = Clock::now();
   // Under MPI `data` is this process's share of the rows and `common` the rows all hold.
   const Dataset& common = backend.common_rows(data);
@@ -179,6 +181,16 @@ FitResult EmFitter::run(Model& model,
     return true;
   };
 
+  if (start_leaves) {
+    result.init = "split-and-merge";
+    Matrix resp = *start_leaves;
+    share_within_groups(common, resp);
+    post = model.posteriors_from_leaves(resp);
+    const MStepReport r = model.m_step(common, post);
+    add_unique(result.warnings, r.warnings);
+    reseed(r.collapsed, 0);
+    initialise = false;
+  }
   if (initialise && start_method(options_.init, model, restart) == InitMethod::ShortEm) {
     short_em_start(model, data, backend, restart, seed, result);
     initialise = false;
@@ -343,6 +355,78 @@ void EmFitter::short_em_start(Model& model,
   add_unique(result.warnings, chosen.warnings);
 }
 
+void EmFitter::split_merge(Model& model,
+                           const Dataset& data,
+                           const EStepBackend& backend,
+                           FitResult& best) const {
+  // SMEM (Ueda et al. 2000): from a start's maximum, try the candidate moves in order and
+  // keep the first that climbs higher; repeat from there until no move does.
+  if (options_.split_merge <= 0 || model.components() < 3) return;
+  const Dataset& common = backend.common_rows(data);
+  const Matrix features = init_features(model, common);
+  // A move first runs kSplitMergeTrialIter EM iterations and goes on to convergence only
+  // when it is already above the current maximum: most moves fall back into a lower basin,
+  // and this keeps their cost at a few dozen iterations each.
+  constexpr int kSplitMergeTrialIter = 30;
+  FitOptions trial_options = options_;
+  trial_options.restarts = 1;
+  trial_options.on_iteration = nullptr;
+  trial_options.max_iter = std::min(options_.max_iter, kSplitMergeTrialIter);
+  const EmFitter trial_fitter(trial_options);
+  FitOptions finish_options = trial_options;
+  finish_options.max_iter = options_.max_iter;
+  const EmFitter finisher(finish_options);
+  const std::string start_init = best.init;
+  int tried = 0, accepted = 0;
+  // Each accepted move raises the maximum; the cap bounds the cost.
+  const int max_rounds = static_cast<int>(2 * model.components());
+  for (int round = 0; round < max_rounds; ++round) {
+    Posteriors post;
+    try {
+      model.e_step(common, post);
+    } catch (const NumericalError&) {
+      break;
+    }
+    const auto moves =
+        split_merge_moves(post.leaves(), post.row_loglik, features.cols(), options_.split_merge);
+    // A move must reach a proper maximum higher than the current one by more than EM's
+    // stopping noise (or replace a degenerate one), and never trade convergence for height.
+    const double margin = 10.0 * options_.tol * std::abs(best.objective());
+    auto higher = [&](const FitResult& r) {
+      return !best.degenerate.empty() || r.objective() > best.objective() + margin;
+    };
+    bool improved = false;
+    for (const SplitMergeMove& move : moves) {
+      const Matrix start = split_merge_start(post.leaves(), features, move);
+      Model trial(model);
+      ++tried;
+      try {
+        FitResult r = trial_fitter.run(trial, data, backend, options_.restarts + tried,
+                                       options_.seed, false, &start);
+        if (r.status == FitStatus::MaxIterations && options_.max_iter > kSplitMergeTrialIter &&
+            higher(r))
+          r = finisher.run(trial, data, backend, options_.restarts + tried, options_.seed, false);
+        if (!higher(r) || !r.degenerate.empty() ||
+            (r.status != FitStatus::Converged && r.status != best.status))
+          continue;
+        best = std::move(r);
+        model = std::move(trial);
+        improved = true;
+        ++accepted;
+        break;
+      } catch (const NumericalError&) {
+        // A move whose start cannot be fitted is simply not taken.
+      }
+    }
+    if (!improved) break;
+  }
+  // The iterations and trace are those of EM after the last kept move; the start is still
+  // named by how it began.
+  best.init = start_init;
+  best.split_merge_tried = tried;
+  best.split_merge_accepted = accepted;
+}
+
 FitResult EmFitter::fit(Model& model, const Dataset& data) const {
   model.spec().validate();
   model.check_data(data);
@@ -367,11 +451,21 @@ FitResult EmFitter::fit_with(Model& model,
   Model best_model;
   bool have = false;
   std::vector<double> logliks;
+  std::vector<double> moved_from;  // maxima that split-and-merge started from
   std::vector<std::string> failures;
   for (int r = 0; r < options_.restarts; ++r) {
     Model trial(model);
     try {
       FitResult res = run(trial, data, backend, r, options_.seed, true);
+      // Starts that reach a maximum already seen would make the same moves from it.
+      const double margin = 10.0 * options_.tol * std::abs(res.objective());
+      const bool seen = std::any_of(moved_from.begin(), moved_from.end(), [&](double l) {
+        return std::abs(l - res.objective()) <= margin;
+      });
+      if (!seen) {
+        moved_from.push_back(res.objective());
+        split_merge(trial, data, backend, res);
+      }
       logliks.push_back(res.objective());
       // A start at a degenerate maximum never beats one at a proper maximum.
       const bool better =

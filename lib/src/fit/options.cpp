@@ -63,6 +63,8 @@ void FitOptions::validate() const {
     throw InputError::option("--kmeans-iter", std::to_string(kmeans_iter), "must be >= 0");
   if (short_starts < 1)
     throw InputError::option("--short-starts", std::to_string(short_starts), "must be >= 1");
+  if (split_merge < 0)
+    throw InputError::option("--split-merge", std::to_string(split_merge), "must be >= 0");
   if (short_iter < 1)
     throw InputError::option("--short-iter", std::to_string(short_iter), "must be >= 1");
   if (max_reseeds < 0)

@@ -175,12 +175,14 @@ json fit_to_json(const FitResult& f) {
   j["stopping_rule"] = f.stopping_rule;
   j["restarts"] = f.restarts;
   j["best_restart"] = f.best_restart + 1;
-  // EM's objective at the end of every start (null for a start that failed).
+  // EM's objective at the end of every start, after its split-and-merge moves (null for a
+  // start that failed).
   nlohmann::json starts = nlohmann::json::array();
   for (double l : f.restart_logliks)
     starts.push_back(std::isfinite(l) ? nlohmann::json(l) : nullptr);
   j["restart_logliks"] = starts;
   j["init"] = f.init;
+  j["split_merge"] = {{"tried", f.split_merge_tried}, {"kept", f.split_merge_accepted}};
   j["backend"] = f.backend;
   j["seconds"] = f.seconds;
   j["warnings"] = f.warnings;

@@ -40,7 +40,14 @@ class EmFitter {
                 const EStepBackend& backend,
                 int restart,
                 std::uint64_t seed,
-                bool initialise) const;
+                bool initialise,
+                const Matrix* start_leaves = nullptr) const;
+  // Split-and-merge moves (fit/split_merge.hpp) from the best start's maximum: replaces the
+  // model and `best` by a higher proper maximum when a move reaches one.
+  void split_merge(Model& model,
+                   const Dataset& data,
+                   const EStepBackend& backend,
+                   FitResult& best) const;
   // Short-EM (InitMethod::ShortEm): replaces the model's parameters by those of the best of
   // options().short_starts candidates after options().short_iter EM iterations each.
   void short_em_start(Model& model,

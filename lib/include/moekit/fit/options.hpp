@@ -67,6 +67,9 @@ struct FitOptions {
   // Short-EM starts: candidates per start and the EM iterations each candidate runs.
   int short_starts = 6;
   int short_iter = 10;
+  // Split-and-merge (SMEM, Ueda et al. 2000): candidate moves tried per round from the best
+  // start's maximum, K >= 3 (0: none).
+  int split_merge = 8;
   int max_reseeds = 20;  // re-seeds of collapsed components allowed per start
   int threads = 0;       // 0: all hardware threads
   Device device = Device::Cpu;
