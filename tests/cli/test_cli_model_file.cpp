@@ -34,6 +34,13 @@ json fitted(const std::string& args) {
   return json::parse(slurp(model.path()));
 }
 
+// `moekit fit faithful.csv -k 2`'s model file, fitted once for the test cases that edit it
+// (each edits a copy).
+const json& faithful_k2() {
+  static const json g = fitted(kFaithful + " -k 2");
+  return g;
+}
+
 struct Edit {
   std::string what;                   // for INFO
   std::function<void(json&)> change;  // applied to a copy of the fitted model
@@ -67,7 +74,7 @@ void check_refused(const json& good,
 
 TEST_CASE("names and dimensions that disagree are refused on load", "[cli][model-file][errors]") {
   // Heap overflows in predict, simulate and the linear experts before.
-  const json g = fitted(kFaithful + " -k 2");
+  const json& g = faithful_k2();
   check_refused(g, kFaithful,
                 {{"response_names shorter",
                   [](json& j) { j["spec"]["data"]["response_names"] = {"eruptions"}; },
@@ -109,7 +116,7 @@ TEST_CASE("names and dimensions that disagree are refused on load", "[cli][model
 
 TEST_CASE("counts in a model file are whole numbers in range, checked before allocation",
           "[cli][model-file][errors]") {
-  const json g = fitted(kFaithful + " -k 2");
+  const json& g = faithful_k2();
   check_refused(g, kFaithful,
                 {{"K = 2.7 (read as 2 before)",
                   [](json& j) { j["spec"]["K"] = 2.7; },
@@ -142,7 +149,7 @@ TEST_CASE("counts in a model file are whole numbers in range, checked before all
 
 TEST_CASE("covariances in a model file are symmetric, of their structure, positive definite",
           "[cli][model-file][errors]") {
-  const json g = fitted(kFaithful + " -k 2");
+  const json& g = faithful_k2();
   auto& cov = g["parameters"]["experts"]["components"][0]["covariance"];
   REQUIRE(cov.size() == 2);
   check_refused(
@@ -171,7 +178,7 @@ TEST_CASE("covariances in a model file are symmetric, of their structure, positi
 
 TEST_CASE("huge parameters are refused on load; overflowing predictions are exit 2 naming the row",
           "[cli][model-file][errors]") {
-  const json g = fitted(kFaithful + " -k 2");
+  const json& g = faithful_k2();
   check_refused(g, kFaithful,
                 {{"a mean of 1e308 (inf and NaN predictions with exit 0 before)",
                   [](json& j) { j["parameters"]["experts"]["components"][0]["mean"][0] = 1e308; },
@@ -212,7 +219,7 @@ TEST_CASE("huge parameters are refused on load; overflowing predictions are exit
 
 TEST_CASE("malformed model files are exit 1 naming the file, in moekit's words",
           "[cli][model-file][errors]") {
-  const json g = fitted(kFaithful + " -k 2");
+  const json& g = faithful_k2();
   check_refused(
       g, kFaithful,
       {{"spec is a list", [](json& j) { j["spec"] = json::array(); }, {"spec"}},

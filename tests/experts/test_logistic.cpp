@@ -36,7 +36,10 @@ TEST_CASE("iris: multinomial experts (Chen, Xu & Chi 1999) fit and predict",
   auto p = testing::load_problem("iris.csv", "Species ~ .", "logistic", "constant", 2);
   REQUIRE(p.spec.data.response_levels.size() == 3);
   Model m = testing::make_model(p);
-  const FitResult r = testing::fit_em(m, p.data, 3, 1, 300);
+  // One random start (seed 3): its relative change falls below tol after about 130
+  // iterations, near -3.986. Seeds 1 and 2 climb as high (-4.15, -4.11) but run all 300
+  // slow iterations with a separated expert at its bound.
+  const FitResult r = testing::fit_em(m, p.data, 1, 3, 300);
   // iris is separable: a single multinomial logit approaches its supremum near -5.9493
   // (nnet 7.3.18, multinom(Species ~ ., data = iris, maxit = 10000, reltol = 1e-16):
   // -5.94927418077493, tests/reference/values/iris.json). The mixture contains it, so it

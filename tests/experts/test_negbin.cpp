@@ -22,12 +22,14 @@ namespace {
 
 const char* const kFormula = "art ~ fem + mar + kid5 + phd + ment";
 
-FitResult fit_negbin(Problem& p, Model& m, int restarts, double tol = 1e-8) {
+FitResult fit_negbin(
+    Problem& p, Model& m, int restarts, double tol = 1e-8, int max_iter = FitOptions().max_iter) {
   p.spec.reg_covar = ModelSpec().reg_covar;
   m = make_model(p);
   FitOptions o;
   o.restarts = restarts;
   o.tol = tol;
+  o.max_iter = max_iter;
   return EmFitter(o).fit(m, p.data);
 }
 
@@ -50,10 +52,14 @@ TEST_CASE("negbin experts reach the best maximum on bioChemists, K = 2", "[negbi
   Problem p = load_problem("bioChemists.csv", kFormula, "negbin", "constant", 2);
   Model m;
   // EM is slow here: the default stopping rule (relative change 1e-8) stops 5e-4 to 1e-3 short.
-  const FitResult r = fit_negbin(p, m, 3);
+  // Seed 1's first start already lies in the best maximum's basin (so do seeds 2 to 4).
+  const FitResult r = fit_negbin(p, m, 1);
   CHECK(r.loglik >= best - 2e-3);
   CHECK(r.loglik <= best + 1e-6);
-  const FitResult polished = fit_negbin(p, m, 3, 1e-12);
+  // Polished: EM from the fitted parameters on to a relative change of 1e-12.
+  FitOptions tight;
+  tight.tol = 1e-12;
+  const FitResult polished = EmFitter(tight).refine(m, p.data);
   CHECK(polished.loglik == Approx(best).epsilon(0).margin(1e-7));
   // The component with theta 6.54 has fem 0.3954 (R's optimum; the likelihood is flat to
   // 1e-7 along theta at the 1e-3 level).
@@ -66,7 +72,9 @@ TEST_CASE("negbin experts reach the best maximum on bioChemists, K = 2", "[negbi
 TEST_CASE("negbin score = finite differences of the weighted log-likelihood", "[negbin]") {
   Problem p = load_problem("bioChemists.csv", "art ~ fem + ment", "negbin", "constant", 2);
   Model m;
-  fit_negbin(p, m, 1);
+  // 50 EM iterations (convergence takes about 500) put the parameters where a fit goes: the
+  // identity holds at any parameters, and the responsibilities below are not the posterior's.
+  fit_negbin(p, m, 1, 1e-8, 50);
   const Experts& e = m.experts();
   const Index n = p.data.rows();
   Matrix resp(n, 2);
@@ -115,7 +123,8 @@ TEST_CASE("negbin experts refuse non-counts; the model file keeps theta", "[negb
 
   Problem p = load_problem("bioChemists.csv", "art ~ ment", "negbin", "constant", 2);
   Model m;
-  fit_negbin(p, m, 1);
+  // 50 EM iterations (convergence takes about 750): the round trip holds for any parameters.
+  fit_negbin(p, m, 1, 1e-8, 50);
   const std::string text = model_to_json(m, nullptr);
   const Model back = model_from_json(text, "m.json");
   CHECK((back.parameters() - m.parameters()).cwiseAbs().maxCoeff() == 0.0);
