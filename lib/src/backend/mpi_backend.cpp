@@ -7,6 +7,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/kernels/pack_storage.hpp"
 #include "moekit/stats/gaussian_moments.hpp"
@@ -155,6 +156,18 @@ Matrix row_moments(const kernels::GaussianRegressionStorage& s,
       });
 }
 
+// The M-step's sums over this process's rows (Posteriors::shares), summed in rank order.
+class RankOrderReduction final : public ProcessReduction {
+ public:
+  void sum(double* values, Index count) const override { sum_in_rank_order(values, count); }
+  void max(double* values, Index count) const override {
+    if (size() == 1) return;
+    std::vector<double> mine(values, values + count);
+    MPI_Allreduce(mine.data(), values, to_int(count, "the values"), MPI_DOUBLE, MPI_MAX,
+                  MPI_COMM_WORLD);
+  }
+};
+
 class MpiBackend final : public EStepBackend {
  public:
   explicit MpiBackend(const Dataset& share) {
@@ -193,20 +206,28 @@ class MpiBackend final : public EStepBackend {
   std::string name() const override { return fmt::format("mpi ({} processes)", size()); }
 
   void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
+    // Gaussian-regression experts are fitted from their moments; other experts (logistic)
+    // and gates that read covariates (softmax) from this process's rows, their iterative
+    // M-steps summing over the processes (Posteriors::shares).
     kernels::GaussianRegressionStorage s;
     const GaussianRegression* g = model.experts().gaussian_regression();
-    if (!g) throw Error("MpiBackend: the experts have no moments");
-    g->export_pack(s);
-    const Index K = model.components(), m = 1 + s.p + s.q;
-    std::vector<double> sums(static_cast<size_t>(2 + K * m * m), 0.0);
+    if (g) g->export_pack(s);
+    const bool rows = !g || model.gates_read_covariates();
+    const Index K = model.components(), m = g ? 1 + s.p + s.q : 0;
+    // The log-likelihood, EM's objective, then the moments (else the leaf masses).
+    std::vector<double> sums(static_cast<size_t>(2 + (g ? K * m * m : K)), 0.0);
     const auto t0 = Clock::now();
     std::exception_ptr error;
     try {
       model.e_step(data, rows_);
       sums[0] = rows_.loglik;
       sums[1] = rows_.objective;
-      const Matrix M = row_moments(s, data, rows_.leaves());
-      std::copy(M.data(), M.data() + K * m * m, sums.data() + 2);
+      if (g) {
+        const Matrix M = row_moments(s, data, rows_.leaves());
+        std::copy(M.data(), M.data() + K * m * m, sums.data() + 2);
+      } else {
+        std::copy(rows_.leaf_masses.data(), rows_.leaf_masses.data() + K, sums.data() + 2);
+      }
     } catch (...) {
       error = std::current_exception();
     }
@@ -221,19 +242,30 @@ class MpiBackend final : public EStepBackend {
     stats_.wait_seconds += std::chrono::duration<double>(t1 - local).count();
     stats_.reduce_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
     stats_.bytes = static_cast<double>(sums.size() * sizeof(double));
-    GaussianMoments moments;
-    moments.p = s.p;
-    moments.q = s.q;
-    moments.response_variance = response_variance_;
-    for (Index k = 0; k < K; ++k)
-      moments.M.push_back(Eigen::Map<const Matrix>(sums.data() + 2 + k * m * m, m, m));
     out.leaf_count = K;
     out.loglik = sums[0];
     out.objective = sums[1];
-    out.nodes.resize(0, rows_.nodes.cols());
-    out.row_loglik.resize(0);
-    out.leaf_masses = moments.masses();
-    out.moments = std::move(moments);
+    out.shares = &reduction_;
+    if (rows) {
+      out.nodes = rows_.nodes;
+      out.row_loglik = rows_.row_loglik;
+    } else {
+      out.nodes.resize(0, rows_.nodes.cols());
+      out.row_loglik.resize(0);
+    }
+    if (g) {
+      GaussianMoments moments;
+      moments.p = s.p;
+      moments.q = s.q;
+      moments.response_variance = response_variance_;
+      for (Index k = 0; k < K; ++k)
+        moments.M.push_back(Eigen::Map<const Matrix>(sums.data() + 2 + k * m * m, m, m));
+      out.leaf_masses = moments.masses();
+      out.moments = std::move(moments);
+    } else {
+      out.leaf_masses = Eigen::Map<const Vector>(sums.data() + 2, K);
+      out.moments.reset();
+    }
     last_model_ = model;
   }
 
@@ -249,7 +281,10 @@ class MpiBackend final : public EStepBackend {
     sum_in_rank_order(values, count);
   }
   Vector common_row_loglik(const Model&, const Dataset&, Posteriors& post) const override {
-    if (post.has_rows() || !last_model_) return post.row_loglik;
+    // Posteriors of this backend's E-step hold this process's rows, if any: the common rows'
+    // log-likelihoods come from that E-step's parameters. Others (a start's) are the common
+    // rows' own.
+    if (post.shares != &reduction_ || !last_model_) return post.row_loglik;
     Posteriors p;
     last_model_->e_step(common_, p);
     return p.row_loglik;
@@ -259,6 +294,7 @@ class MpiBackend final : public EStepBackend {
   Index total_ = 0;
   Dataset common_;
   Vector response_variance_;
+  RankOrderReduction reduction_;
   mutable Posteriors rows_;
   mutable std::optional<Model> last_model_;
   struct Stats {
@@ -405,7 +441,8 @@ void check_supported(const Model& model, const Dataset& share) {
   };
   if (!model.experts().gaussian_regression()) refuse(fmt::format("--experts {}", spec.experts));
   if (!spec.tree.empty()) refuse(fmt::format("a gating tree (--tree)"));
-  if (spec.gate != "constant") refuse(fmt::format("--gate {}", spec.gate));
+  if (spec.gate != "constant" && spec.gate != "softmax")
+    refuse(fmt::format("--gate {}", spec.gate));
   if (share.grouped()) refuse("grouped data ('| " + share.group_column + "')");
   if (!spec.data.factor_levels.empty())
     refuse(
