@@ -159,13 +159,23 @@ Matrix row_moments(const kernels::GaussianRegressionStorage& s,
 // The M-step's sums over this process's rows (Posteriors::shares), summed in rank order.
 class RankOrderReduction final : public ProcessReduction {
  public:
-  void sum(double* values, Index count) const override { sum_in_rank_order(values, count); }
+  void sum(double* values, Index count) const override {
+    const auto t0 = Clock::now();
+    sum_in_rank_order(values, count);
+    seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    sums += 1;
+    bytes += static_cast<double>(count) * sizeof(double);
+  }
   void max(double* values, Index count) const override {
+    maxima += 1;
     if (size() == 1) return;
     std::vector<double> mine(values, values + count);
     MPI_Allreduce(mine.data(), values, to_int(count, "the values"), MPI_DOUBLE, MPI_MAX,
                   MPI_COMM_WORLD);
   }
+  // For MOEKIT_MPI_STATS: calls, bytes sent by sum() and its time.
+  mutable long sums = 0, maxima = 0;
+  mutable double bytes = 0, seconds = 0;
 };
 
 class MpiBackend final : public EStepBackend {
@@ -201,6 +211,12 @@ class MpiBackend final : public EStepBackend {
                  rank(), size(), static_cast<long>(rows_.rows()), stats_.esteps, stats_.bytes,
                  stats_.bytes * size(), 1e3 * stats_.local_seconds / e,
                  1e3 * stats_.wait_seconds / e, 1e3 * stats_.reduce_seconds / e);
+    if (reduction_.sums > 0)
+      std::fprintf(stderr,
+                   "mpi stats: rank %d of %d: M-steps over the rows: %ld sums (%.0f bytes sent "
+                   "in all, %.3f ms in all) and %ld maxima\n",
+                   rank(), size(), reduction_.sums, reduction_.bytes, 1e3 * reduction_.seconds,
+                   reduction_.maxima);
   }
 
   std::string name() const override { return fmt::format("mpi ({} processes)", size()); }
@@ -448,6 +464,82 @@ void check_supported(const Model& model, const Dataset& share) {
     refuse(
         "a formula with a text (factor) column, whose levels each process would learn from "
         "its own rows,");
+}
+
+BlockAlignedShare align_to_blocks(const Dataset& share) {
+  const std::int64_t m = share.rows(), first = sum_below(m), n = sum_int(m);
+  const std::int64_t end = first + m;
+  const std::int64_t front = first % kBlockRows,
+                     back = m == 0 ? 0
+                                   : std::min<std::int64_t>(
+                                         (end + kBlockRows - 1) / kBlockRows * kBlockRows, n) -
+                                         end;
+  BlockAlignedShare out;
+  out.front = static_cast<Index>(front);
+  if (m == 0 || share.grouped()) {
+    out.data = share;
+    out.front = 0;
+    return out;
+  }
+  std::vector<Index> rows;
+  rows.reserve(static_cast<size_t>(front + m + back));
+  rows.insert(rows.end(), static_cast<size_t>(front), 0);
+  for (Index i = 0; i < m; ++i) rows.push_back(i);
+  rows.insert(rows.end(), static_cast<size_t>(back), static_cast<Index>(m - 1));
+  const auto count = static_cast<Index>(rows.size());
+  Dataset& d = out.data;
+  d.source = share.source;
+  d.group_column = share.group_column;
+  d.x.resize(count, share.x.cols());
+  d.y.resize(count, share.y.cols());
+  d.z.resize(count, share.z.cols());
+  if (share.weighted()) d.weights.resize(count);
+  d.lines.resize(static_cast<size_t>(count));
+  for (Index i = 0; i < count; ++i) {
+    const Index r = rows[static_cast<size_t>(i)];
+    d.x.row(i) = share.x.row(r);
+    d.y.row(i) = share.y.row(r);
+    d.z.row(i) = share.z.row(r);
+    if (share.weighted()) d.weights(i) = share.weights(r);
+    d.lines[static_cast<size_t>(i)] = share.line_of(r);
+  }
+  return out;
+}
+
+void write_in_rank_order(const std::string& text,
+                         const std::function<void(std::string_view)>& write) {
+  // One message carries at most INT_MAX bytes: longer texts go in pieces.
+  constexpr std::int64_t kPiece = std::int64_t(1) << 30;
+  std::exception_ptr error;
+  auto write_safely = [&](std::string_view piece) {
+    if (error) return;  // after a failed write: receive the rest, write nothing
+    try {
+      write(piece);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  };
+  if (rank() == 0) {
+    write_safely(text);
+    std::string piece;
+    for (int r = 1; r < size(); ++r) {
+      std::int64_t length = 0;
+      MPI_Recv(&length, 1, MPI_INT64_T, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      for (std::int64_t at = 0; at < length; at += kPiece) {
+        piece.resize(static_cast<size_t>(std::min(kPiece, length - at)));
+        MPI_Recv(piece.data(), static_cast<int>(piece.size()), MPI_CHAR, r, 0, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+        write_safely(piece);
+      }
+    }
+  } else {
+    const auto length = static_cast<std::int64_t>(text.size());
+    MPI_Send(&length, 1, MPI_INT64_T, 0, 0, MPI_COMM_WORLD);
+    for (std::int64_t at = 0; at < length; at += kPiece)
+      MPI_Send(text.data() + at, static_cast<int>(std::min(kPiece, length - at)), MPI_CHAR, 0, 0,
+               MPI_COMM_WORLD);
+  }
+  settle(error);
 }
 
 std::unique_ptr<EStepBackend> make_mpi_backend(const Dataset& share) {

@@ -9,8 +9,10 @@
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/data/csv.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace moekit::mpi {
 
@@ -30,6 +32,25 @@ CsvTable read_csv_share(const std::string& path, const CsvOptions& options);
 // processes: Gaussian or linear (Gaussian-regression) experts under a constant gate, one
 // level, ungrouped data.
 void check_supported(const Model& model, const Dataset& share);
+
+// A share's rows padded so that its blocks of kBlockRows rows (core/parallel.hpp) fall where
+// one process's blocks fall on all the rows: `front` copies of its first row before them, and
+// after them copies of its last row up to the end of that row's block in all the rows.
+// Vectorised kernels treat a row by its place in its block (a packet or the scalar tail), so
+// per-row results (predict) then have the bits one process gives them. Ungrouped data.
+// Collective.
+struct BlockAlignedShare {
+  Dataset data;
+  Index front = 0;  // the share's rows are data's rows [front, front + share.rows())
+};
+BlockAlignedShare align_to_blocks(const Dataset& share);
+
+// Collective: rank 0 passes its `text`, then every other rank's in rank order, to `write`
+// (one piece at a time: rank 0 never holds more than its own text and one other rank's);
+// the other ranks' `write` is not called. An error from `write` stops every process alike,
+// once every text has been sent.
+void write_in_rank_order(const std::string& text,
+                         const std::function<void(std::string_view)>& write);
 
 // Collective: sums the row counts, gathers the common rows.
 std::unique_ptr<EStepBackend> make_mpi_backend(const Dataset& share);
