@@ -186,7 +186,6 @@ TEST_CASE("predict across processes writes what one process writes", "[predict]"
   };
   const std::vector<Case> cases{{linear.path(), dataset("NOdata.csv"), "posterior"},
                                 {linear.path(), blocks.path(), "posterior"},
-                                {linear.path(), blocks.path(), "mean"},
                                 {linear.path(), blocks.path(), "log-density"},
                                 {linear.path(), blocks.path(), "gate"},
                                 {clusters.path(), dataset("faithful.csv"), "class"}};
