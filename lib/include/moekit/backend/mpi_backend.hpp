@@ -3,8 +3,10 @@
 // runs the E-step and the experts' moments on it with the CPU kernels; the log-likelihood
 // and the moments are summed over the processes in rank order (so every process gets the
 // same bits and takes the same decisions), and the M-step runs from the sums
-// (GaussianRegression::fit_moments, Gate::fit_masses). The starts and re-seeding run on rows
-// every process holds alike: all rows up to kCommonRows, a sample of them beyond.
+// (GaussianRegression::fit_moments, Gate::fit_masses). A softmax gate is fitted from each
+// process's rows, its Newton steps summing over the processes (Posteriors::shares,
+// core/process_sums.hpp). The starts and re-seeding run on rows every process holds alike:
+// all rows up to kCommonRows, a sample of them beyond.
 
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/data/csv.hpp"
@@ -29,8 +31,8 @@ inline constexpr Index kCommonRows = Index(1) << 20;
 CsvTable read_csv_share(const std::string& path, const CsvOptions& options);
 
 // InputError naming what is not covered when this backend cannot fit `model` across
-// processes: Gaussian or linear (Gaussian-regression) experts under a constant gate, one
-// level, ungrouped data.
+// processes: Gaussian or linear (Gaussian-regression) experts under a constant or softmax
+// gate, one level, ungrouped data.
 void check_supported(const Model& model, const Dataset& share);
 
 // A share's rows padded so that its blocks of kBlockRows rows (core/parallel.hpp) fall where
