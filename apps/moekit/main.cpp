@@ -96,11 +96,12 @@ int run(int argc, char** argv) {
   // An input read as '-' is protected like a named one: no --out may replace it.
   moekit::protect_standard_input();
   if (unknown_command(app, argc, argv)) return 1;
-  if (moekit::mpi::size() > 1 && std::strcmp(argv[1], "fit") != 0) {
+  if (moekit::mpi::size() > 1 && std::strcmp(argv[1], "fit") != 0 &&
+      std::strcmp(argv[1], "predict") != 0) {
     if (moekit::mpi::rank() == 0)
       fmt::print(stderr,
-                 "error: under mpirun only 'moekit fit' runs across processes; run '{}' as "
-                 "one process\n",
+                 "error: under mpirun only 'moekit fit' and 'moekit predict' run across "
+                 "processes; run '{}' as one process\n",
                  moekit::excerpt(argv[1]));
     return 1;
   }

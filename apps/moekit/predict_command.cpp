@@ -5,6 +5,9 @@
 #include "model_data.hpp"
 #include "report.hpp"
 
+#include "moekit/backend/mpi_backend.hpp"
+#include "moekit/backend/mpi_session.hpp"
+#include "moekit/config.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/input_file.hpp"
 #include "moekit/core/output_file.hpp"
@@ -15,7 +18,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 namespace moekit::cli {
 
@@ -114,7 +120,13 @@ std::string render(const Model& model, const Dataset& data, const std::string& w
   return s;
 }
 
-void run_predict(const PredictArgs& a) {
+bool needs_response(const std::string& what) {
+  static const std::vector<std::string> kNoResponse{
+      "gate", "mean", "quantile", "median", "hard", "expert-means", "class-probabilities", "label"};
+  return std::find(kNoResponse.begin(), kNoResponse.end(), what) == kNoResponse.end();
+}
+
+void check_options(const PredictArgs& a) {
   static const std::vector<std::string> kWhat{
       "posterior", "branch", "class", "density",      "log-density",         "gate", "mean",
       "quantile",  "median", "hard",  "expert-means", "class-probabilities", "label"};
@@ -127,17 +139,80 @@ void run_predict(const PredictArgs& a) {
   if (a.what == "quantile" && !(a.level > 0.0 && a.level < 1.0))
     throw InputError::option("--level", fmt::format("{}", a.level),
                              "must be strictly between 0 and 1");
+}
+
+#if MOEKIT_HAS_MPI
+// mpirun -n P moekit predict: every process predicts the rows of its share of the data (read
+// as `fit` reads them: mpi::read_csv_share), and rank 0 writes one output, the processes'
+// rows in rank order, which is row order. Every row's prediction is its own, and each share
+// is padded to one process's row blocks (mpi::align_to_blocks), so the output is byte for
+// byte that of one process.
+void mpi_predict(const PredictArgs& a) {
+  Model model;
+  CsvOptions csv;
+  mpi::agree([&] {
+    check_options(a);
+    if (a.model == "-")
+      throw InputError(SourceLocation{a.model},
+                       "standard input cannot be shared among MPI processes: give the model "
+                       "file's name");
+    if (mpi::rank() == 0 && !a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
+    model = model_from_json(read_input_file(a.model, "model file"), a.model);
+    csv.delimiter = parse_delimiter(a.delimiter);
+  });
+  CsvTable table = mpi::read_csv_share(a.data, csv);
+  Dataset data;
+  mpi::agree([&] {
+    data = model_data(table, model, needs_response(a.what), a.model);
+    table = CsvTable();
+    if (data.grouped())
+      throw InputError(
+          fmt::format("a model of grouped data ('| {}') cannot predict across MPI processes "
+                      "(a group's rows may fall in two processes' shares): run one process",
+                      data.group_column));
+  });
+  const mpi::BlockAlignedShare aligned = mpi::align_to_blocks(data);
+  std::string text;
+  mpi::agree([&] {
+    const std::string all = render(model, aligned.data, a.what, a.level);
+    // The header (rank 0's only), then this share's rows without the padding.
+    auto after_lines = [&](size_t at, Index lines) {
+      for (Index i = 0; i < lines; ++i) at = all.find('\n', at) + 1;
+      return at;
+    };
+    const size_t header = after_lines(0, 1), begin = after_lines(header, aligned.front),
+                 end = after_lines(begin, data.rows());
+    text =
+        (mpi::rank() == 0 ? all.substr(0, header) : std::string()) + all.substr(begin, end - begin);
+  });
+  std::optional<OutputFile> out;
+  mpi::agree([&] {
+    if (mpi::rank() == 0 && !a.out.empty()) out.emplace(a.out);
+  });
+  mpi::write_in_rank_order(text, [&](std::string_view piece) {
+    if (out)
+      out->write(piece);
+    else if (std::fwrite(piece.data(), 1, piece.size(), stdout) != piece.size())
+      throw InputError("cannot write the predictions to standard output");
+  });
+  mpi::agree([&] {
+    if (out) out->commit();
+  });
+}
+#endif
+
+void run_predict(const PredictArgs& a) {
+#if MOEKIT_HAS_MPI
+  if (mpi::launched_by_mpirun()) return mpi_predict(a);
+#endif
+  check_options(a);
   if (!a.out.empty()) refuse_overwrite(a.out, {a.model, a.data});
   // Read here rather than by load_model, for read_input_file's messages (a folder, stdin).
   const Model model = model_from_json(read_input_file(a.model, "model file"), a.model);
   CsvOptions csv;
   csv.delimiter = parse_delimiter(a.delimiter);
   const CsvTable table = read_csv(a.data, csv);
-  static const std::vector<std::string> kNoResponse{
-      "gate", "mean", "quantile", "median", "hard", "expert-means", "class-probabilities", "label"};
-  const bool need_response =
-      std::find(kNoResponse.begin(), kNoResponse.end(), a.what) == kNoResponse.end();
-  const Dataset data = model_data(table, model, need_response, a.model);
+  const Dataset data = model_data(table, model, needs_response(a.what), a.model);
   const std::string text = render(model, data, a.what, a.level);
   if (a.out.empty())
     fmt::print("{}", text);

@@ -4,6 +4,7 @@
 
 #include "experts/regression_util.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/core/rng.hpp"
 #include "moekit/experts/gaussian.hpp"
 #include "moekit/experts/linear.hpp"
@@ -60,6 +61,50 @@ TEST_CASE("softmax gate M-step maximises the weighted multinomial likelihood", "
   const Vector fitted = lw.array().exp().colwise().sum().transpose();
   const Vector target = resp.colwise().sum().transpose();
   CHECK((fitted - target).cwiseAbs().maxCoeff() < 1e-6);
+}
+
+TEST_CASE("softmax gate M-step sums its Newton steps over the processes sharing the rows",
+          "[softmax][processes]") {
+  // Two processes holding the same rows, as one process sees them: every sum doubles, every
+  // maximum stays. The fit must then be the fit of the rows stacked twice, which the ridge
+  // penalty (not doubled) tells apart from the fit of the rows once.
+  struct TwoAlike final : ProcessReduction {
+    void sum(double* v, Index count) const override {
+      for (Index j = 0; j < count; ++j) v[j] *= 2.0;
+      ++calls;
+    }
+    void max(double*, Index) const override {}
+    mutable int calls = 0;
+  };
+  Rng rng(5);
+  const Index n = 150, K = 3;
+  Matrix z(n, 2), resp(n, K);
+  for (Index i = 0; i < n; ++i) {
+    z(i, 0) = 1.0;
+    z(i, 1) = standard_normal(rng);
+    for (Index k = 0; k < K; ++k) resp(i, k) = uniform01(rng) + (k == 2 ? z(i, 1) * z(i, 1) : 0.0);
+    resp.row(i) /= resp.row(i).sum();
+  }
+  Matrix z2(2 * n, 2), resp2(2 * n, K);
+  z2 << z, z;
+  resp2 << resp, resp;
+  const double ridge = 20.0;
+  SoftmaxGate stacked(K, 2, ridge), shared(K, 2, ridge);
+  stacked.fit(z2, resp2);
+  const TwoAlike two;
+  {
+    const ScopedProcessSums scope(&two);
+    shared.fit(z, resp);
+  }
+  CHECK(two.calls > 1);  // once per Newton evaluation
+  const Vector a = stacked.parameters(), b = shared.parameters();
+  CHECK((a - b).cwiseAbs().maxCoeff() < 1e-10 * std::max(1.0, a.cwiseAbs().maxCoeff()));
+  // Outside the scope the rows are all the rows again.
+  const int calls = two.calls;
+  SoftmaxGate alone(K, 2, ridge);
+  alone.fit(z, resp);
+  CHECK(two.calls == calls);
+  CHECK((alone.parameters() - a).cwiseAbs().maxCoeff() > 1e-3);
 }
 
 TEST_CASE("softmax gate ridge keeps separable responsibilities finite", "[softmax][ridge]") {

@@ -7,6 +7,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/kernels/pack_storage.hpp"
 #include "moekit/stats/gaussian_moments.hpp"
@@ -155,6 +156,28 @@ Matrix row_moments(const kernels::GaussianRegressionStorage& s,
       });
 }
 
+// The M-step's sums over this process's rows (Posteriors::shares), summed in rank order.
+class RankOrderReduction final : public ProcessReduction {
+ public:
+  void sum(double* values, Index count) const override {
+    const auto t0 = Clock::now();
+    sum_in_rank_order(values, count);
+    seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    sums += 1;
+    bytes += static_cast<double>(count) * sizeof(double);
+  }
+  void max(double* values, Index count) const override {
+    maxima += 1;
+    if (size() == 1) return;
+    std::vector<double> mine(values, values + count);
+    MPI_Allreduce(mine.data(), values, to_int(count, "the values"), MPI_DOUBLE, MPI_MAX,
+                  MPI_COMM_WORLD);
+  }
+  // For MOEKIT_MPI_STATS: calls, bytes sent by sum() and its time.
+  mutable long sums = 0, maxima = 0;
+  mutable double bytes = 0, seconds = 0;
+};
+
 class MpiBackend final : public EStepBackend {
  public:
   explicit MpiBackend(const Dataset& share) {
@@ -188,25 +211,39 @@ class MpiBackend final : public EStepBackend {
                  rank(), size(), static_cast<long>(rows_.rows()), stats_.esteps, stats_.bytes,
                  stats_.bytes * size(), 1e3 * stats_.local_seconds / e,
                  1e3 * stats_.wait_seconds / e, 1e3 * stats_.reduce_seconds / e);
+    if (reduction_.sums > 0)
+      std::fprintf(stderr,
+                   "mpi stats: rank %d of %d: M-steps over the rows: %ld sums (%.0f bytes sent "
+                   "in all, %.3f ms in all) and %ld maxima\n",
+                   rank(), size(), reduction_.sums, reduction_.bytes, 1e3 * reduction_.seconds,
+                   reduction_.maxima);
   }
 
   std::string name() const override { return fmt::format("mpi ({} processes)", size()); }
 
   void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
+    // Gaussian-regression experts are fitted from their moments; other experts (logistic)
+    // and gates that read covariates (softmax) from this process's rows, their iterative
+    // M-steps summing over the processes (Posteriors::shares).
     kernels::GaussianRegressionStorage s;
     const GaussianRegression* g = model.experts().gaussian_regression();
-    if (!g) throw Error("MpiBackend: the experts have no moments");
-    g->export_pack(s);
-    const Index K = model.components(), m = 1 + s.p + s.q;
-    std::vector<double> sums(static_cast<size_t>(2 + K * m * m), 0.0);
+    if (g) g->export_pack(s);
+    const bool rows = !g || model.gates_read_covariates();
+    const Index K = model.components(), m = g ? 1 + s.p + s.q : 0;
+    // The log-likelihood, EM's objective, then the moments (else the leaf masses).
+    std::vector<double> sums(static_cast<size_t>(2 + (g ? K * m * m : K)), 0.0);
     const auto t0 = Clock::now();
     std::exception_ptr error;
     try {
       model.e_step(data, rows_);
       sums[0] = rows_.loglik;
       sums[1] = rows_.objective;
-      const Matrix M = row_moments(s, data, rows_.leaves());
-      std::copy(M.data(), M.data() + K * m * m, sums.data() + 2);
+      if (g) {
+        const Matrix M = row_moments(s, data, rows_.leaves());
+        std::copy(M.data(), M.data() + K * m * m, sums.data() + 2);
+      } else {
+        std::copy(rows_.leaf_masses.data(), rows_.leaf_masses.data() + K, sums.data() + 2);
+      }
     } catch (...) {
       error = std::current_exception();
     }
@@ -221,19 +258,30 @@ class MpiBackend final : public EStepBackend {
     stats_.wait_seconds += std::chrono::duration<double>(t1 - local).count();
     stats_.reduce_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
     stats_.bytes = static_cast<double>(sums.size() * sizeof(double));
-    GaussianMoments moments;
-    moments.p = s.p;
-    moments.q = s.q;
-    moments.response_variance = response_variance_;
-    for (Index k = 0; k < K; ++k)
-      moments.M.push_back(Eigen::Map<const Matrix>(sums.data() + 2 + k * m * m, m, m));
     out.leaf_count = K;
     out.loglik = sums[0];
     out.objective = sums[1];
-    out.nodes.resize(0, rows_.nodes.cols());
-    out.row_loglik.resize(0);
-    out.leaf_masses = moments.masses();
-    out.moments = std::move(moments);
+    out.shares = &reduction_;
+    if (rows) {
+      out.nodes = rows_.nodes;
+      out.row_loglik = rows_.row_loglik;
+    } else {
+      out.nodes.resize(0, rows_.nodes.cols());
+      out.row_loglik.resize(0);
+    }
+    if (g) {
+      GaussianMoments moments;
+      moments.p = s.p;
+      moments.q = s.q;
+      moments.response_variance = response_variance_;
+      for (Index k = 0; k < K; ++k)
+        moments.M.push_back(Eigen::Map<const Matrix>(sums.data() + 2 + k * m * m, m, m));
+      out.leaf_masses = moments.masses();
+      out.moments = std::move(moments);
+    } else {
+      out.leaf_masses = Eigen::Map<const Vector>(sums.data() + 2, K);
+      out.moments.reset();
+    }
     last_model_ = model;
   }
 
@@ -249,7 +297,10 @@ class MpiBackend final : public EStepBackend {
     sum_in_rank_order(values, count);
   }
   Vector common_row_loglik(const Model&, const Dataset&, Posteriors& post) const override {
-    if (post.has_rows() || !last_model_) return post.row_loglik;
+    // Posteriors of this backend's E-step hold this process's rows, if any: the common rows'
+    // log-likelihoods come from that E-step's parameters. Others (a start's) are the common
+    // rows' own.
+    if (post.shares != &reduction_ || !last_model_) return post.row_loglik;
     Posteriors p;
     last_model_->e_step(common_, p);
     return p.row_loglik;
@@ -259,6 +310,7 @@ class MpiBackend final : public EStepBackend {
   Index total_ = 0;
   Dataset common_;
   Vector response_variance_;
+  RankOrderReduction reduction_;
   mutable Posteriors rows_;
   mutable std::optional<Model> last_model_;
   struct Stats {
@@ -405,12 +457,89 @@ void check_supported(const Model& model, const Dataset& share) {
   };
   if (!model.experts().gaussian_regression()) refuse(fmt::format("--experts {}", spec.experts));
   if (!spec.tree.empty()) refuse(fmt::format("a gating tree (--tree)"));
-  if (spec.gate != "constant") refuse(fmt::format("--gate {}", spec.gate));
+  if (spec.gate != "constant" && spec.gate != "softmax")
+    refuse(fmt::format("--gate {}", spec.gate));
   if (share.grouped()) refuse("grouped data ('| " + share.group_column + "')");
   if (!spec.data.factor_levels.empty())
     refuse(
         "a formula with a text (factor) column, whose levels each process would learn from "
         "its own rows,");
+}
+
+BlockAlignedShare align_to_blocks(const Dataset& share) {
+  const std::int64_t m = share.rows(), first = sum_below(m), n = sum_int(m);
+  const std::int64_t end = first + m;
+  const std::int64_t front = first % kBlockRows,
+                     back = m == 0 ? 0
+                                   : std::min<std::int64_t>(
+                                         (end + kBlockRows - 1) / kBlockRows * kBlockRows, n) -
+                                         end;
+  BlockAlignedShare out;
+  out.front = static_cast<Index>(front);
+  if (m == 0 || share.grouped()) {
+    out.data = share;
+    out.front = 0;
+    return out;
+  }
+  std::vector<Index> rows;
+  rows.reserve(static_cast<size_t>(front + m + back));
+  rows.insert(rows.end(), static_cast<size_t>(front), 0);
+  for (Index i = 0; i < m; ++i) rows.push_back(i);
+  rows.insert(rows.end(), static_cast<size_t>(back), static_cast<Index>(m - 1));
+  const auto count = static_cast<Index>(rows.size());
+  Dataset& d = out.data;
+  d.source = share.source;
+  d.group_column = share.group_column;
+  d.x.resize(count, share.x.cols());
+  d.y.resize(count, share.y.cols());
+  d.z.resize(count, share.z.cols());
+  if (share.weighted()) d.weights.resize(count);
+  d.lines.resize(static_cast<size_t>(count));
+  for (Index i = 0; i < count; ++i) {
+    const Index r = rows[static_cast<size_t>(i)];
+    d.x.row(i) = share.x.row(r);
+    d.y.row(i) = share.y.row(r);
+    d.z.row(i) = share.z.row(r);
+    if (share.weighted()) d.weights(i) = share.weights(r);
+    d.lines[static_cast<size_t>(i)] = share.line_of(r);
+  }
+  return out;
+}
+
+void write_in_rank_order(const std::string& text,
+                         const std::function<void(std::string_view)>& write) {
+  // One message carries at most INT_MAX bytes: longer texts go in pieces.
+  constexpr std::int64_t kPiece = std::int64_t(1) << 30;
+  std::exception_ptr error;
+  auto write_safely = [&](std::string_view piece) {
+    if (error) return;  // after a failed write: receive the rest, write nothing
+    try {
+      write(piece);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  };
+  if (rank() == 0) {
+    write_safely(text);
+    std::string piece;
+    for (int r = 1; r < size(); ++r) {
+      std::int64_t length = 0;
+      MPI_Recv(&length, 1, MPI_INT64_T, r, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      for (std::int64_t at = 0; at < length; at += kPiece) {
+        piece.resize(static_cast<size_t>(std::min(kPiece, length - at)));
+        MPI_Recv(piece.data(), static_cast<int>(piece.size()), MPI_CHAR, r, 0, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+        write_safely(piece);
+      }
+    }
+  } else {
+    const auto length = static_cast<std::int64_t>(text.size());
+    MPI_Send(&length, 1, MPI_INT64_T, 0, 0, MPI_COMM_WORLD);
+    for (std::int64_t at = 0; at < length; at += kPiece)
+      MPI_Send(text.data() + at, static_cast<int>(std::min(kPiece, length - at)), MPI_CHAR, 0, 0,
+               MPI_COMM_WORLD);
+  }
+  settle(error);
 }
 
 std::unique_ptr<EStepBackend> make_mpi_backend(const Dataset& share) {

@@ -264,6 +264,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     }
     out.leaf_masses = weighted_rows(data, out.leaves()).colwise().sum().transpose();
     out.moments.reset();
+    out.shares = nullptr;
     return;
   }
   const auto blocks = static_cast<size_t>(num_blocks(n));
@@ -341,6 +342,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
   }
   out.leaf_masses = weighted_rows(data, out.leaves()).colwise().sum().transpose();
   out.moments.reset();
+  out.shares = nullptr;
 }
 
 Posteriors Model::posteriors_from_leaves(const ConstMatrixRef& leaves) const {
@@ -357,6 +359,8 @@ Posteriors Model::posteriors_from_leaves(const ConstMatrixRef& leaves) const {
 }
 
 MStepReport Model::m_step(const Dataset& data, const Posteriors& post) {
+  // Rows shared among processes: the iterative M-steps sum over all of them.
+  const ScopedProcessSums shares(post.shares);
   MStepReport report;
   if (post.moments) {
     GaussianRegression* g = experts_->gaussian_regression();

@@ -2,12 +2,14 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/core/process_sums.hpp"
 
 #include <Eigen/Cholesky>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace moekit {
 
@@ -39,6 +41,21 @@ struct Evaluation {
   }
 };
 
+// Q, the gradient and the Hessian summed over the processes that share the rows
+// (core/process_sums.hpp), and the largest |eta| over them: every process then takes the
+// same Newton step.
+void sum_over_processes(Evaluation& e) {
+  std::vector<double> sums(static_cast<size_t>(1 + e.grad.size() + e.hess.size()));
+  sums[0] = e.Q;
+  std::copy(e.grad.data(), e.grad.data() + e.grad.size(), sums.begin() + 1);
+  std::copy(e.hess.data(), e.hess.data() + e.hess.size(), sums.begin() + 1 + e.grad.size());
+  moekit::sum_over_processes(sums.data(), static_cast<Index>(sums.size()));
+  e.Q = sums[0];
+  std::copy(sums.begin() + 1, sums.begin() + 1 + e.grad.size(), e.grad.data());
+  std::copy(sums.begin() + 1 + e.grad.size(), sums.end(), e.hess.data());
+  max_over_processes(&e.max_abs_eta, 1);
+}
+
 // One pass over the rows: Q (without penalty), and when asked its gradient and the
 // negative Hessian of the multinomial log-likelihood (Böhning 1992, eq. 2.2 form).
 Evaluation evaluate(const ConstMatrixRef& x,
@@ -47,13 +64,14 @@ Evaluation evaluate(const ConstMatrixRef& x,
                     bool derivatives) {
   const Index p = x.cols(), D = W.cols(), C = D + 1;
   const Vector w = T.rowwise().sum();
-  const double wmax = w.size() ? w.maxCoeff() : 0.0;
+  double wmax = w.size() ? w.maxCoeff() : 0.0;
+  max_over_processes(&wmax, 1);
   Evaluation zero;
   if (derivatives) {
     zero.grad = Matrix::Zero(p, D);
     zero.hess = Matrix::Zero(p * D, p * D);
   }
-  return reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Evaluation& acc) {
+  Evaluation total = reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Evaluation& acc) {
     const auto xb = x.middleRows(begin, size);
     const auto Tb = T.middleRows(begin, size);
     const auto wb = w.segment(begin, size);
@@ -83,6 +101,8 @@ Evaluation evaluate(const ConstMatrixRef& x,
       }
     }
   });
+  sum_over_processes(total);
+  return total;
 }
 
 double penalty_value(const Vector& penalty, const Matrix& W) {

@@ -3,14 +3,18 @@
 // runs the E-step and the experts' moments on it with the CPU kernels; the log-likelihood
 // and the moments are summed over the processes in rank order (so every process gets the
 // same bits and takes the same decisions), and the M-step runs from the sums
-// (GaussianRegression::fit_moments, Gate::fit_masses). The starts and re-seeding run on rows
-// every process holds alike: all rows up to kCommonRows, a sample of them beyond.
+// (GaussianRegression::fit_moments, Gate::fit_masses). A softmax gate is fitted from each
+// process's rows, its Newton steps summing over the processes (Posteriors::shares,
+// core/process_sums.hpp). The starts and re-seeding run on rows every process holds alike:
+// all rows up to kCommonRows, a sample of them beyond.
 
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/data/csv.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace moekit::mpi {
 
@@ -27,9 +31,28 @@ inline constexpr Index kCommonRows = Index(1) << 20;
 CsvTable read_csv_share(const std::string& path, const CsvOptions& options);
 
 // InputError naming what is not covered when this backend cannot fit `model` across
-// processes: Gaussian or linear (Gaussian-regression) experts under a constant gate, one
-// level, ungrouped data.
+// processes: Gaussian or linear (Gaussian-regression) experts under a constant or softmax
+// gate, one level, ungrouped data.
 void check_supported(const Model& model, const Dataset& share);
+
+// A share's rows padded so that its blocks of kBlockRows rows (core/parallel.hpp) fall where
+// one process's blocks fall on all the rows: `front` copies of its first row before them, and
+// after them copies of its last row up to the end of that row's block in all the rows.
+// Vectorised kernels treat a row by its place in its block (a packet or the scalar tail), so
+// per-row results (predict) then have the bits one process gives them. Ungrouped data.
+// Collective.
+struct BlockAlignedShare {
+  Dataset data;
+  Index front = 0;  // the share's rows are data's rows [front, front + share.rows())
+};
+BlockAlignedShare align_to_blocks(const Dataset& share);
+
+// Collective: rank 0 passes its `text`, then every other rank's in rank order, to `write`
+// (one piece at a time: rank 0 never holds more than its own text and one other rank's);
+// the other ranks' `write` is not called. An error from `write` stops every process alike,
+// once every text has been sent.
+void write_in_rank_order(const std::string& text,
+                         const std::function<void(std::string_view)>& write);
 
 // Collective: sums the row counts, gathers the common rows.
 std::unique_ptr<EStepBackend> make_mpi_backend(const Dataset& share);

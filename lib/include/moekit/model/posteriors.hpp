@@ -2,6 +2,7 @@
 // What the E-step of a gating tree gives: the posterior probability of every node below
 // the root for every row, and the log-likelihoods.
 
+#include "moekit/core/process_sums.hpp"
 #include "moekit/core/types.hpp"
 #include "moekit/stats/gaussian_moments.hpp"
 
@@ -26,6 +27,10 @@ struct Posteriors {
   // and `row_loglik` stay empty until fetched, and these moments of the experts (about the
   // parameters the E-step used) stand in for the rows in their M-step.
   std::optional<GaussianMoments> moments;
+  // Set by a backend whose process holds a share of the rows (MPI: backend/mpi_backend.hpp):
+  // `nodes` are this process's rows, and the M-step sums over them through this
+  // (core/process_sums.hpp). Null when the rows are all the rows.
+  const ProcessReduction* shares = nullptr;
 
   bool has_rows() const { return nodes.rows() > 0; }
   Index rows() const { return nodes.rows(); }
