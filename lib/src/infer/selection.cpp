@@ -1,10 +1,16 @@
 #include "moekit/infer/selection.hpp"
 
+#include "moekit/core/covariance.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
+#include "moekit/model/posteriors.hpp"
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <optional>
+#include <set>
 #include <utility>
 
 namespace moekit {
@@ -47,6 +53,105 @@ std::vector<ModelSpec> specs_for_components(const ModelSpec& base, const std::ve
   return out;
 }
 
+namespace {
+
+// Candidates that differ only in their covariance structure share their starts (mclust starts
+// every structure of a K from one hierarchical partition): each candidate's EM is run again
+// from the posteriors of every other structure's fit with the same K (one M-step of its own
+// structure on them, then EM), keeping the better maximum, in rounds until no fit improves;
+// fits that share their most probable partition give one start.
+// A structure whose own starts miss a basin that a neighbouring structure finds (on faithful:
+// the K >= 4 cells of the table) then reaches it. docs/math/covariance_structures.md.
+bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
+  return a.label == b.label && a.spec.covariance != b.spec.covariance &&
+         a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
+         a.spec.gate_covariance == b.spec.gate_covariance;
+}
+
+// The rows' most probable components, renumbered in order of first appearance: fits that
+// differ by a permutation of their components share the key.
+std::vector<Index> partition_key(const Posteriors& post) {
+  const auto leaves = post.leaves();
+  std::vector<Index> key(static_cast<size_t>(leaves.rows()));
+  std::vector<Index> renumber(static_cast<size_t>(leaves.cols()), -1);
+  Index next = 0;
+  for (Index i = 0; i < leaves.rows(); ++i) {
+    Index k = 0;
+    leaves.row(i).maxCoeff(&k);
+    Index& r = renumber[static_cast<size_t>(k)];
+    if (r < 0) r = next++;
+    key[static_cast<size_t>(i)] = r;
+  }
+  return key;
+}
+
+void seed_across_structures(Selection& out, const Dataset& data, const FitOptions& options) {
+  if (options.method != FitMethod::Em) return;
+  FitOptions refine_options = options;
+  refine_options.on_iteration = nullptr;
+  const EmFitter fitter(refine_options);
+  const size_t n = out.candidates.size();
+  // Starts each candidate has run (by partition_key), so that the many structures that reach
+  // the same partition give one start, and a round only runs the starts that are new.
+  std::vector<std::set<std::vector<Index>>> tried(n);
+  constexpr int kMaxRounds = 5;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    std::vector<std::optional<Posteriors>> post(n);
+    std::vector<std::vector<Index>> key(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (!out.candidates[i].model) continue;
+      try {
+        post[i].emplace();
+        out.candidates[i].model->e_step(data, *post[i]);
+        key[i] = partition_key(*post[i]);
+        tried[i].insert(key[i]);
+      } catch (const NumericalError&) {
+        post[i].reset();
+      }
+    }
+    bool improved = false;
+    for (size_t i = 0; i < n; ++i) {
+      SelectionCandidate& c = out.candidates[i];
+      if (!c.model) continue;
+      for (size_t j = 0; j < n; ++j) {
+        const SelectionCandidate& donor = out.candidates[j];
+        if (!post[j] || !share_starts(c, donor) || !tried[i].insert(key[j]).second) continue;
+        try {
+          Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
+          model.m_step(data, *post[j]);
+          FitResult r = fitter.refine(model, data);
+          // Better by more than EM's stopping rule can account for, and no worse in kind.
+          const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+          if (r.objective() <= c.fit->objective() + margin) continue;
+          if (!r.degenerate.empty() && c.fit->degenerate.empty()) continue;
+          r.method = c.fit->method;
+          r.restarts = c.fit->restarts + 1;
+          r.init = "the " + mclust_name(donor.spec.covariance) + " fit's posteriors";
+          r.restart_logliks = c.fit->restart_logliks;
+          r.restart_logliks.push_back(r.objective());
+          r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
+          r.seconds += c.fit->seconds;
+          Vector score;
+          try {
+            model.loglik_and_score(data, score);
+            if (score.allFinite()) r.gradient_norm = score.norm();
+          } catch (const InputError&) {
+            // The coupled structures have no unconstrained parametrisation (fit_model.cpp).
+          }
+          c.fit = std::move(r);
+          c.model = std::move(model);
+          improved = true;
+        } catch (const NumericalError&) {
+          // That start collapses under this structure; the candidate keeps its own fit.
+        }
+      }
+    }
+    if (!improved) return;
+  }
+}
+
+}  // namespace
+
 Selection select_model(const std::vector<ModelSpec>& specs,
                        const Dataset& data,
                        const SelectionOptions& options) {
@@ -62,7 +167,6 @@ Selection select_model(const std::vector<ModelSpec>& specs,
         throw InputError(fmt::format("select_model: the candidate {} is listed twice", c.label));
     out.candidates.push_back(std::move(c));
   }
-  bool have = false;
   for (size_t i = 0; i < out.candidates.size(); ++i) {
     SelectionCandidate& c = out.candidates[i];
     const Index K = c.spec.K;
@@ -83,6 +187,11 @@ Selection select_model(const std::vector<ModelSpec>& specs,
     }
     // Ends this candidate's progress line before the next one starts.
     fit_options.on_iteration = nullptr;
+  }
+  seed_across_structures(out, data, options.fit);
+  bool have = false;
+  for (size_t i = 0; i < out.candidates.size(); ++i) {
+    const SelectionCandidate& c = out.candidates[i];
     if (c.fit && (!have || criterion_value(*c.fit, options.criterion) <
                                criterion_value(out.best_fit(), options.criterion))) {
       out.best = i;
