@@ -90,6 +90,10 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   FitOptions refine_options = options;
   refine_options.on_iteration = nullptr;
   const EmFitter fitter(refine_options);
+  FitOptions screen_options = refine_options;
+  screen_options.max_iter = 50;
+  const EmFitter screener(screen_options);
+  constexpr double kScreenMargin = 5.0;
   const size_t n = out.candidates.size();
   // Starts each candidate has run (by partition_key), so that the many structures that reach
   // the same partition give one start, and a round only runs the starts that are new.
@@ -119,7 +123,12 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
         try {
           Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
           model.m_step(data, *post[j]);
+          // A short EM run first: a start still well below the candidate's maximum after it
+          // is dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
+          const FitResult screen = screener.refine(model, data);
+          if (screen.objective() < c.fit->objective() - kScreenMargin) continue;
           FitResult r = fitter.refine(model, data);
+          r.iterations += screen.iterations;
           // Better by more than EM's stopping rule can account for, and no worse in kind.
           const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
           if (r.objective() <= c.fit->objective() + margin) continue;
