@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <utility>
+#include <vector>
 
 namespace moekit {
 
@@ -70,8 +71,7 @@ bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
 
 // The rows' most probable components, renumbered in order of first appearance: fits that
 // differ by a permutation of their components share the key.
-std::vector<Index> partition_key(const Posteriors& post) {
-  const auto leaves = post.leaves();
+std::vector<Index> partition_key(const ConstMatrixRef& leaves) {
   std::vector<Index> key(static_cast<size_t>(leaves.rows()));
   std::vector<Index> renumber(static_cast<size_t>(leaves.cols()), -1);
   Index next = 0;
@@ -83,6 +83,27 @@ std::vector<Index> partition_key(const Posteriors& post) {
     key[static_cast<size_t>(i)] = r;
   }
   return key;
+}
+
+// Responsibilities of K + 1 components from a K-component fit's: component j's rows whose
+// responses lie above its mean (summed over the responses) go to the new component
+// (split_heaviest_component's rule, for every j in turn: mclust's hierarchical partitions are
+// nested, each K's a split of the K - 1's).
+Matrix split_component(const Model& model, const Dataset& data, const Matrix& leaves, Index j) {
+  const Index K = leaves.cols();
+  const Matrix mean = model.experts().predict_means(data.x)[static_cast<size_t>(j)];
+  Matrix resp(leaves.rows(), K + 1);
+  resp.leftCols(K) = leaves;
+  resp.col(K).setZero();
+  for (Index i = 0; i < leaves.rows(); ++i)
+    if ((data.y.row(i) - mean.row(i)).sum() > 0) std::swap(resp(i, j), resp(i, K));
+  return resp;
+}
+
+bool grows_into(const SelectionCandidate& small, const SelectionCandidate& big) {
+  return small.spec.tree.empty() && big.spec.tree.empty() && small.spec.K + 1 == big.spec.K &&
+         small.spec.covariance == big.spec.covariance && small.spec.experts == big.spec.experts &&
+         small.spec.gate == big.spec.gate && small.spec.gate_covariance == big.spec.gate_covariance;
 }
 
 void seed_across_structures(Selection& out, const Dataset& data, const FitOptions& options) {
@@ -98,61 +119,72 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   // Starts each candidate has run (by partition_key), so that the many structures that reach
   // the same partition give one start, and a round only runs the starts that are new.
   std::vector<std::set<std::vector<Index>>> tried(n);
+  // EM from responsibilities `leaves` for candidate i; true when it reached a better maximum.
+  auto try_start = [&](size_t i, const Matrix& leaves, const std::string& how) {
+    SelectionCandidate& c = out.candidates[i];
+    if (!tried[i].insert(partition_key(leaves)).second) return false;
+    try {
+      Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
+      model.m_step(data, model.posteriors_from_leaves(leaves));
+      // A short EM run first: a start still well below the candidate's maximum after it is
+      // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
+      const FitResult screen = screener.refine(model, data);
+      if (screen.objective() < c.fit->objective() - kScreenMargin) return false;
+      FitResult r = fitter.refine(model, data);
+      r.iterations += screen.iterations;
+      // Better by more than EM's stopping rule can account for, and no worse in kind.
+      const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+      if (r.objective() <= c.fit->objective() + margin) return false;
+      if (!r.degenerate.empty() && c.fit->degenerate.empty()) return false;
+      r.method = c.fit->method;
+      r.restarts = c.fit->restarts + 1;
+      r.init = how;
+      r.restart_logliks = c.fit->restart_logliks;
+      r.restart_logliks.push_back(r.objective());
+      r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
+      r.seconds += c.fit->seconds;
+      Vector score;
+      try {
+        model.loglik_and_score(data, score);
+        if (score.allFinite()) r.gradient_norm = score.norm();
+      } catch (const InputError&) {
+        // The coupled structures have no unconstrained parametrisation (fit_model.cpp).
+      }
+      c.fit = std::move(r);
+      c.model = std::move(model);
+      return true;
+    } catch (const NumericalError&) {
+      return false;  // that start collapses under this structure; the candidate keeps its fit
+    }
+  };
   constexpr int kMaxRounds = 5;
   for (int round = 0; round < kMaxRounds; ++round) {
-    std::vector<std::optional<Posteriors>> post(n);
-    std::vector<std::vector<Index>> key(n);
+    std::vector<std::optional<Matrix>> leaves(n);
     for (size_t i = 0; i < n; ++i) {
       if (!out.candidates[i].model) continue;
       try {
-        post[i].emplace();
-        out.candidates[i].model->e_step(data, *post[i]);
-        key[i] = partition_key(*post[i]);
-        tried[i].insert(key[i]);
+        Posteriors post;
+        out.candidates[i].model->e_step(data, post);
+        leaves[i] = post.leaves();
+        tried[i].insert(partition_key(*leaves[i]));
       } catch (const NumericalError&) {
-        post[i].reset();
+        leaves[i].reset();
       }
     }
     bool improved = false;
     for (size_t i = 0; i < n; ++i) {
-      SelectionCandidate& c = out.candidates[i];
-      if (!c.model) continue;
+      if (!out.candidates[i].model) continue;
       for (size_t j = 0; j < n; ++j) {
         const SelectionCandidate& donor = out.candidates[j];
-        if (!post[j] || !share_starts(c, donor) || !tried[i].insert(key[j]).second) continue;
-        try {
-          Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
-          model.m_step(data, *post[j]);
-          // A short EM run first: a start still well below the candidate's maximum after it
-          // is dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
-          const FitResult screen = screener.refine(model, data);
-          if (screen.objective() < c.fit->objective() - kScreenMargin) continue;
-          FitResult r = fitter.refine(model, data);
-          r.iterations += screen.iterations;
-          // Better by more than EM's stopping rule can account for, and no worse in kind.
-          const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
-          if (r.objective() <= c.fit->objective() + margin) continue;
-          if (!r.degenerate.empty() && c.fit->degenerate.empty()) continue;
-          r.method = c.fit->method;
-          r.restarts = c.fit->restarts + 1;
-          r.init = "the " + mclust_name(donor.spec.covariance) + " fit's posteriors";
-          r.restart_logliks = c.fit->restart_logliks;
-          r.restart_logliks.push_back(r.objective());
-          r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
-          r.seconds += c.fit->seconds;
-          Vector score;
-          try {
-            model.loglik_and_score(data, score);
-            if (score.allFinite()) r.gradient_norm = score.norm();
-          } catch (const InputError&) {
-            // The coupled structures have no unconstrained parametrisation (fit_model.cpp).
-          }
-          c.fit = std::move(r);
-          c.model = std::move(model);
-          improved = true;
-        } catch (const NumericalError&) {
-          // That start collapses under this structure; the candidate keeps its own fit.
-        }
+        if (!leaves[j]) continue;
+        if (share_starts(out.candidates[i], donor))
+          improved |= try_start(i, *leaves[j],
+                                "the " + mclust_name(donor.spec.covariance) + " fit's posteriors");
+        else if (grows_into(donor, out.candidates[i]))
+          for (Index k = 0; k < donor.spec.K; ++k)
+            improved |= try_start(
+                i, split_component(*donor.model, data, *leaves[j], k),
+                fmt::format("the K = {} fit with component {} split", donor.spec.K, k + 1));
       }
     }
     if (!improved) return;
