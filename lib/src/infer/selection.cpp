@@ -59,10 +59,11 @@ namespace {
 // Candidates that differ only in their covariance structure share their starts (mclust starts
 // every structure of a K from one hierarchical partition): each candidate's EM is run again
 // from the posteriors of every other structure's fit with the same K (one M-step of its own
-// structure on them, then EM), keeping the better maximum, in rounds until no fit improves;
-// fits that share their most probable partition give one start.
-// A structure whose own starts miss a basin that a neighbouring structure finds (on faithful:
-// the K >= 4 cells of the table) then reaches it. docs/math/covariance_structures.md.
+// structure on them, then EM) and from its structure's K - 1 fit with each component split,
+// keeping the better maximum, in rounds (at most 5) until no fit improves; starts with a
+// most probable partition the candidate has run before are skipped. A structure whose own
+// starts miss a basin that a neighbouring structure finds then reaches it (on faithful, most
+// cells with K >= 3). docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
          a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
