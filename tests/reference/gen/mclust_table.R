@@ -7,15 +7,19 @@
 #   DATA_CSV defaults to <repo>/datasets/faithful.csv
 #   OUT_JSON defaults to <this script's dir>/../values/mclust_table_faithful.json
 #
-# Three tables:
+# The tables:
 #  - "bic_default": mclustBIC(faithful) = Mclust(faithful)$BIC, default controls (EM stops at
 #    a relative loglik change of 1e-5; every fit starts from model-based hierarchical
 #    agglomeration, hc(modelName = "VVV", use = "SVD")). NA where mclust's fit failed.
 #  - "bic_tight": the same starts, emControl(tol = c(1e-12, 1e-12)): the converged value of
 #    the optimum mclust's start leads to (the value a converged fit from that start reaches).
-#  - "bic_best": the larger of bic_tight and the best of 20 k-means starts per cell
-#    (set.seed(s); kmeans(X, K, nstart = 1), s = 1..20, then me(..., tol 1e-12)): the best
-#    optimum known for each cell, which moekit's own starts may reach where mclust's do not.
+#  - "bic_best": the best of mclust's start, 20 k-means starts per cell (set.seed(s);
+#    kmeans(X, K, nstart = 1), s = 1..20) and, in rounds until no cell improves, the best fit
+#    of every other structure with the same K as a start; every candidate run by
+#    me(..., tol 1e-12). With "best_source" (which start), "degenerate" (the rule below),
+#    "best_min_rows", "best_min_sd_ratio" and "mclust_class" (the printed cell against the best).
+# mclust_table_polish.R then adds "bic_best_known": bic_best, or moekit's fit checked in R
+# where that is higher.
 # npar = nMclustParams(model, d = 2, G = K) (mixing weights + means + covariance parameters).
 
 suppressPackageStartupMessages({ library(mclust); library(jsonlite) })
