@@ -1,11 +1,18 @@
 #include "moekit/infer/selection.hpp"
 
+#include "moekit/core/covariance.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
+#include "moekit/model/posteriors.hpp"
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <optional>
+#include <set>
 #include <utility>
+#include <vector>
 
 namespace moekit {
 
@@ -47,6 +54,146 @@ std::vector<ModelSpec> specs_for_components(const ModelSpec& base, const std::ve
   return out;
 }
 
+namespace {
+
+// Candidates that differ only in their covariance structure share their starts (mclust starts
+// every structure of a K from one hierarchical partition): each candidate's EM is run again
+// from the posteriors of every other structure's fit with the same K (one M-step of its own
+// structure on them, then EM) and from its structure's K - 1 fit with each component split,
+// keeping the better maximum, in rounds (at most 5) until no fit improves; starts with a
+// most probable partition the candidate has run before are skipped. A structure whose own
+// starts miss a basin that a neighbouring structure finds then reaches it (on faithful, most
+// cells with K >= 3). docs/math/covariance_structures.md, "The search".
+bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
+  return a.label == b.label && a.spec.covariance != b.spec.covariance &&
+         a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
+         a.spec.gate_covariance == b.spec.gate_covariance;
+}
+
+// The rows' most probable components, renumbered in order of first appearance: fits that
+// differ by a permutation of their components share the key.
+std::vector<Index> partition_key(const ConstMatrixRef& leaves) {
+  std::vector<Index> key(static_cast<size_t>(leaves.rows()));
+  std::vector<Index> renumber(static_cast<size_t>(leaves.cols()), -1);
+  Index next = 0;
+  for (Index i = 0; i < leaves.rows(); ++i) {
+    Index k = 0;
+    leaves.row(i).maxCoeff(&k);
+    Index& r = renumber[static_cast<size_t>(k)];
+    if (r < 0) r = next++;
+    key[static_cast<size_t>(i)] = r;
+  }
+  return key;
+}
+
+// Responsibilities of K + 1 components from a K-component fit's: component j's rows whose
+// responses lie above its mean (summed over the responses) go to the new component
+// (split_heaviest_component's rule, for every j in turn: mclust's hierarchical partitions are
+// nested, each K's a split of the K - 1's).
+Matrix split_component(const Model& model, const Dataset& data, const Matrix& leaves, Index j) {
+  const Index K = leaves.cols();
+  const Matrix mean = model.experts().predict_means(data.x)[static_cast<size_t>(j)];
+  Matrix resp(leaves.rows(), K + 1);
+  resp.leftCols(K) = leaves;
+  resp.col(K).setZero();
+  for (Index i = 0; i < leaves.rows(); ++i)
+    if ((data.y.row(i) - mean.row(i)).sum() > 0) std::swap(resp(i, j), resp(i, K));
+  return resp;
+}
+
+bool grows_into(const SelectionCandidate& small, const SelectionCandidate& big) {
+  return small.spec.tree.empty() && big.spec.tree.empty() && small.spec.K + 1 == big.spec.K &&
+         small.spec.covariance == big.spec.covariance && small.spec.experts == big.spec.experts &&
+         small.spec.gate == big.spec.gate && small.spec.gate_covariance == big.spec.gate_covariance;
+}
+
+void seed_across_structures(Selection& out, const Dataset& data, const FitOptions& options) {
+  if (options.method != FitMethod::Em) return;
+  FitOptions refine_options = options;
+  refine_options.on_iteration = nullptr;
+  const EmFitter fitter(refine_options);
+  FitOptions screen_options = refine_options;
+  screen_options.max_iter = 50;
+  const EmFitter screener(screen_options);
+  constexpr double kScreenMargin = 5.0;
+  const size_t n = out.candidates.size();
+  // Starts each candidate has run (by partition_key), so that the many structures that reach
+  // the same partition give one start, and a round only runs the starts that are new.
+  std::vector<std::set<std::vector<Index>>> tried(n);
+  // EM from responsibilities `leaves` for candidate i; true when it reached a better maximum.
+  auto try_start = [&](size_t i, const Matrix& leaves, const std::string& how) {
+    SelectionCandidate& c = out.candidates[i];
+    if (!tried[i].insert(partition_key(leaves)).second) return false;
+    try {
+      Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
+      model.m_step(data, model.posteriors_from_leaves(leaves));
+      // A short EM run first: a start still well below the candidate's maximum after it is
+      // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
+      const FitResult screen = screener.refine(model, data);
+      if (screen.objective() < c.fit->objective() - kScreenMargin) return false;
+      FitResult r = fitter.refine(model, data);
+      r.iterations += screen.iterations;
+      // Better by more than EM's stopping rule can account for, and no worse in kind.
+      const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+      if (r.objective() <= c.fit->objective() + margin) return false;
+      if (!r.degenerate.empty() && c.fit->degenerate.empty()) return false;
+      r.method = c.fit->method;
+      r.restarts = c.fit->restarts + 1;
+      r.init = how;
+      r.restart_logliks = c.fit->restart_logliks;
+      r.restart_logliks.push_back(r.objective());
+      r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
+      r.seconds += c.fit->seconds;
+      Vector score;
+      try {
+        model.loglik_and_score(data, score);
+        if (score.allFinite()) r.gradient_norm = score.norm();
+      } catch (const InputError&) {
+        // The coupled structures have no unconstrained parametrisation (fit_model.cpp).
+      }
+      c.fit = std::move(r);
+      c.model = std::move(model);
+      return true;
+    } catch (const NumericalError&) {
+      return false;  // that start collapses under this structure; the candidate keeps its fit
+    }
+  };
+  constexpr int kMaxRounds = 5;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    std::vector<std::optional<Matrix>> leaves(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (!out.candidates[i].model) continue;
+      try {
+        Posteriors post;
+        out.candidates[i].model->e_step(data, post);
+        leaves[i] = post.leaves();
+        tried[i].insert(partition_key(*leaves[i]));
+      } catch (const NumericalError&) {
+        leaves[i].reset();
+      }
+    }
+    bool improved = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (!out.candidates[i].model) continue;
+      for (size_t j = 0; j < n; ++j) {
+        const SelectionCandidate& donor = out.candidates[j];
+        if (!leaves[j]) continue;
+        if (share_starts(out.candidates[i], donor))
+          improved |= try_start(i, *leaves[j],
+                                "the " + mclust_name(donor.spec.covariance) + " fit's posteriors");
+        else if (grows_into(donor, out.candidates[i]))
+          for (Index k = 0; k < donor.spec.K; ++k)
+            improved |= try_start(
+                i, split_component(*donor.model, data, *leaves[j], k),
+                fmt::format("the K = {} fit with component {} split", donor.spec.K, k + 1));
+      }
+    }
+    if (!improved) return;
+  }
+}
+
+}  // namespace
+
 Selection select_model(const std::vector<ModelSpec>& specs,
                        const Dataset& data,
                        const SelectionOptions& options) {
@@ -62,7 +209,6 @@ Selection select_model(const std::vector<ModelSpec>& specs,
         throw InputError(fmt::format("select_model: the candidate {} is listed twice", c.label));
     out.candidates.push_back(std::move(c));
   }
-  bool have = false;
   for (size_t i = 0; i < out.candidates.size(); ++i) {
     SelectionCandidate& c = out.candidates[i];
     const Index K = c.spec.K;
@@ -83,6 +229,11 @@ Selection select_model(const std::vector<ModelSpec>& specs,
     }
     // Ends this candidate's progress line before the next one starts.
     fit_options.on_iteration = nullptr;
+  }
+  seed_across_structures(out, data, options.fit);
+  bool have = false;
+  for (size_t i = 0; i < out.candidates.size(); ++i) {
+    const SelectionCandidate& c = out.candidates[i];
     if (c.fit && (!have || criterion_value(*c.fit, options.criterion) <
                                criterion_value(out.best_fit(), options.criterion))) {
       out.best = i;
