@@ -122,7 +122,9 @@ TEST_CASE("a simulated 1e6-row Gaussian mixture across processes", "[simulated]"
     csv += line;
   }
   TempFile data(csv);
-  check_same_fit(data.path(), "-k 3 --max-iter 200");
+  // EM's sums at scale; the split-and-merge moves across processes are checked on faithful
+  // (K = 3 above), and here would only repeat them at 1e6 rows' cost.
+  check_same_fit(data.path(), "-k 3 --max-iter 200 --split-merge 0");
 }
 
 TEST_CASE("bad input stops every process with one message and exit status", "[errors]") {
