@@ -23,18 +23,23 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// Runs `moekit ARGS` through the shell with standard input from `stdin_path`, capturing
-// stdout and stderr.
-inline Run run_cli_with_stdin_file(const std::string& args, const std::string& stdin_path) {
+// Runs a shell command line with standard input from `stdin_path`, capturing stdout and
+// stderr.
+inline Run run_shell(const std::string& command, const std::string& stdin_path = "/dev/null") {
   TempFile out("", ".out"), err("", ".err");
-  const std::string cmd = std::string(MOEKIT_CLI) + " " + args + " <" + stdin_path + " >" +
-                          out.path() + " 2>" + err.path();
+  const std::string cmd = command + " <" + stdin_path + " >" + out.path() + " 2>" + err.path();
   const int raw = std::system(cmd.c_str());
   Run r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   r.out = slurp(out.path());
   r.err = slurp(err.path());
   return r;
+}
+
+// Runs `moekit ARGS` through the shell with standard input from `stdin_path`, capturing
+// stdout and stderr.
+inline Run run_cli_with_stdin_file(const std::string& args, const std::string& stdin_path) {
+  return run_shell(std::string(MOEKIT_CLI) + " " + args, stdin_path);
 }
 
 // Runs `moekit ARGS` with `stdin_text` on standard input.

@@ -5,6 +5,7 @@
 #include "experts/regression_util.hpp"
 
 #include "moekit/fit/em.hpp"
+#include "moekit/fit/init.hpp"
 #include "moekit/fit/split_merge.hpp"
 #include "moekit/infer/predict.hpp"
 
@@ -53,7 +54,7 @@ TEST_CASE("a split-and-merge start keeps each row's responsibility", "[split_mer
     features(i, 1) = 2.0 * static_cast<double>(i) + uniform01(rng);
   }
   const SplitMergeMove move{0, 2, 1, 0};
-  const Matrix start = split_merge_start(leaves, features, move);
+  const Matrix start = split_merge_start(leaves, standardised_columns(features), move);
   CHECK((start.rowwise().sum() - leaves.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-15);
   CHECK((start.col(0) - leaves.col(0) - leaves.col(2)).cwiseAbs().maxCoeff() < 1e-15);
   CHECK((start.col(1) + start.col(2) - leaves.col(1)).cwiseAbs().maxCoeff() < 1e-15);

@@ -17,16 +17,7 @@ using namespace moekit::testing;
 
 namespace {
 
-Run shell(const std::string& command) {
-  TempFile out("", ".out"), err("", ".err");
-  const std::string cmd = command + " </dev/null >" + out.path() + " 2>" + err.path();
-  const int raw = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out.path());
-  r.err = slurp(err.path());
-  return r;
-}
+Run shell(const std::string& command) { return run_shell(command); }
 
 std::string one() { return MOEKIT_CLI; }
 std::string many(int P) {

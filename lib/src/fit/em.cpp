@@ -363,7 +363,7 @@ void EmFitter::split_merge(Model& model,
   // keep the first that climbs higher; repeat from there until no move does.
   if (options_.split_merge <= 0 || model.components() < 3) return;
   const Dataset& common = backend.common_rows(data);
-  const Matrix features = init_features(model, common);
+  const Matrix features = standardised_columns(init_features(model, common));
   // A move first runs kSplitMergeTrialIter EM iterations and goes on to convergence only
   // when it is already above the current maximum: most moves fall back into a lower basin,
   // and this keeps their cost at a few dozen iterations each.

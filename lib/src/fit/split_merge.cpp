@@ -1,7 +1,5 @@
 #include "moekit/fit/split_merge.hpp"
 
-#include "moekit/fit/init.hpp"
-
 #include <Eigen/Eigenvalues>
 
 #include <algorithm>
@@ -58,7 +56,7 @@ Matrix split_merge_start(const ConstMatrixRef& leaves,
                          const SplitMergeMove& move) {
   Matrix resp = leaves;
   resp.col(move.merge_into) += leaves.col(move.merge_from);
-  const Matrix f = standardised_columns(features);
+  const ConstMatrixRef& f = features;
   const Vector w = leaves.col(move.split);
   const double W = w.sum();
   const Index d = f.cols();

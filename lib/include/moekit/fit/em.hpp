@@ -1,8 +1,8 @@
 #pragma once
 // Expectation-maximisation for a mixture of experts (Dempster, Laird & Rubin 1977; Jordan
 // & Jacobs 1994): E-step posterior responsibilities, M-step weighted fits of the experts and
-// the gate. Restarts keep the best log-likelihood; collapsed components are re-seeded
-// with a warning.
+// the gate. Each start that converges tries split-and-merge moves (fit/split_merge.hpp);
+// restarts keep the best log-likelihood; collapsed components are re-seeded with a warning.
 
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/data/dataset.hpp"

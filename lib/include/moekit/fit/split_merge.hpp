@@ -32,8 +32,8 @@ std::vector<SplitMergeMove> split_merge_moves(const ConstMatrixRef& leaves,
 // Starting responsibilities for a move: merge_into takes both merged columns; the split
 // expert's column is cut between its slot and merge_from's by the side of the hyperplane
 // through its posterior-weighted mean, normal to the principal axis `axis` of its rows'
-// standardised `features` (rows x d), with a soft 0.9/0.1 share so that neither half
-// starts empty or separable.
+// `features` (rows x d, standardised by the caller: standardised_columns in fit/init.hpp),
+// with a soft 0.9/0.1 share so that neither half starts empty or separable.
 Matrix split_merge_start(const ConstMatrixRef& leaves,
                          const ConstMatrixRef& features,
                          const SplitMergeMove& move);
