@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -35,6 +36,7 @@ struct SelectArgs : FitArgs {
   bool components_given = false;
   std::vector<std::string> trees;  // --tree 2,2 3,2 ...
   int bootstrap_lrt = 0;           // replicates of the bootstrap LRT of K against K + 1
+  std::string models_dir;          // every fitted candidate's model file goes here
 };
 
 long parse_count(std::string_view text, const std::string& flag_value) {
@@ -183,6 +185,13 @@ void run_select(const SelectArgs& a) {
                                "(e.g. -k 1:3)");
   }
   if (!a.out.empty()) refuse_overwrite(a.out, {a.data});
+  if (!a.models_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.models_dir, ec);
+    if (ec || !std::filesystem::is_directory(a.models_dir))
+      throw InputError::option("--models-dir", a.models_dir,
+                               ec ? "cannot be created: " + ec.message() : "is not a directory");
+  }
 
   DataSpec data_spec = specs.front().data;
   const Dataset data = read_training_data(a, data_spec);
@@ -225,6 +234,16 @@ void run_select(const SelectArgs& a) {
   }
 
   if (!a.out.empty()) save_model(best_model, &best_fit, a.out);
+  if (!a.models_dir.empty())
+    for (const auto& c : candidates) {
+      if (!c.model) continue;
+      const std::string name = table ? mclust_name(c.spec.covariance) + "_" + c.label
+                               : c.spec.tree.empty() ? "K" + c.label
+                                                     : "tree_" + c.label;
+      const std::string path = (std::filesystem::path(a.models_dir) / (name + ".json")).string();
+      refuse_overwrite(path, {a.data});
+      save_model(*c.model, &*c.fit, path);
+    }
   if (a.json) {
     nlohmann::json fits = nlohmann::json::array();
     for (const auto& c : candidates) {
@@ -373,6 +392,9 @@ void add_select_command(CLI::App& app) {
                   "by --seed, on --threads threads")
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Write the selected model (JSON) to this file, atomically");
+  cmd->add_option("--models-dir", a->models_dir,
+                  "Also write every fitted candidate's model file to this directory (created "
+                  "if missing): K3.json, tree_2,2.json, or VVE_3.json for a structure table");
   cmd->add_flag(
       "--json", a->json,
       "Print one JSON object: every K's criteria and the selected fit with its parameters");

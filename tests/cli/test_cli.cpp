@@ -3,6 +3,8 @@
 #include "cli_support.hpp"
 #include "support/temp_file.hpp"
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -219,6 +221,30 @@ TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][sele
   // EEE with K = 3 is mclust's choice on faithful: BIC -2314.296 (converged; Mclust prints
   // -2314.316 from EM stopped at a relative change of 1e-5).
   CHECK(t.at("values").at(2).at(1).get<double>() == Approx(-2314.2957).margin(1e-3));
+  // --models-dir: every cell's model file, each the fit whose BIC the table prints.
+  {
+    TempFile marker("", "");
+    const std::string dir = marker.path() + "-models";
+    const Run saved = run_cli("select " + kFaithful +
+                              " -k 1:2 --covariance EII,VVV --json -q --models-dir " + dir);
+    REQUIRE(saved.status == 0);
+    const auto sj = nlohmann::json::parse(saved.out);
+    for (const auto& f : sj.at("fits")) {
+      const std::string path = dir + "/" + f.at("mclust_model").get<std::string>() + "_" +
+                               std::to_string(f.at("K").get<int>()) + ".json";
+      const Run summary = run_cli("summary " + path + " --json");
+      INFO(path << "\n" << summary.err);
+      REQUIRE(summary.status == 0);
+      CHECK(nlohmann::json::parse(summary.out).at("bic").get<double>() ==
+            Approx(f.at("bic").get<double>()).epsilon(1e-12));
+      std::remove(path.c_str());
+    }
+    ::rmdir(dir.c_str());
+    // A directory that cannot be made names the flag.
+    TempFile file("x");
+    CHECK_THAT(run_cli("select " + kFaithful + " -k 1 --models-dir " + file.path()).err,
+               Contains("--models-dir"));
+  }
   const Run text = run_cli("select " + kFaithful + " -k 2:3 --covariance all --restarts 10 -q");
   REQUIRE(text.status == 0);
   CHECK_THAT(text.out, Contains("EII        VII        EEI        VEI"));

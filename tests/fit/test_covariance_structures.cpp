@@ -182,10 +182,10 @@ TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covarianc
   const auto models = ref.at("models").get<std::vector<std::string>>();
   const double n = ref.at("n").get<double>();
   // The degenerate cells of the table (a component at the best known optimum with fewer rows
-  // of responsibility than its parameters): no bound is asserted for them.
-  const std::vector<std::pair<std::string, Index>> degenerate{{"VEI", 7}, {"VVI", 7}, {"VEE", 7},
-                                                              {"VVV", 8}, {"VVI", 9}, {"VVE", 9},
-                                                              {"VEV", 9}, {"VVV", 9}};
+  // of responsibility than its parameters): no bound is asserted for them. Seven cells that
+  // mclust's search left degenerate have a higher, proper optimum that moekit's select found
+  // (checked in R: tests/reference/gen/mclust_table_polish.R).
+  const std::vector<std::pair<std::string, Index>> degenerate{{"VEE", 7}};
   for (size_t row = 0; row < 9; ++row)
     for (size_t m = 0; m < models.size(); ++m) {
       const std::pair<std::string, Index> cell{models[m], static_cast<Index>(row + 1)};

@@ -8,9 +8,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -59,8 +61,9 @@ namespace {
 // Candidates that differ only in their covariance structure share their starts (mclust starts
 // every structure of a K from one hierarchical partition): each candidate's EM is run again
 // from the posteriors of every other structure's fit with the same K (one M-step of its own
-// structure on them, then EM) and from its structure's K - 1 fit with each component split,
-// keeping the better maximum, in rounds (at most 5) until no fit improves; starts with a
+// structure on them, then EM), from its structure's K - 1 fit with each component split and
+// from its structure's K + 1 fit with the three most overlapping pairs merged, keeping the
+// better maximum, in rounds (at most 12) until no fit improves; starts with a
 // most probable partition the candidate has run before are skipped. A structure whose own
 // starts miss a basin that a neighbouring structure finds then reaches it (on faithful, most
 // cells with K >= 3). docs/math/covariance_structures.md, "The search".
@@ -99,6 +102,35 @@ Matrix split_component(const Model& model, const Dataset& data, const Matrix& le
   for (Index i = 0; i < leaves.rows(); ++i)
     if ((data.y.row(i) - mean.row(i)).sum() > 0) std::swap(resp(i, j), resp(i, K));
   return resp;
+}
+
+// Responsibilities of K components from a K + 1 fit's: the pair of columns `a` < `b` added
+// into a (b's column dropped), the merge half of a split-and-merge move (Ueda et al. 2000).
+Matrix merge_components(const Matrix& leaves, Index a, Index b) {
+  const Index K1 = leaves.cols();
+  Matrix resp(leaves.rows(), K1 - 1);
+  for (Index k = 0, c = 0; k < K1; ++k) {
+    if (k == b) continue;
+    resp.col(c++) = k == a ? Vector(leaves.col(a) + leaves.col(b)) : Vector(leaves.col(k));
+  }
+  return resp;
+}
+
+// The pairs of columns whose posteriors overlap most (the cosine of eq. 4.1 of Ueda et al.
+// 2000), best first, at most `limit`.
+std::vector<std::pair<Index, Index>> merge_pairs(const Matrix& leaves, size_t limit) {
+  const Index K = leaves.cols();
+  const Vector norms = leaves.colwise().norm().transpose();
+  std::vector<std::tuple<double, Index, Index>> ranked;
+  for (Index a = 0; a < K; ++a)
+    for (Index b = a + 1; b < K; ++b)
+      ranked.emplace_back(-leaves.col(a).dot(leaves.col(b)) / std::max(norms(a) * norms(b), 1e-300),
+                          a, b);
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<std::pair<Index, Index>> out;
+  for (size_t i = 0; i < std::min(limit, ranked.size()); ++i)
+    out.emplace_back(std::get<1>(ranked[i]), std::get<2>(ranked[i]));
+  return out;
 }
 
 bool grows_into(const SelectionCandidate& small, const SelectionCandidate& big) {
@@ -158,7 +190,8 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       return false;  // that start collapses under this structure; the candidate keeps its fit
     }
   };
-  constexpr int kMaxRounds = 5;
+  constexpr int kMaxRounds = 12;
+  constexpr size_t kMergePairs = 3;
   for (int round = 0; round < kMaxRounds; ++round) {
     std::vector<std::optional<Matrix>> leaves(n);
     for (size_t i = 0; i < n; ++i) {
@@ -186,6 +219,11 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
             improved |= try_start(
                 i, split_component(*donor.model, data, *leaves[j], k),
                 fmt::format("the K = {} fit with component {} split", donor.spec.K, k + 1));
+        else if (grows_into(out.candidates[i], donor))
+          for (const auto& [a, b] : merge_pairs(*leaves[j], kMergePairs))
+            improved |= try_start(i, merge_components(*leaves[j], a, b),
+                                  fmt::format("the K = {} fit with components {} and {} merged",
+                                              donor.spec.K, a + 1, b + 1));
       }
     }
     if (!improved) return;

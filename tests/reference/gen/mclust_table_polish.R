@@ -1,19 +1,27 @@
 #!/usr/bin/env Rscript
 # Adds moekit's fits to the best known values of mclust_table_faithful.json where they are
-# higher than mclust's search found (mclust_table.R), checked in R: the log-likelihood of the
+# higher than mclust's search found (mclust_table.R) or than an earlier polish, checked in R: the log-likelihood of the
 # moekit model's parameters is recomputed here from the Gaussian densities, and me() is run
 # from its posteriors (tol 1e-12) to polish it; the larger of the two is kept (mclust 6.0.0's
 # VVE M-step stops above the minimum of its objective, docs/math/covariance_structures.md, so
 # me() can lower a VVE fit). The models come from
 #   moekit fit datasets/faithful.csv -k K --covariance MODEL --restarts 30 --json -q > MODEL_K.json
+# or, every cell of the table at once (select's cross-structure and split starts):
+#   moekit select datasets/faithful.csv --covariance all -k 1:9 --models-dir DIR -q
 #
-# Usage: Rscript mclust_table_polish.R JSON MODEL_K.json...
+# Usage: Rscript mclust_table_polish.R JSON [--source=TEXT] MODEL_K.json...
+# (TEXT names the moekit command that made the models, recorded as each raised cell's source.)
 suppressPackageStartupMessages({ library(mclust); library(jsonlite) })
 args <- commandArgs(trailingOnly = TRUE)
 ref_path <- args[1]
+source_arg <- grep("^--source=", args, value = TRUE)
+source_text <- if (length(source_arg)) sub("^--source=", "", source_arg[1]) else
+  "moekit fit -k %d --covariance %s --restarts 30"
+args <- setdiff(args, source_arg)
 ref <- fromJSON(ref_path, simplifyVector = FALSE)
 X <- as.matrix(read.csv(file.path(dirname(ref_path), "..", "..", "..", "datasets", "faithful.csv")))
 n <- nrow(X)
+col_sd <- apply(X, 2, sd)
 models <- unlist(ref$models)
 if (is.null(ref$bic_best_known)) {
   ref$bic_best_known <- ref$bic_best
@@ -24,12 +32,19 @@ for (path in args[-1]) {
   m <- cell[1]; K <- as.integer(cell[2]); j <- match(m, models)
   fit <- fromJSON(path, simplifyVector = FALSE)
   comps <- fit$parameters$experts$components
+  shared <- fit$parameters$experts$shared$covariance  # the equal-volume-shape-orientation ones
   w <- unlist(fit$parameters$gates[[1]]$parameters$weights)
   dens <- sapply(seq_len(K), function(k) {
-    mu <- unlist(comps[[k]]$mean); S <- matrix(unlist(comps[[k]]$covariance), 2, byrow = TRUE)
+    mu <- unlist(comps[[k]]$mean); S <- matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else comps[[k]]$covariance),
+                                     2, byrow = TRUE)
     w[k] * exp(-0.5 * mahalanobis(X, mu, S) - 0.5 * log(det(2 * pi * S)))
   })
   ll <- sum(log(rowSums(dens)))
+  # mclust_table.R's degeneracy rule at this fit: rows of responsibility and sd ratios.
+  sizes <- colSums(dens / rowSums(dens))
+  sds <- sapply(seq_len(K), function(k)
+    sqrt(diag(matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else comps[[k]]$covariance),
+                     2))) / col_sd)
   polished <- tryCatch(me(X, m, dens / rowSums(dens), control = emControl(tol = c(1e-12, 1e-12)))$loglik,
                        error = function(e) NA)
   best <- max(ll, polished, na.rm = TRUE)
@@ -38,9 +53,18 @@ for (path in args[-1]) {
               m, K, ll, polished, bic, ref$bic_best_known[[K]][[j]]))
   if (bic > ref$bic_best_known[[K]][[j]] + 1e-9) {
     ref$bic_best_known[[K]][[j]] <- bic
+    cmd <- if (grepl("%d", source_text, fixed = TRUE)) sprintf(source_text, K, m) else source_text
     ref$best_known_source[[K]][[j]] <- sprintf(
-      "moekit fit -k %d --covariance %s --restarts 30 (loglik recomputed in R%s)", K, m,
+      "%s (loglik recomputed in R%s)", cmd,
       if (!is.na(polished) && polished >= ll) ", polished by me()" else "")
+    ref$best_min_rows[[K]][[j]] <- min(sizes)
+    ref$best_min_sd_ratio[[K]][[j]] <- min(sds)
+    ref$degenerate[[K]][[j]] <- min(sizes) < (K * 2 + nVarParams(m, 2, K)) / K || min(sds) < 0.01
+    # mclust's printed cell against the raised value (mclust_table.R's classes).
+    ref$mclust_class[[K]][[j]] <-
+      if (ref$degenerate[[K]][[j]]) "degenerate"
+      else if (abs(ref$bic_default[[K]][[j]] - bic) <= 1e-3) "at best"
+      else if (abs(ref$bic_tight[[K]][[j]] - bic) <= 1e-3) "stopped short" else "other basin"
   }
 }
 ref$call_best_known <- "max(bic_best, moekit's fits checked in R: tests/reference/gen/mclust_table_polish.R)"

@@ -62,8 +62,9 @@ std::vector<ModelSpec> specs_for_components(const ModelSpec& base, const std::ve
 // in the candidate. Throws NumericalError when no candidate could be fitted, InputError when
 // `specs` is empty or lists a label twice with the same covariance structure (candidates of
 // several structures make mclust's K x structure table). With EM, candidates of one K that
-// differ only in their covariance structure then start again from each other's fits and from
-// their structure's K - 1 fit with a component split, keeping the better maximum, until none
+// differ only in their covariance structure then start again from each other's fits, from
+// their structure's K - 1 fit with a component split and from its K + 1 fit with two
+// components merged, keeping the better maximum, until none
 // improves (docs/math/covariance_structures.md, "The search").
 Selection select_model(const std::vector<ModelSpec>& specs,
                        const Dataset& data,
