@@ -1,21 +1,13 @@
 #include "moekit/experts/binomial.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/stats/log_gamma.hpp"
 
 #include <cmath>
 
 namespace moekit {
 
 namespace {
-
-double log_gamma(double v) {
-#if defined(__GLIBC__)
-  int sign = 0;
-  return lgamma_r(v, &sign);
-#else
-  return std::lgamma(v);
-#endif
-}
 
 bool count(double v) { return v >= 0.0 && v == std::floor(v) && v <= 1e15; }
 

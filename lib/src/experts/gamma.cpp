@@ -1,6 +1,7 @@
 #include "moekit/experts/gamma.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/stats/log_gamma.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
@@ -15,15 +16,6 @@
 namespace moekit {
 
 namespace {
-
-double log_gamma(double v) {
-#if defined(__GLIBC__)
-  int sign = 0;
-  return lgamma_r(v, &sign);
-#else
-  return std::lgamma(v);
-#endif
-}
 
 constexpr double kMinShape = 1e-3, kMaxShape = 1e8;
 

@@ -1,6 +1,7 @@
 #include "moekit/experts/negative_binomial.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/stats/log_gamma.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
@@ -23,15 +24,6 @@ constexpr double kMaxEta = 700.0;  // exp stays finite
 // Counts up to this are summed term by term in the differences below: exact, and free of the
 // cancellation of lgamma(y + theta) - lgamma(theta) when theta is large (near Poisson).
 constexpr double kSumBelow = 64.0;
-
-double log_gamma(double v) {
-#if defined(__GLIBC__)
-  int sign = 0;
-  return lgamma_r(v, &sign);
-#else
-  return std::lgamma(v);
-#endif
-}
 
 // lgamma(y + t) - lgamma(t), digamma(y + t) - digamma(t), trigamma(y + t) - trigamma(t).
 double lgamma_diff(double y, double t) {

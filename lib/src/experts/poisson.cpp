@@ -1,6 +1,7 @@
 #include "moekit/experts/poisson.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/stats/log_gamma.hpp"
 
 #include <fmt/format.h>
 
@@ -11,15 +12,7 @@ namespace moekit {
 
 namespace {
 
-// log y! without the global sign variable of std::lgamma (data races under threads).
-double log_factorial(double y) {
-#if defined(__GLIBC__)
-  int sign = 0;
-  return lgamma_r(y + 1.0, &sign);
-#else
-  return std::lgamma(y + 1.0);
-#endif
-}
+double log_factorial(double y) { return log_gamma(y + 1.0); }
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "moekit/fit/em.hpp"
 
+#include "elapsed.hpp"
 #include "moekit/backend/estep_backend.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
@@ -20,22 +21,6 @@ namespace moekit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// Restores the library's thread count when a fit ends, however it ends.
-class ThreadScope {
- public:
-  explicit ThreadScope(int threads) : saved_(num_threads()) {
-    if (threads > 0) set_num_threads(threads);
-  }
-  ~ThreadScope() { set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
 
 // Starting responsibilities of grouped data: the mean over each group's rows, so that a
 // group starts in one (soft) component as EM requires.
@@ -446,7 +431,7 @@ FitResult EmFitter::fit_with(Model& model,
                              const EStepBackend& backend,
                              const std::vector<std::string>& notes) const {
   const auto t0 = Clock::now();
-  ThreadScope threads(options_.threads);
+  ScopedNumThreads threads(options_.threads);
   FitResult best;
   Model best_model;
   bool have = false;
@@ -505,7 +490,7 @@ FitResult EmFitter::start(Model& model, const Dataset& data, int restart) const 
 }
 
 FitResult EmFitter::refine(Model& model, const Dataset& data) const {
-  ThreadScope threads(options_.threads);
+  ScopedNumThreads threads(options_.threads);
   model.check_data(data);
   std::vector<std::string> notes;
   const auto backend = make_backend({options_.device, options_.float32}, model, data, notes);

@@ -1,5 +1,6 @@
 #include "moekit/fit/gradient.hpp"
 
+#include "elapsed.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
 #include "moekit/fit/degenerate.hpp"
@@ -20,21 +21,6 @@ namespace moekit {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-class ThreadScope {
- public:
-  explicit ThreadScope(int threads) : saved_(num_threads()) {
-    if (threads > 0) set_num_threads(threads);
-  }
-  ~ThreadScope() { set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
 
 // The negated objective in the form LBFGS++ minimises. A point where the model throws
 // NumericalError or the value or score is not finite returns +infinity, which the
@@ -211,7 +197,7 @@ void GradientFitter::ascend(Model& model,
 
 FitResult GradientFitter::fit(Model& model, const Dataset& data) const {
   const auto t0 = Clock::now();
-  ThreadScope threads(options_.threads);
+  ScopedNumThreads threads(options_.threads);
   model.spec().validate();
   model.check_data(data);
   FitOptions warmup = options_;
@@ -272,7 +258,7 @@ FitResult GradientFitter::fit(Model& model, const Dataset& data) const {
 
 FitResult GradientFitter::refine(Model& model, const Dataset& data) const {
   const auto t0 = Clock::now();
-  ThreadScope threads(options_.threads);
+  ScopedNumThreads threads(options_.threads);
   model.check_data(data);
   FitResult r;
   ascend(model, data, 0, r);
