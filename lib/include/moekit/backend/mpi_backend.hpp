@@ -3,8 +3,9 @@
 // runs the E-step and the experts' moments on it with the CPU kernels; the log-likelihood
 // and the moments are summed over the processes in rank order (so every process gets the
 // same bits and takes the same decisions), and the M-step runs from the sums
-// (GaussianRegression::fit_moments, Gate::fit_masses). A softmax gate is fitted from each
-// process's rows, its Newton steps summing over the processes (Posteriors::shares,
+// (GaussianRegression::fit_moments, Gate::fit_masses). Other experts and gates are fitted
+// from each process's rows, every sum of their M-steps (each Newton step's gradient and
+// Hessian, each trial point's objective) summed over the processes (Posteriors::shares,
 // core/process_sums.hpp). The starts and re-seeding run on rows every process holds alike:
 // all rows up to kCommonRows, a sample of them beyond.
 
