@@ -143,6 +143,29 @@ TEST_CASE("GLM and t experts across processes", "[glm]") {
 TEST_CASE("text (factor) columns across processes", "[factors]") {
   // iris is sorted by Species: each of 3 processes sees one level of the factor.
   check_same_fit(dataset("iris.csv"), "--formula 'Sepal.Length ~ Species' --experts linear -k 2");
+  // A column whose first half is text and whose second half looks numeric: one process reads
+  // it as text (its first cell fixes the kind), and so must the processes holding only
+  // numbers. Then the reverse: numbers first, a share of text only, whose cells are then
+  // problems of a numeric column, reported as one process reports them (line and count).
+  std::string mixed = "x,c,y\n", numbers = "x,c,y\n";
+  for (int i = 0; i < 300; ++i) {
+    const double x = (i * 37 % 101) / 101.0;
+    const bool first = i % 3 == 0;
+    const std::string c = i < 150 ? (first ? "a" : "b") : (first ? "1" : "2");
+    mixed +=
+        fmt::format("{},{},{}\n", x, c, (first ? x : -x) + (i % 2 ? 2.0 : 0.0) + 0.01 * (i % 7));
+    numbers +=
+        fmt::format("{},{},{}\n", x, i < 280 ? (first ? "1" : "2") : "oops", x + 0.01 * (i % 5));
+  }
+  TempFile text_first(mixed), text_last(numbers);
+  check_same_fit(text_first.path(), "--formula 'y ~ x + c' --experts linear -k 2 --init kmeans");
+  const std::string bad = " fit " + text_last.path() + " --formula 'y ~ x + c' --experts linear -q";
+  const Run one_bad = shell(one() + bad), many_bad = shell(many(3) + bad);
+  CHECK(one_bad.status == 1);
+  CHECK(many_bad.status == 1);
+  CHECK(many_bad.err.substr(0, one_bad.err.size()) == one_bad.err);
+  CHECK(one_bad.err.find("line 282") != std::string::npos);
+  CHECK(one_bad.err.find("20 such cells") != std::string::npos);
 }
 
 TEST_CASE("a simulated 1e6-row Gaussian mixture across processes", "[simulated]") {
