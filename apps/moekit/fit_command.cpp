@@ -88,6 +88,7 @@ FitResult mpi_fit(const FitCommandArgs& a, const FitOptions& options, Model& mod
     csv.delimiter = parse_delimiter(a.delimiter);
   });
   CsvTable table = mpi::read_csv_share(a.data, csv);
+  mpi::agree_class_labels(table, spec.data);
   mpi::agree([&] {
     data = make_dataset(table, spec.data);
     table = CsvTable();  // the parsed columns are not needed past here: free them

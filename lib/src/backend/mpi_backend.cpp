@@ -8,6 +8,7 @@
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
+#include "moekit/data/formula.hpp"
 #include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/kernels/pack_storage.hpp"
 #include "moekit/stats/gaussian_moments.hpp"
@@ -24,11 +25,13 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <set>
 
 namespace moekit::mpi {
 
@@ -222,13 +225,13 @@ class MpiBackend final : public EStepBackend {
   std::string name() const override { return fmt::format("mpi ({} processes)", size()); }
 
   void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
-    // Gaussian-regression experts are fitted from their moments; other experts (logistic)
-    // and gates that read covariates (softmax) from this process's rows, their iterative
-    // M-steps summing over the processes (Posteriors::shares).
+    // Gaussian-regression experts are fitted from their moments; other experts and the gates
+    // that read covariates (softmax, Gaussian) or sit in a tree from this process's rows,
+    // every sum of their M-steps summed over the processes (Posteriors::shares).
     kernels::GaussianRegressionStorage s;
     const GaussianRegression* g = model.experts().gaussian_regression();
     if (g) g->export_pack(s);
-    const bool rows = !g || model.gates_read_covariates();
+    const bool rows = !g || model.gates_read_covariates() || model.num_gates() > 1;
     const Index K = model.components(), m = g ? 1 + s.p + s.q : 0;
     // The log-likelihood, EM's objective, then the moments (else the leaf masses).
     std::vector<double> sums(static_cast<size_t>(2 + (g ? K * m * m : K)), 0.0);
@@ -397,6 +400,155 @@ class File {
   std::int64_t size_ = 0;
 };
 
+// --- agreeing on what one process would read ------------------------------------------
+
+// Every process's strings, in rank order.
+std::vector<std::vector<std::string>> gather_strings(const std::vector<std::string>& mine) {
+  const int P = size();
+  std::vector<int> lengths;
+  std::string chars;
+  for (const auto& v : mine) {
+    lengths.push_back(to_int(static_cast<Index>(v.size()), "a text"));
+    chars += v;
+  }
+  int count = to_int(static_cast<Index>(mine.size()), "the texts"),
+      bytes = to_int(static_cast<Index>(chars.size()), "the texts");
+  std::vector<int> counts(static_cast<size_t>(P)), sizes(static_cast<size_t>(P));
+  MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  MPI_Allgather(&bytes, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  auto offsets = [&](const std::vector<int>& n) {
+    std::vector<int> at(static_cast<size_t>(P), 0);
+    for (int r = 1; r < P; ++r)
+      at[static_cast<size_t>(r)] =
+          to_int(static_cast<Index>(at[static_cast<size_t>(r - 1)]) + n[static_cast<size_t>(r - 1)],
+                 "the texts");
+    return at;
+  };
+  const std::vector<int> count_at = offsets(counts), size_at = offsets(sizes);
+  std::vector<int> all_lengths(static_cast<size_t>(count_at.back() + counts.back()));
+  std::string all_chars(static_cast<size_t>(size_at.back() + sizes.back()), '\0');
+  MPI_Allgatherv(lengths.data(), count, MPI_INT, all_lengths.data(), counts.data(), count_at.data(),
+                 MPI_INT, MPI_COMM_WORLD);
+  MPI_Allgatherv(chars.data(), bytes, MPI_CHAR, all_chars.data(), sizes.data(), size_at.data(),
+                 MPI_CHAR, MPI_COMM_WORLD);
+  std::vector<std::vector<std::string>> out(static_cast<size_t>(P));
+  size_t item = 0, at = 0;
+  for (int r = 0; r < P; ++r)
+    for (int i = 0; i < counts[static_cast<size_t>(r)]; ++i, ++item) {
+      const auto n = static_cast<size_t>(all_lengths[item]);
+      out[static_cast<size_t>(r)].push_back(all_chars.substr(at, n));
+      at += n;
+    }
+  return out;
+}
+
+// A column's kind as its cells fixed it: unknown while every cell is missing.
+enum ColumnState : int { kUnknown = 0, kNumeric = 1, kText = 2 };
+ColumnState column_state(const CsvColumn& c, Index rows) {
+  if (c.kind == ColumnKind::Text) return kText;
+  if (c.problem && c.problem->kind == CellProblem::Kind::Missing && c.problem_count == rows)
+    return kUnknown;
+  return kNumeric;
+}
+
+// The kinds, levels and cell problems of `table` (this process's rows) made those that one
+// process reading all the rows would give (csv.hpp): a column's kind is fixed by the file's
+// first non-missing cell (the lowest rank that has one), a text column's levels are the sorted
+// union of every process's, and a column's first problem is the lowest rank's, counted over
+// all. A process whose cells fixed another kind parses its share again with the agreed kinds.
+void agree_columns(CsvTable& table, const std::function<CsvTable(const CsvOptions&)>& parse) {
+  const int P = size();
+  const auto width = static_cast<Index>(table.columns.size());
+  agree([&] {
+    std::vector<std::string> names;
+    for (const auto& c : table.columns) names.push_back(c.name);
+    const auto all = gather_strings(names);
+    for (int r = 1; r < P; ++r)
+      if (all[static_cast<size_t>(r)] != all[0])
+        throw InputError(SourceLocation{table.source},
+                         fmt::format("the header of process {}'s rows differs from process 0's: "
+                                     "every file must have the same columns",
+                                     r));
+  });
+  const int w = to_int(width, "the columns");
+  std::vector<int> states(static_cast<size_t>(w)), all(static_cast<size_t>(w) * P);
+  for (Index j = 0; j < width; ++j)
+    states[static_cast<size_t>(j)] =
+        column_state(table.columns[static_cast<size_t>(j)], table.rows());
+  MPI_Allgather(states.data(), w, MPI_INT, all.data(), w, MPI_INT, MPI_COMM_WORLD);
+  CsvOptions fixed;
+  bool again = false;
+  for (Index j = 0; j < width; ++j) {
+    int kind = kUnknown;
+    for (int r = 0; r < P && kind == kUnknown; ++r) kind = all[static_cast<size_t>(r) * w + j];
+    const int mine = states[static_cast<size_t>(j)];
+    if (kind == kUnknown) continue;
+    fixed.kinds[table.columns[static_cast<size_t>(j)].name] =
+        kind == kText ? ColumnKind::Text : ColumnKind::Numeric;
+    again = again || (mine != kind && !(mine == kUnknown && kind == kNumeric));
+  }
+  agree([&] {
+    if (again) table = parse(fixed);
+  });
+  // Levels: the sorted union (csv.hpp sorts each process's), codes mapped onto it.
+  std::vector<std::string> mine;
+  for (const auto& c : table.columns)
+    if (c.kind == ColumnKind::Text) {
+      mine.push_back(std::to_string(c.levels.size()));
+      mine.insert(mine.end(), c.levels.begin(), c.levels.end());
+    }
+  const auto levels = gather_strings(mine);
+  std::vector<size_t> at(static_cast<size_t>(P), 0);
+  for (auto& c : table.columns) {
+    if (c.kind != ColumnKind::Text) continue;
+    std::set<std::string> merged;
+    for (int r = 0; r < P; ++r) {
+      const auto& list = levels[static_cast<size_t>(r)];
+      size_t& i = at[static_cast<size_t>(r)];
+      const size_t n = std::stoul(list[i++]);
+      merged.insert(list.begin() + static_cast<std::ptrdiff_t>(i),
+                    list.begin() + static_cast<std::ptrdiff_t>(i + n));
+      i += n;
+    }
+    std::vector<std::string> sorted(merged.begin(), merged.end());
+    std::vector<int> remap(c.levels.size());
+    for (size_t l = 0; l < c.levels.size(); ++l)
+      remap[l] = static_cast<int>(std::lower_bound(sorted.begin(), sorted.end(), c.levels[l]) -
+                                  sorted.begin());
+    for (int& code : c.codes)
+      if (code >= 0) code = remap[static_cast<size_t>(code)];
+    c.levels = std::move(sorted);
+  }
+  // Problems: the first in the file (the lowest rank's first), counted over all processes.
+  std::vector<std::int64_t> record(static_cast<size_t>(4 * w)),
+      records(static_cast<size_t>(4 * w) * P);
+  std::vector<std::string> texts;
+  for (Index j = 0; j < width; ++j) {
+    const CsvColumn& c = table.columns[static_cast<size_t>(j)];
+    std::int64_t* out = record.data() + 4 * j;
+    out[0] = c.problem ? 1 : 0;
+    out[1] = c.problem ? static_cast<std::int64_t>(c.problem->kind) : 0;
+    out[2] = c.problem ? c.problem->line : 0;
+    out[3] = c.problem_count;
+    texts.push_back(c.problem ? c.problem->text : std::string());
+  }
+  MPI_Allgather(record.data(), 4 * w, MPI_INT64_T, records.data(), 4 * w, MPI_INT64_T,
+                MPI_COMM_WORLD);
+  const auto all_texts = gather_strings(texts);
+  for (Index j = 0; j < width; ++j) {
+    CsvColumn& c = table.columns[static_cast<size_t>(j)];
+    c.problem.reset();
+    c.problem_count = 0;
+    for (int r = 0; r < P; ++r) {
+      const std::int64_t* in = records.data() + static_cast<size_t>(r) * 4 * w + 4 * j;
+      if (in[0] && !c.problem)
+        c.problem = CellProblem{static_cast<CellProblem::Kind>(in[1]), in[2],
+                                all_texts[static_cast<size_t>(r)][static_cast<size_t>(j)]};
+      c.problem_count += in[3];
+    }
+  }
+}
+
 }  // namespace
 
 CsvTable read_csv_share(const std::string& path, const CsvOptions& options) {
@@ -415,7 +567,13 @@ CsvTable read_csv_share(const std::string& path, const CsvOptions& options) {
   });
   CsvTable table;
   if (files.size() > 1) {
-    agree([&] { table = read_csv(files[static_cast<size_t>(r)], options); });
+    const std::string& file = files[static_cast<size_t>(r)];
+    agree([&] { table = read_csv(file, options); });
+    agree_columns(table, [&](const CsvOptions& kinds) {
+      CsvOptions o = options;
+      o.kinds = kinds.kinds;
+      return read_csv(file, o);
+    });
     return table;
   }
   std::string text;
@@ -444,26 +602,80 @@ CsvTable read_csv_share(const std::string& path, const CsvOptions& options) {
   CsvOptions share = options;
   share.line_offset = sum_below(lines);
   agree([&] { table = parse_csv(text, path, share); });
+  agree_columns(table, [&](const CsvOptions& kinds) {
+    CsvOptions o = share;
+    o.kinds = kinds.kinds;
+    return parse_csv(text, path, o);
+  });
   return table;
 }
 
+void agree_class_labels(CsvTable& table, const DataSpec& spec) {
+  int column = -1;
+  agree([&] {
+    if (!spec.categorical_response || spec.formula.empty()) return;
+    const Formula f = parse_formula(spec.formula);
+    if (f.responses.size() != 1 || f.responses[0]->kind != Expr::Kind::Column) return;
+    const int j = table.find(f.responses[0]->name);
+    // Kinds and problems are agreed (read_csv_share): every process returns here alike, and
+    // make_dataset reports a problem as one process does.
+    if (j < 0) return;
+    const CsvColumn& c = table.columns[static_cast<size_t>(j)];
+    if (c.kind == ColumnKind::Text || c.problem) return;
+    for (size_t i = 0; i < c.values.size(); ++i)
+      if (std::floor(c.values[i]) != c.values[i])
+        throw InputError(
+            SourceLocation{table.source, table.lines[i], j + 1, c.name},
+            fmt::format("class labels must be text or whole numbers, not {}: logistic "
+                        "experts model classes; use --experts linear (or laplace, t) for "
+                        "a continuous response",
+                        c.values[i]));
+    column = j;
+  });
+  if (column < 0) return;
+  CsvColumn& c = table.columns[static_cast<size_t>(column)];
+  std::vector<double> mine(c.values);
+  std::sort(mine.begin(), mine.end());
+  mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+  const int P = size();
+  int count = to_int(static_cast<Index>(mine.size()), "the class labels");
+  std::vector<int> counts(static_cast<size_t>(P)), offsets(static_cast<size_t>(P), 0);
+  MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  for (int r = 1; r < P; ++r)
+    offsets[static_cast<size_t>(r)] =
+        offsets[static_cast<size_t>(r - 1)] + counts[static_cast<size_t>(r - 1)];
+  std::vector<double> all(static_cast<size_t>(offsets.back() + counts.back()));
+  MPI_Allgatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(),
+                 MPI_DOUBLE, MPI_COMM_WORLD);
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  // The levels one process gives numeric labels (make_dataset): the distinct values in
+  // numeric order, written as numbers; the column becomes text with those levels.
+  c.levels.clear();
+  for (double v : all) c.levels.push_back(fmt::format("{}", v));
+  c.codes.resize(c.values.size());
+  for (size_t i = 0; i < c.values.size(); ++i)
+    c.codes[i] =
+        static_cast<int>(std::lower_bound(all.begin(), all.end(), c.values[i]) - all.begin());
+  c.values.clear();
+  c.kind = ColumnKind::Text;
+}
+
 void check_supported(const Model& model, const Dataset& share) {
-  const ModelSpec& spec = model.spec();
   auto refuse = [&](const std::string& what) {
     throw InputError(
         fmt::format("{} cannot be fitted across MPI processes yet (docs/scale-out.md "
                     "lists what can): run one process",
                     what));
   };
-  if (!model.experts().gaussian_regression()) refuse(fmt::format("--experts {}", spec.experts));
-  if (!spec.tree.empty()) refuse(fmt::format("a gating tree (--tree)"));
-  if (spec.gate != "constant" && spec.gate != "softmax")
-    refuse(fmt::format("--gate {}", spec.gate));
-  if (share.grouped()) refuse("grouped data ('| " + share.group_column + "')");
-  if (!spec.data.factor_levels.empty())
+  // Laplace experts' M-step takes weighted medians (iteratively reweighted medians of the
+  // residuals), which are not sums over the rows.
+  if (model.experts().family() == "laplace")
     refuse(
-        "a formula with a text (factor) column, whose levels each process would learn from "
-        "its own rows,");
+        "--experts laplace (its M-step takes weighted medians, which are not sums over the "
+        "rows)");
+  // A group's rows may fall in two processes' shares, and its posterior needs all of them.
+  if (share.grouped()) refuse("grouped data ('| " + share.group_column + "')");
 }
 
 BlockAlignedShare align_to_blocks(const Dataset& share) {

@@ -18,6 +18,13 @@ void max_over_processes(double* values, Index count) {
   if (g_reduction && count > 0) g_reduction->max(values, count);
 }
 
+bool rows_are_shared() { return g_reduction != nullptr; }
+
+double summed_over_processes(double value) {
+  sum_over_processes(&value, 1);
+  return value;
+}
+
 ScopedProcessSums::ScopedProcessSums(const ProcessReduction* reduction) : saved_(g_reduction) {
   g_reduction = reduction;
 }

@@ -336,6 +336,10 @@ CsvTable parse_csv(std::string_view text, const std::string& source, const CsvOp
       throw InputError(SourceLocation{source, line, static_cast<std::int64_t>(j + 1), name},
                        fmt::format("duplicate column name (also column {})", it->second + 1));
     seen.emplace(name, j);
+    if (const auto kind = options.kinds.find(name); kind != options.kinds.end()) {
+      builders[j].col.kind = kind->second;
+      builders[j].kind_known = true;
+    }
     builders[j].col.name = std::move(name);
   }
   scan.skip_lines(options.line_offset);

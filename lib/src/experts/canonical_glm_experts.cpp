@@ -53,11 +53,7 @@ MStepReport CanonicalGlmExperts<C>::fit(const ConstMatrixRef& x,
   const Index K = components();
   if (x.cols() != p_ || resp.cols() != K || x.rows() != y.rows())
     throw Error("CanonicalGlmExperts::fit: shape mismatch");
-  {
-    Matrix gram, unused;
-    weighted_cross_products(x, x.leftCols(1), Vector::Ones(x.rows()), gram, unused);
-    check_design_rank(gram, x_names_, family() + " experts");
-  }
+  check_design_rank_of(x, x_names_, family() + " experts");
   Vector t, m;
   statistics(y, t, m);
   MStepReport report;
@@ -65,7 +61,8 @@ MStepReport CanonicalGlmExperts<C>::fit(const ConstMatrixRef& x,
     const auto r = resp.col(k);
     // A weighted GLM per expert (McLachlan & Peel 2000, section 5.12): Newton/IRLS with
     // step-halving from the current coefficients, so the Q-function never falls.
-    if (!(r.sum() > 1e-8) || !fit_canonical_glm<C>(x, t, m, r, coef_[static_cast<size_t>(k)]))
+    if (!(summed_over_processes(r.sum()) > 1e-8) ||
+        !fit_canonical_glm<C>(x, t, m, r, coef_[static_cast<size_t>(k)]))
       report.collapsed.push_back(k);
   }
   return report;

@@ -1,6 +1,7 @@
 #include "moekit/experts/gamma.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/stats/log_gamma.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
@@ -20,14 +21,17 @@ namespace {
 constexpr double kMinShape = 1e-3, kMaxShape = 1e8;
 
 // sum_i r_i (-eta_i - y_i exp(-eta_i)): the coefficients' part of the weighted Gamma
-// log-likelihood, divided by nu.
+// log-likelihood, divided by nu; summed over the processes that share the rows
+// (core/process_sums.hpp).
 double mean_objective(const ConstMatrixRef& x,
                       const ConstVectorRef& y,
                       const ConstVectorRef& r,
                       const Vector& b) {
   const Vector eta = x * b;
-  if (!eta.allFinite() || eta.minCoeff() < -700.0) return -std::numeric_limits<double>::infinity();
-  return -(r.array() * (eta.array() + y.array() * (-eta.array()).exp())).sum();
+  const double Q = !eta.allFinite() || eta.minCoeff() < -700.0
+                       ? -std::numeric_limits<double>::infinity()
+                       : -(r.array() * (eta.array() + y.array() * (-eta.array()).exp())).sum();
+  return summed_over_processes(Q);
 }
 
 // The shape that solves log nu - digamma(nu) = s (s > 0), by Newton in log nu: the left side
@@ -83,16 +87,12 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
   const Index K = components(), n = x.rows();
   if (x.cols() != p_ || y.cols() != 1 || resp.cols() != K || y.rows() != n)
     throw Error("GammaExperts::fit: shape mismatch");
-  {
-    Matrix gram, unused;
-    weighted_cross_products(x, x.leftCols(1), Vector::Ones(n), gram, unused);
-    check_design_rank(gram, x_names_, "gamma experts");
-  }
+  check_design_rank_of(x, x_names_, "gamma experts");
   MStepReport report;
   const auto yv = y.col(0);
   for (Index k = 0; k < K; ++k) {
     const auto r = resp.col(k);
-    const double N = r.sum();
+    const double N = summed_over_processes(r.sum());
     Vector& b = coef_[static_cast<size_t>(k)];
     if (!(N > 1e-8)) {
       report.collapsed.push_back(k);
@@ -101,14 +101,17 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
     double Q = mean_objective(x, yv, r, b);
     if (!std::isfinite(Q)) {
       b.setZero();
-      b(0) = std::log((r.array() * yv.array()).sum() / N);  // the weighted mean, if x0 = 1
+      // The weighted mean, if x0 = 1.
+      b(0) = std::log(summed_over_processes((r.array() * yv.array()).sum()) / N);
       Q = mean_objective(x, yv, r, b);
     }
     bool singular = false;
     for (int it = 0; it < 50; ++it) {
       const Vector ratio = (yv.array() * (-(x * b).array()).exp()).matrix();  // y / mu
-      const Vector g = x.transpose() * (r.array() * (ratio.array() - 1.0)).matrix();
-      const Matrix H = x.transpose() * (x.array().colwise() * (r.array() * ratio.array())).matrix();
+      Vector g = x.transpose() * (r.array() * (ratio.array() - 1.0)).matrix();
+      Matrix H = x.transpose() * (x.array().colwise() * (r.array() * ratio.array())).matrix();
+      sum_over_processes(g.data(), g.size());
+      sum_over_processes(H.data(), H.size());
       Eigen::LLT<Matrix> llt(H);
       if (llt.info() != Eigen::Success) {
         singular = true;
@@ -133,7 +136,9 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
       continue;
     }
     const Vector ratio = (yv.array() * (-(x * b).array()).exp()).matrix();
-    const double s = (r.array() * (ratio.array() - ratio.array().log() - 1.0)).sum() / N;
+    // The shape's equation needs one sum over the rows: a 1-D root find on it.
+    const double s =
+        summed_over_processes((r.array() * (ratio.array() - ratio.array().log() - 1.0)).sum()) / N;
     shape_[static_cast<size_t>(k)] = solve_shape(s, shape_[static_cast<size_t>(k)]);
   }
   return report;

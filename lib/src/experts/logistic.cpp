@@ -1,6 +1,7 @@
 #include "moekit/experts/logistic.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 #include "moekit/stats/weighted_multinomial.hpp"
 
@@ -57,13 +58,15 @@ Matrix LogisticExperts::targets(const ConstMatrixRef& y, const ConstVectorRef& r
 }
 
 Vector LogisticExperts::column_sd(const ConstMatrixRef& x) const {
-  Vector sd(p_);
-  const double n = static_cast<double>(x.rows());
-  for (Index j = 0; j < p_; ++j) {
-    const double mean = x.col(j).mean();
-    sd(j) = std::sqrt((x.col(j).array() - mean).square().sum() / std::max(1.0, n - 1.0));
-  }
-  return sd;
+  // Over all the rows when processes share them (core/process_sums.hpp): two passes, each
+  // summed.
+  Vector sum = x.colwise().sum().transpose();
+  sum_over_processes(sum.data(), p_);
+  const double n = summed_over_processes(static_cast<double>(x.rows()));
+  Vector squares(p_);
+  for (Index j = 0; j < p_; ++j) squares(j) = (x.col(j).array() - sum(j) / n).square().sum();
+  sum_over_processes(squares.data(), p_);
+  return (squares / std::max(1.0, n - 1.0)).cwiseSqrt();
 }
 
 MStepReport LogisticExperts::fit(const ConstMatrixRef& x,
@@ -73,14 +76,10 @@ MStepReport LogisticExperts::fit(const ConstMatrixRef& x,
   if (x.cols() != p_ || y.cols() != 1 || resp.cols() != K || x.rows() != y.rows())
     throw Error("LogisticExperts::fit: shape mismatch");
   MStepReport report;
-  {
-    Matrix gram, unused;
-    weighted_cross_products(x, x.leftCols(1), Vector::Ones(x.rows()), gram, unused);
-    check_design_rank(gram, x_names_, "logistic experts");
-  }
+  check_design_rank_of(x, x_names_, "logistic experts");
   const Vector sd = column_sd(x);
   for (Index k = 0; k < K; ++k) {
-    const double Nk = resp.col(k).sum();
+    const double Nk = summed_over_processes(resp.col(k).sum());
     // An empty expert (no weight left at all) is re-seeded; a light one is still a valid
     // weighted fit (Newton's jitter covers an ill-determined Hessian).
     if (!(Nk > 1e-8)) {

@@ -1,6 +1,7 @@
 #include "moekit/experts/negative_binomial.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/stats/log_gamma.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
@@ -52,7 +53,9 @@ double log_theta_plus_mu(double eta, double log_theta) {
 }
 
 // sum_i r_i (y_i eta_i - (y_i + theta) log(theta + mu_i)): the coefficients' part of the
-// weighted log-likelihood at fixed theta.
+// weighted log-likelihood at fixed theta. This and the theta functions below are sums over the
+// rows, summed over the processes that share them (core/process_sums.hpp): every process then
+// takes the same Newton steps and the same 1-D steps in theta.
 double coef_objective(const ConstMatrixRef& x,
                       const ConstVectorRef& y,
                       const ConstVectorRef& r,
@@ -62,10 +65,13 @@ double coef_objective(const ConstMatrixRef& x,
   const double lt = std::log(theta);
   double Q = 0.0;
   for (Index i = 0; i < eta.size(); ++i) {
-    if (!(eta(i) <= kMaxEta)) return kNegInf;
+    if (!(eta(i) <= kMaxEta)) {
+      Q = kNegInf;
+      break;
+    }
     if (r(i) != 0.0) Q += r(i) * (y(i) * eta(i) - (y(i) + theta) * log_theta_plus_mu(eta(i), lt));
   }
-  return Q;
+  return summed_over_processes(Q);
 }
 
 // The weighted log-likelihood's terms that depend on theta at the means mu:
@@ -82,7 +88,7 @@ double theta_objective(const ConstVectorRef& y,
     const double L = log_theta_plus_mu(eta(i), lt);
     f += r(i) * (lgamma_diff(y(i), theta) - theta * (L - lt) - y(i) * L);
   }
-  return f;
+  return summed_over_processes(f);
 }
 
 // d/d theta and d2/d theta2 of theta_objective.
@@ -102,6 +108,10 @@ void theta_derivatives(const ConstVectorRef& y,
     // 1/theta - 2/(theta + mu) + (theta + y)/(theta + mu)^2 = (mu^2 + theta y) / (theta tm^2)
     h += r(i) * (trigamma_diff(y(i), theta) + (mu / tm) * (mu / tm) / theta + y(i) / (tm * tm));
   }
+  double both[2] = {g, h};
+  sum_over_processes(both, 2);
+  g = both[0];
+  h = both[1];
 }
 
 // Newton in u = log theta on the profile, with step-halving so that it never falls; where
@@ -185,16 +195,12 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
   const Index K = components(), n = x.rows();
   if (x.cols() != p_ || y.cols() != 1 || resp.cols() != K || y.rows() != n)
     throw Error("NegativeBinomialExperts::fit: shape mismatch");
-  {
-    Matrix gram, unused;
-    weighted_cross_products(x, x.leftCols(1), Vector::Ones(n), gram, unused);
-    check_design_rank(gram, x_names_, "negbin experts");
-  }
+  check_design_rank_of(x, x_names_, "negbin experts");
   MStepReport report;
   const auto yv = y.col(0);
   for (Index k = 0; k < K; ++k) {
     const auto r = resp.col(k);
-    const double N = r.sum();
+    const double N = summed_over_processes(r.sum());
     Vector& b = coef_[static_cast<size_t>(k)];
     double& theta = theta_[static_cast<size_t>(k)];
     if (!(N > 1e-8)) {
@@ -222,8 +228,10 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
           s(i) = r(i) * theta * (yv(i) - mu) / tm;
           w(i) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
         }
-        const Vector g = x.transpose() * s;
-        const Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+        Vector g = x.transpose() * s;
+        Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+        sum_over_processes(g.data(), g.size());
+        sum_over_processes(H.data(), H.size());
         Eigen::LLT<Matrix> llt(H);
         if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all()) {
           singular = true;

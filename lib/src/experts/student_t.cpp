@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/core/process_sums.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
@@ -54,11 +55,13 @@ double student_t_df_loglik(const ConstVectorRef& r,
                            double nu,
                            double q) {
   const double c = lgamma_difference(0.5 * nu, 0.5 * q) - 0.5 * q * std::log(nu);
-  return reduce_blocks(r.size(), 0.0, [&](Index begin, Index size, double& acc) {
-    const auto rb = r.segment(begin, size).array();
-    const auto db = delta.segment(begin, size).array();
-    acc += (rb * (c - 0.5 * (nu + q) * (db / nu).log1p())).sum();
-  });
+  // Summed over the processes that share the rows (core/process_sums.hpp), as the slope below.
+  return summed_over_processes(
+      reduce_blocks(r.size(), 0.0, [&](Index begin, Index size, double& acc) {
+        const auto rb = r.segment(begin, size).array();
+        const auto db = delta.segment(begin, size).array();
+        acc += (rb * (c - 0.5 * (nu + q) * (db / nu).log1p())).sum();
+      }));
 }
 
 double student_t_df_profile_max(const ConstVectorRef& r,
@@ -66,7 +69,7 @@ double student_t_df_profile_max(const ConstVectorRef& r,
                                 double q,
                                 std::initializer_list<double> candidates) {
   using boost::math::digamma;
-  const double N = r.sum();
+  const double N = summed_over_processes(r.sum());
   // d/dnu of the weighted log-likelihood (the same terms as score(), divided by N).
   auto slope = [&](double nu) {
     const double a = 0.5 * (digamma(0.5 * (nu + q)) - digamma(0.5 * nu) - q / nu);
@@ -75,7 +78,7 @@ double student_t_df_profile_max(const ConstVectorRef& r,
       const auto db = delta.segment(begin, size).array();
       acc += (rb * (-0.5 * (db / nu).log1p() + 0.5 * (nu + q) * db / (nu * (nu + db)))).sum();
     });
-    return a + s / N;
+    return a + summed_over_processes(s) / N;
   };
   const double lo = StudentTExperts::kMinDf, hi = StudentTExperts::kMaxDf;
   std::vector<double> trial(candidates);
@@ -167,17 +170,29 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
   const Index K = components(), q = response_dim(), p = coef_[0].rows(), n = y.rows();
   if (y.cols() != q || x.cols() != p || resp.cols() != K || x.rows() != n)
     throw Error("StudentTExperts::fit: shape mismatch");
-  {
+  // Every sum over the rows below is summed over the processes that share them
+  // (core/process_sums.hpp): the weighted least squares, the scatter, the masses and the
+  // sums that nu's 1-D root finds take.
+  if (!rows_are_shared()) {
     const RowVector mean = y.colwise().mean();
     cov_.set_reference_variance(((y.rowwise() - mean).array().square().colwise().sum() /
                                  static_cast<double>(std::max<Index>(1, n - 1)))
                                     .transpose());
+  } else {
+    const double all = summed_over_processes(static_cast<double>(n));
+    RowVector mean = y.colwise().sum();
+    sum_over_processes(mean.data(), q);
+    mean /= all;
+    RowVector squares = (y.rowwise() - mean).array().square().colwise().sum();
+    sum_over_processes(squares.data(), q);
+    cov_.set_reference_variance((squares / std::max(1.0, all - 1.0)).transpose());
   }
   const double qd = static_cast<double>(q);
   MStepReport report;
   std::vector<Matrix> scatter(static_cast<size_t>(K), Matrix::Zero(q, q));
   std::vector<Index> no_fit;  // N_k < 1 or a singular weighted design
   Vector N = resp.colwise().sum().transpose();
+  sum_over_processes(N.data(), K);
   Vector mean_log_u_minus_u = Vector::Zero(K);
   const std::vector<Matrix> old_coef = coef_;
   for (Index k = 0; k < K; ++k) {
@@ -196,13 +211,17 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
       no_fit.push_back(k);
       continue;
     }
-    if (!fresh_) mean_log_u_minus_u(k) = (r.array() * (u.array().log() - u.array())).sum() / N(k);
+    if (!fresh_)
+      mean_log_u_minus_u(k) =
+          summed_over_processes((r.array() * (u.array().log() - u.array())).sum()) / N(k);
     // CM-step 1 (eq. 24): B_k = (X' W X)^{-1} X' W Y with W = diag(r_ik u_ik). The same
     // design for every response column makes the multivariate GLS equal to least squares
     // column by column, whatever Sigma_k.
     const Vector w = r.array() * u.array();
     Matrix XtWX, XtWY, B;
     weighted_cross_products(x, y, w, XtWX, XtWY);
+    sum_over_processes(XtWX.data(), XtWX.size());
+    sum_over_processes(XtWY.data(), XtWY.size());
     if (!solve_normal_equations(XtWX, XtWY, B)) {
       no_fit.push_back(k);
       continue;
@@ -216,6 +235,7 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
           const Matrix we = e.array().colwise() * w.segment(begin, size).array();
           S.noalias() += we.transpose() * e;
         });
+    sum_over_processes(scatter[static_cast<size_t>(k)].data(), q * q);
   }
   // Components without a fit keep their matrices; give the covariance update no weight for
   // them so that CovarianceSet reports them as collapsed.

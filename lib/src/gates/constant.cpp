@@ -1,6 +1,7 @@
 #include "moekit/gates/constant.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/process_sums.hpp"
 
 #include <fmt/format.h>
 
@@ -31,7 +32,9 @@ bool ConstantGate::fit_masses(const Vector& N) {
 }
 
 std::vector<std::string> ConstantGate::fit(const ConstMatrixRef&, const ConstMatrixRef& resp) {
-  const Vector N = resp.colwise().sum().transpose();
+  // The masses of all the rows, where processes share them (core/process_sums.hpp).
+  Vector N = resp.colwise().sum().transpose();
+  sum_over_processes(N.data(), N.size());
   weights_ = N / N.sum();
   return {};
 }

@@ -2,6 +2,8 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/logsumexp.hpp"
+#include "moekit/core/parallel.hpp"
+#include "moekit/core/process_sums.hpp"
 
 #include <fmt/format.h>
 
@@ -55,7 +57,8 @@ std::vector<std::string> GaussianGate::fit(const ConstMatrixRef& z, const ConstM
   // posterior-weighted mean and covariance of z.
   prior_.fit(z, resp);
   const auto zc = covariates(z);
-  const MStepReport r = density_.fit(zc, zc, resp);
+  const MStepReport r = rows_are_shared() ? density_.fit_moments(shared_moments(zc, resp))
+                                          : density_.fit(zc, zc, resp);
   std::vector<std::string> warnings = r.warnings;
   for (Index k : r.collapsed)
     warnings.push_back(fmt::format(
@@ -63,6 +66,42 @@ std::vector<std::string> GaussianGate::fit(const ConstMatrixRef& z, const ConstM
         "rows share one value of z); its previous estimate is kept",
         k + 1));
   return warnings;
+}
+
+GaussianMoments GaussianGate::shared_moments(const ConstMatrixRef& zc,
+                                             const ConstMatrixRef& resp) const {
+  // Processes share the rows (core/process_sums.hpp): the weighted moments about the current
+  // means, M_k = sum_i r_ik [1; z_i - m_k][1; z_i - m_k]' (stats/gaussian_moments.hpp), and
+  // var(z) for the collapse test's scale, each summed over the processes; the M-step from
+  // them is the one from the rows (GaussianExperts::fit_moments).
+  const Index K = components(), r = zc.cols(), m = 1 + r;
+  kernels::GaussianRegressionStorage pack;
+  density_.export_pack(pack);
+  Matrix all = reduce_blocks(
+      zc.rows(), Matrix(Matrix::Zero(m, K * m)), [&](Index begin, Index size, Matrix& acc) {
+        Matrix F(size, m), W(size, m);
+        F.col(0).setOnes();
+        for (Index k = 0; k < K; ++k) {
+          for (Index c = 0; c < r; ++c)
+            F.col(1 + c) =
+                zc.col(c).segment(begin, size).array() - pack.coef[static_cast<size_t>(k * r + c)];
+          W = F.array().colwise() * resp.col(k).segment(begin, size).array();
+          acc.middleCols(k * m, m).noalias() += F.transpose() * W;
+        }
+      });
+  sum_over_processes(all.data(), all.size());
+  GaussianMoments out;
+  out.p = 0;
+  out.q = r;
+  for (Index k = 0; k < K; ++k) out.M.push_back(all.middleCols(k * m, m));
+  const double n = summed_over_processes(static_cast<double>(zc.rows()));
+  Vector mean = zc.colwise().sum().transpose();
+  sum_over_processes(mean.data(), r);
+  mean /= n;
+  Vector squares = (zc.rowwise() - mean.transpose()).array().square().colwise().sum().transpose();
+  sum_over_processes(squares.data(), r);
+  out.response_variance = n < 2 ? Vector(Vector::Zero(r)) : Vector(squares / (n - 1.0));
+  return out;
 }
 
 Vector GaussianGate::score(const ConstMatrixRef& z, const ConstMatrixRef& resp) const {

@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/core/process_sums.hpp"
 
 #include <fmt/format.h>
 
@@ -97,6 +98,15 @@ void check_design_rank(const Matrix& gram,
                   "combination of the "
                   "columns before it (drop it from the formula)",
                   what, name));
+}
+
+void check_design_rank_of(const ConstMatrixRef& x,
+                          const std::vector<std::string>& names,
+                          const std::string& what) {
+  Matrix gram, unused;
+  weighted_cross_products(x, x.leftCols(1), Vector::Ones(x.rows()), gram, unused);
+  sum_over_processes(gram.data(), gram.size());
+  check_design_rank(gram, names, what);
 }
 
 }  // namespace moekit

@@ -3,8 +3,9 @@
 // runs the E-step and the experts' moments on it with the CPU kernels; the log-likelihood
 // and the moments are summed over the processes in rank order (so every process gets the
 // same bits and takes the same decisions), and the M-step runs from the sums
-// (GaussianRegression::fit_moments, Gate::fit_masses). A softmax gate is fitted from each
-// process's rows, its Newton steps summing over the processes (Posteriors::shares,
+// (GaussianRegression::fit_moments, Gate::fit_masses). Other experts and gates are fitted
+// from each process's rows, every sum of their M-steps (each Newton step's gradient and
+// Hessian, each trial point's objective) summed over the processes (Posteriors::shares,
 // core/process_sums.hpp). The starts and re-seeding run on rows every process holds alike:
 // all rows up to kCommonRows, a sample of them beyond.
 
@@ -27,12 +28,19 @@ inline constexpr Index kCommonRows = Index(1) << 20;
 // rank's 1/P of the bytes after it (shares split at line starts; a quoted field must not
 // span lines); with several files (a comma-separated list, or a glob such as
 // 'part-*.csv', taken in sorted order), the files of this rank: file f goes to rank
-// f * P / F, so F >= P. Line numbers are those of the file. Collective; errors agree.
+// f * P / F, so F >= P. Line numbers are those of the file. The columns' kinds, text levels
+// and first cell problems are those one process reading all the rows gives (agreed among
+// the processes). Collective; errors agree.
 CsvTable read_csv_share(const std::string& path, const CsvOptions& options);
 
+// Numeric class labels (logistic experts, a numeric response column): one process's levels
+// are the distinct values of all the rows in numeric order, which a share may lack; the
+// processes agree on them and the column becomes text with those levels and codes. Collective;
+// errors agree (a label that is not a whole number names its line, as make_dataset does).
+void agree_class_labels(CsvTable& table, const DataSpec& spec);
+
 // InputError naming what is not covered when this backend cannot fit `model` across
-// processes: Gaussian or linear (Gaussian-regression) experts under a constant or softmax
-// gate, one level, ungrouped data.
+// processes: Laplace experts (weighted medians) and grouped data.
 void check_supported(const Model& model, const Dataset& share);
 
 // A share's rows padded so that its blocks of kBlockRows rows (core/parallel.hpp) fall where

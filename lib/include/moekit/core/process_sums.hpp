@@ -23,6 +23,10 @@ class ProcessReduction {
 // Through the innermost ScopedProcessSums of this thread; nothing outside one.
 void sum_over_processes(double* values, Index count);
 void max_over_processes(double* values, Index count);
+// True inside a ScopedProcessSums with a reduction: the rows in hand are one process's share.
+bool rows_are_shared();
+// One value summed over the processes (the value itself outside a scope).
+double summed_over_processes(double value);
 
 // For its lifetime the rows this thread's M-steps see are one process's share, reduced by
 // `reduction` (null: the rows are all the rows, as outside any scope).

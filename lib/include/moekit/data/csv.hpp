@@ -17,15 +17,18 @@
 
 namespace moekit {
 
+enum class ColumnKind { Numeric, Text };
+
 struct CsvOptions {
   char delimiter = ',';  // not '"', '\n' or '\r' (InputError naming --delimiter)
   // Added to the line number of everything after the header: the text is the header and a
   // share of a larger file's records (one process's rows under MPI), and messages and
   // CsvTable::lines name lines of the whole file.
   std::int64_t line_offset = 0;
+  // Columns (by name) whose kind is fixed before any cell is read, rather than by their first
+  // non-missing cell: under MPI, the kinds one process reading the whole file gives them.
+  std::unordered_map<std::string, ColumnKind> kinds;
 };
-
-enum class ColumnKind { Numeric, Text };
 
 // The first problem found in a column; later ones are only counted.
 struct CellProblem {

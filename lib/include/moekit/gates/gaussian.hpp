@@ -54,6 +54,7 @@ class GaussianGate final : public Gate {
 
  private:
   auto covariates(const ConstMatrixRef& z) const { return z.rightCols(z.cols() - first_); }
+  GaussianMoments shared_moments(const ConstMatrixRef& zc, const ConstMatrixRef& resp) const;
 
   ConstantGate prior_;       // alpha
   GaussianExperts density_;  // N(z; m_k, S_k), read with z as the "response"

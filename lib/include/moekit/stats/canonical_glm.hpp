@@ -6,8 +6,11 @@
 // trials t = successes, m = trials, A(eta) = log(1 + exp(eta)). Q is concave; Newton's step
 // (the IRLS step) uses the gradient X'(r (t - m A'(eta))) and the information
 // X' diag(r m A''(eta)) X, with step-halving so that Q never falls (McCullagh & Nelder 1989,
-// section 2.5).
+// section 2.5). Q, the gradient and the information are sums over the rows: where processes
+// share the rows (core/process_sums.hpp) each is summed over them, so that every process
+// takes the same step.
 
+#include "moekit/core/process_sums.hpp"
 #include "moekit/core/types.hpp"
 
 #include <Eigen/Cholesky>
@@ -45,10 +48,13 @@ double canonical_glm_objective(const ConstMatrixRef& x,
   const Vector eta = x * b;
   double Q = 0.0;
   for (Index i = 0; i < eta.size(); ++i) {
-    if (!Cumulant::in_range(eta(i))) return -std::numeric_limits<double>::infinity();
+    if (!Cumulant::in_range(eta(i))) {
+      Q = -std::numeric_limits<double>::infinity();
+      break;
+    }
     if (r(i) != 0.0) Q += r(i) * (t(i) * eta(i) - m(i) * Cumulant::A(eta(i)));
   }
-  return Q;
+  return summed_over_processes(Q);
 }
 
 // Newton steps with step-halving from b (at most max_iter); false when the information
@@ -73,8 +79,10 @@ bool fit_canonical_glm(const ConstMatrixRef& x,
       resid(i) = r(i) * (t(i) - m(i) * Cumulant::mean(eta(i)));
       w(i) = r(i) * m(i) * Cumulant::variance(eta(i));
     }
-    const Vector g = x.transpose() * resid;
-    const Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+    Vector g = x.transpose() * resid;
+    Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+    sum_over_processes(g.data(), p);
+    sum_over_processes(H.data(), p * p);
     Eigen::LLT<Matrix> llt(H);
     if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
       return false;

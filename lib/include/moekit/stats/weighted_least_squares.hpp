@@ -46,5 +46,10 @@ bool solve_normal_equations(const Matrix& gram, const Matrix& rhs, Matrix& b);
 void check_design_rank(const Matrix& gram,
                        const std::vector<std::string>& names,
                        const std::string& what);
+// check_design_rank of X'X (unweighted), summed over the processes that share the rows
+// (core/process_sums.hpp): the rank of the whole design, not of one process's share.
+void check_design_rank_of(const ConstMatrixRef& x,
+                          const std::vector<std::string>& names,
+                          const std::string& what);
 
 }  // namespace moekit
