@@ -117,14 +117,15 @@ int per_iteration() {
       }
       best = std::min(best, (t[1] - t[0]) / 10.0);
     }
-    std::printf("  threads=%d: %.4f s per EM iteration (best of 3), %.1f GFLOP/s of 4nKd^2, "
-                "loglik after 11 %.10f\n",
-                threads, best, flops / best * 1e-9, loglik);
+    std::printf(
+        "  threads=%d: %.4f s per EM iteration (best of 3), %.1f GFLOP/s of 4nKd^2, "
+        "loglik after 11 %.10f\n",
+        threads, best, flops / best * 1e-9, loglik);
   }
   for (int threads : g_threads)
     if (g_dgemm)
       std::printf("  Eigen DGEMM 1536^3, %d thread(s): %.1f GFLOP/s\n", threads,
-                dgemm_rate(threads));
+                  dgemm_rate(threads));
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   std::printf("  peak RSS %.0f MiB\n", static_cast<double>(u.ru_maxrss) / 1024.0);

@@ -63,7 +63,8 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
           for (int l = 0; l < kLanes; ++l) y[c][l] = data.y(i + (l < rows ? l : 0), c);
         if (r > 0) {
           for (int j = 0; j < r; ++j)
-            for (int l = 0; l < kLanes; ++l) zpad[j * kLanes + l] = data.z(i + (l < rows ? l : 0), j);
+            for (int l = 0; l < kLanes; ++l)
+              zpad[j * kLanes + l] = data.z(i + (l < rows ? l : 0), j);
           zt = zpad;
           ldzt = kLanes;
         }
@@ -181,8 +182,8 @@ bool gaussian_mixture_estep(const Model& model,
       count = all;
     }
     const Vector variance = n > 1 ? Vector(m2 / static_cast<double>(n - 1)) : Vector::Zero(q);
-    out.moments = GaussianMoments::unpack({static_cast<int>(K), 0, q}, total.data() + 2 + K,
-                                          variance);
+    out.moments =
+        GaussianMoments::unpack({static_cast<int>(K), 0, q}, total.data() + 2 + K, variance);
   } else {
     out.moments.reset();
   }

@@ -34,9 +34,8 @@ inline Lanes gaussian_log_density_tile(const GaussianRegressionPack<double>& P,
   MOEKIT_UNROLL_Q
   for (int c = 0; c < q; ++c) {
     Lanes e = y[c] - mu[c];
-    if (!Diagonal)
-      MOEKIT_UNROLL_Q
-      for (int a = 0; a < c; ++a) e -= L[c * q + a] * z[a];
+    if (!Diagonal) MOEKIT_UNROLL_Q
+    for (int a = 0; a < c; ++a) e -= L[c * q + a] * z[a];
     z[c] = e * inv[c];
     maha += z[c] * z[c];
   }
@@ -73,11 +72,8 @@ inline constexpr int gaussian_moment_count(int q) { return 1 + q + q * (q + 1) /
 // sum per lane). Diagonal: only the diagonal of the scatter (axis-aligned structures read
 // nothing else); its other entries stay zero.
 template <int Q, bool Diagonal>
-inline void gaussian_moments_tile(const GaussianRegressionPack<double>& P,
-                                  int k,
-                                  const Lanes* y,
-                                  Lanes w,
-                                  Lanes* acc) {
+inline void gaussian_moments_tile(
+    const GaussianRegressionPack<double>& P, int k, const Lanes* y, Lanes w, Lanes* acc) {
   constexpr int q = Q;
   const double* mu = P.coef + static_cast<long>(k) * q;
   Lanes e[Q];

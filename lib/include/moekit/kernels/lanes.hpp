@@ -83,8 +83,8 @@ inline Lanes exp_lanes(Lanes x) {
 inline Lanes log_lanes(Lanes x) {
   constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
   const LaneBits bits = reinterpret_cast<LaneBits>(x);
-  const LaneBits regular = (x >= std::numeric_limits<double>::min()) &
-                           (x <= std::numeric_limits<double>::max());
+  const LaneBits regular =
+      (x >= std::numeric_limits<double>::min()) & (x <= std::numeric_limits<double>::max());
   LaneBits e = ((bits >> 52) & 0x7ff) - 1023;
   Lanes m = reinterpret_cast<Lanes>((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
   const LaneBits big = m > 1.4142135623730950488;
