@@ -3,6 +3,7 @@
 #include "moekit/core/error.hpp"
 #include "moekit/kernels/moments.hpp"
 #include "moekit/kernels/pack_storage.hpp"
+#include "moekit/model/gaussian_mixture_estep.hpp"
 
 #include "moekit/config.hpp"
 #if MOEKIT_HAS_CUDA
@@ -12,6 +13,10 @@
 #include <fmt/format.h>
 
 namespace moekit {
+
+void CpuBackend::estep(const Model& model, const Dataset& data, Posteriors& out) const {
+  if (!gaussian_mixture_estep(model, data, out, true)) model.e_step(data, out);
+}
 
 std::unique_ptr<EStepBackend> make_backend(const BackendOptions& options,
                                            const Model& model,

@@ -7,6 +7,7 @@
 #include "moekit/kernels/dispatch.hpp"
 #include "moekit/kernels/row_math.hpp"
 #include "moekit/model/families.hpp"
+#include "moekit/model/gaussian_mixture_estep.hpp"
 
 #include <fmt/format.h>
 
@@ -267,6 +268,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     out.shares = nullptr;
     return;
   }
+  if (gaussian_mixture_estep(*this, data, out)) return;
   const auto blocks = static_cast<size_t>(num_blocks(n));
   std::vector<double> block_loglik(blocks, 0.0), block_objective(blocks, 0.0);
   std::vector<Index> bad_row(blocks, -1);
@@ -340,7 +342,9 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     out.loglik += block_loglik[b];
     out.objective += block_objective[b];
   }
-  out.leaf_masses = weighted_rows(data, out.leaves()).colwise().sum().transpose();
+  out.leaf_masses = data.weighted()
+                        ? Vector(weighted_rows(data, out.leaves()).colwise().sum().transpose())
+                        : Vector(out.leaves().colwise().sum().transpose());
   out.moments.reset();
   out.shares = nullptr;
 }
@@ -377,6 +381,11 @@ MStepReport Model::m_step(const Dataset& data, const Posteriors& post) {
       throw Error("Model::m_step: the gates need the posterior rows");
     return report;
   }
+  // The E-step that gave the moments summed the (weighted) posteriors of every row too: a
+  // gate that needs no more than those takes them rather than another pass over the rows.
+  if (post.moments && shape_.is_flat() && !data.grouped() &&
+      gates_[0]->fit_masses(post.leaf_masses))
+    return report;
   // Jordan & Jacobs (1994), eq. 32: each gate is a weighted multinomial fit of its
   // children's posteriors (for a gate below the root they sum to its own node's).
   with_gate_rows(data, post, [&](const ConstMatrixRef& Z, const ConstMatrixRef& H) {

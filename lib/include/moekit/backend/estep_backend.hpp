@@ -1,6 +1,7 @@
 #pragma once
 // Where the E-step runs. The CPU backend is the model's own E-step (fixed row blocks,
-// reduced in block order, so results do not depend on the number of threads). The CUDA
+// reduced in block order, so results do not depend on the number of threads), with the
+// experts' moments for a Gaussian mixture. The CUDA
 // backend keeps the data and the posteriors on the GPU: its E-step returns the
 // log-likelihood, the leaf masses and the experts' moments, and fetch() brings the rows
 // back when a caller needs them (re-seeding, the final classification, a softmax gate's
@@ -50,9 +51,9 @@ class EStepBackend {
 class CpuBackend final : public EStepBackend {
  public:
   std::string name() const override { return "cpu"; }
-  void estep(const Model& model, const Dataset& data, Posteriors& out) const override {
-    model.e_step(data, out);
-  }
+  // Model::e_step; a Gaussian mixture's also gathers its experts' moments in the same pass
+  // (model/gaussian_mixture_estep.hpp), and the M-step reads those instead of the rows.
+  void estep(const Model& model, const Dataset& data, Posteriors& out) const override;
 };
 
 struct BackendOptions {

@@ -23,9 +23,10 @@ struct Posteriors {
 
   // Posterior mass of every expert: the column sums of leaves().
   Vector leaf_masses;
-  // Set by a backend that keeps the rows on a device (backend/estep_backend.hpp): `nodes`
-  // and `row_loglik` stay empty until fetched, and these moments of the experts (about the
-  // parameters the E-step used) stand in for the rows in their M-step.
+  // These moments of the experts (about the parameters the E-step used) stand in for the rows
+  // in their M-step. Set by a backend that keeps the rows on a device (`nodes` and
+  // `row_loglik` stay empty until fetched; backend/estep_backend.hpp) and by the CPU backend
+  // for a Gaussian mixture (rows kept; model/gaussian_mixture_estep.hpp).
   std::optional<GaussianMoments> moments;
   // Set by a backend whose process holds a share of the rows (MPI: backend/mpi_backend.hpp):
   // `nodes` are this process's rows, and the M-step sums over them through this

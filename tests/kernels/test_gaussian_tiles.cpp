@@ -1,0 +1,180 @@
+// The CPU E-step of Gaussian mixtures in tiles of eight rows (kernels/gaussian_tiles.hpp,
+// model/gaussian_mixture_estep.hpp): its vector exp and log against the C library, its
+// moments against the GPU kernel's tiled algorithm on the same posteriors, with row weights,
+// a tail of rows after the last full tile and the axis-aligned structures, and results that
+// do not change with the number of threads.
+
+#include "kernels/kernel_support.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+#include "moekit/kernels/lanes.hpp"
+#include "moekit/model/gaussian_mixture_estep.hpp"
+
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+using namespace moekit;
+using namespace moekit::testing;
+
+namespace {
+
+double ulps(double got, double want) {
+  if (got == want) return 0.0;
+  const double ulp =
+      std::nextafter(std::abs(want), std::numeric_limits<double>::infinity()) - std::abs(want);
+  return std::abs(got - want) / ulp;
+}
+
+// A Gaussian mixture fitted a few iterations on n rows of q dimensions (clusters apart in
+// the first coordinate), optionally with row weights in [0, 2] (some exactly 0).
+Fitted gmm(Index n, Index q, Index K, CovarianceStructure cov, bool weighted) {
+  Rng rng(5);
+  Dataset d;
+  d.y.resize(n, q);
+  for (Index i = 0; i < d.y.size(); ++i) d.y.data()[i] = standard_normal(rng);
+  for (Index i = 0; i < n; ++i) d.y(i, 0) += 4.0 * static_cast<double>(i % K) + 100.0;
+  d.x = Matrix::Ones(n, 1);
+  d.z = Matrix::Ones(n, 1);
+  if (weighted) {
+    d.weights.resize(n);
+    for (Index i = 0; i < n; ++i) d.weights(i) = i % 7 == 3 ? 0.0 : 2.0 * uniform01(rng);
+  }
+  ModelSpec spec;
+  spec.K = K;
+  spec.covariance = cov;
+  Model m(spec, q, 1, 1);
+  FitOptions o;
+  o.max_iter = 3;
+  o.split_merge = 0;
+  EmFitter(o).fit(m, d);
+  return {fmt::format("n = {} q = {} K = {} {}{}", n, q, K, to_string(cov),
+                      weighted ? " weighted" : ""),
+          std::move(m), std::move(d)};
+}
+
+Posteriors cpu_estep(const Fitted& f, int threads) {
+  const ScopedNumThreads scope(threads);
+  Posteriors post;
+  CpuBackend().estep(f.model, f.data, post);
+  return post;
+}
+
+}  // namespace
+
+TEST_CASE("vector exp and log agree with the C library", "[tiles]") {
+  using kernels::Lanes;
+  Rng rng(3);
+  double worst_exp = 0.0, worst_log = 0.0;
+  for (int t = 0; t < 20000; ++t) {
+    Lanes x, y;
+    for (int l = 0; l < kernels::kLanes; ++l) {
+      x[l] = (uniform01(rng) - 0.9) * 800.0;  // [-720, 80]: underflow to 0 included
+      y[l] = std::exp((uniform01(rng) - 0.5) * 1400.0);
+    }
+    const Lanes ex = kernels::exp_lanes(x), ly = kernels::log_lanes(y);
+    for (int l = 0; l < kernels::kLanes; ++l) {
+      const double want = std::exp(x[l]);
+      if (want < std::numeric_limits<double>::min())
+        CHECK(ex[l] == 0.0);  // subnormal results are flushed
+      else
+        worst_exp = std::max(worst_exp, ulps(ex[l], want));
+      worst_log = std::max(worst_log, ulps(ly[l], std::log(y[l])));
+    }
+  }
+  CHECK(worst_exp <= 2.0);
+  CHECK(worst_log <= 3.0);
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  const Lanes special = {-inf, inf, nan, 0.0, -800.0, 709.5, 710.0, 1.0};
+  const Lanes ex = kernels::exp_lanes(special);
+  CHECK(ex[0] == 0.0);
+  CHECK(ex[1] == inf);
+  CHECK(std::isnan(ex[2]));
+  CHECK(ex[3] == 1.0);
+  CHECK(ex[4] == 0.0);
+  CHECK(ex[5] == std::exp(709.5));
+  CHECK(ex[6] == inf);
+  CHECK(ulps(ex[7], std::exp(1.0)) <= 1.0);
+  const Lanes lx = kernels::log_lanes(Lanes{0.0, -1.0, inf, nan, 1e-310, 1.0, 2.0, 0.5});
+  CHECK(lx[0] == -inf);
+  CHECK(std::isnan(lx[1]));
+  CHECK(lx[2] == inf);
+  CHECK(std::isnan(lx[3]));
+  CHECK(lx[4] == std::log(1e-310));
+  CHECK(lx[5] == 0.0);
+  CHECK(ulps(lx[6], std::log(2.0)) <= 1.0);
+  CHECK(ulps(lx[7], std::log(0.5)) <= 1.0);
+}
+
+TEST_CASE("the E-step's moments = the tiled moments of its posteriors", "[tiles]") {
+  for (const Fitted& f : {gmm(5003, 3, 4, CovarianceStructure::Full, false),
+                          gmm(4099, 8, 3, CovarianceStructure::Full, true),
+                          gmm(2051, 5, 2, CovarianceStructure::Diag, false),
+                          gmm(777, 2, 3, CovarianceStructure::TiedSpherical, true)}) {
+    CAPTURE(f.name);
+    const Posteriors post = cpu_estep(f, 2);
+    REQUIRE(post.moments);
+    const Matrix w = weighted_rows(f.data, post.leaves());
+    kernels::GaussianRegressionStorage s;
+    f.model.experts().gaussian_regression()->export_pack(s);
+    const GaussianMoments ref = tiled_gaussian_moments(s.view(), f.data.x, f.data.y, w);
+    const bool diagonal = is_diagonal(f.model.spec().covariance);
+    for (Index k = 0; k < f.model.components(); ++k) {
+      const Matrix& got = post.moments->M[static_cast<size_t>(k)];
+      const Matrix& want = ref.M[static_cast<size_t>(k)];
+      const double scale = want.cwiseAbs().maxCoeff();
+      for (Index a = 0; a < got.rows(); ++a)
+        for (Index b = 0; b < got.cols(); ++b) {
+          // Axis-aligned structures read only the scatter's diagonal: the rest is not summed.
+          const bool summed = !diagonal || a == 0 || b == 0 || a == b;
+          CHECK(std::abs(got(a, b) - (summed ? want(a, b) : 0.0)) <= 1e-12 * scale);
+        }
+    }
+    CHECK((post.leaf_masses - w.colwise().sum().transpose()).cwiseAbs().maxCoeff() <=
+          1e-10 * w.sum());
+    const Vector var = response_variance(f.data.y);
+    CHECK((post.moments->response_variance - var).cwiseAbs().maxCoeff() <= 1e-13 * var.maxCoeff());
+    // The posteriors and the log-likelihood are Model::e_step's.
+    Posteriors plain;
+    f.model.e_step(f.data, plain);
+    CHECK_FALSE(plain.moments);
+    CHECK(plain.leaves() == post.leaves());
+    CHECK(plain.loglik == post.loglik);
+  }
+}
+
+TEST_CASE("the tiled E-step gives the same bits on 1 and 2 threads", "[tiles]") {
+  const Fitted f = gmm(3 * kBlockRows + 13, 8, 5, CovarianceStructure::Full, true);
+  const Posteriors one = cpu_estep(f, 1), two = cpu_estep(f, 2);
+  CHECK(one.loglik == two.loglik);
+  CHECK(one.leaves() == two.leaves());
+  CHECK(one.row_loglik == two.row_loglik);
+  CHECK(one.leaf_masses == two.leaf_masses);
+  for (size_t k = 0; k < one.moments->M.size(); ++k) CHECK(one.moments->M[k] == two.moments->M[k]);
+  CHECK(one.moments->response_variance == two.moments->response_variance);
+}
+
+TEST_CASE("a zero-density row counts only when its weight is not zero", "[tiles]") {
+  Fitted f = gmm(100, 2, 2, CovarianceStructure::Full, true);
+  f.data.y(10, 0) = 1e200;
+  f.data.weights(10) = 0.0;
+  const Posteriors post = cpu_estep(f, 1);
+  CHECK(std::isfinite(post.loglik));
+  for (const Matrix& M : post.moments->M) CHECK(M.allFinite());
+  f.data.weights(10) = 1.0;
+  CHECK_THROWS_AS(cpu_estep(f, 1), NumericalError);
+}
+
+TEST_CASE("models outside the tiles take the general E-step", "[tiles]") {
+  Posteriors post;
+  const Fitted wide = gmm(200, 9, 2, CovarianceStructure::Diag, false);  // q > 8
+  CHECK_FALSE(gaussian_mixture_estep(wide.model, wide.data, post, true));
+  const Fitted linear =
+      fitted("tonedata", "tonedata.csv", "tuned ~ stretchratio", "linear", "constant", 2);
+  CHECK_FALSE(gaussian_mixture_estep(linear.model, linear.data, post, true));
+  CHECK_FALSE(post.has_rows());
+}
