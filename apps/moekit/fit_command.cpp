@@ -90,13 +90,15 @@ FitResult mpi_fit(const FitCommandArgs& a, const FitOptions& options, Model& mod
   CsvTable table = mpi::read_csv_share(a.data, csv);
   mpi::agree_class_labels(table, spec.data);
   mpi::agree([&] {
-    data = make_dataset(table, spec.data);
+    // The spread of a column is a property of all the rows: checked across the shares below.
+    data = make_dataset(table, spec.data, false);
     table = CsvTable();  // the parsed columns are not needed past here: free them
     model = Model(spec, data.y.cols(), data.x.cols(), data.z.cols());
     mpi::check_supported(model, data);
     model.spec().validate();
-    model.check_data(data);
+    model.check_data(data, false);
   });
+  mpi::check_spread(model, data);
   const auto backend = mpi::make_mpi_backend(data);
   FitOptions o = options;
   if (mpi::rank() != 0) o.on_iteration = nullptr;

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <tuple>
 
 using namespace moekit::testing;
 
@@ -166,6 +167,36 @@ TEST_CASE("text (factor) columns across processes", "[factors]") {
   CHECK(many_bad.err.substr(0, one_bad.err.size()) == one_bad.err);
   CHECK(one_bad.err.find("line 282") != std::string::npos);
   CHECK(one_bad.err.find("20 such cells") != std::string::npos);
+}
+
+TEST_CASE("a column constant within a share but not the file", "[factors]") {
+  // Sorted data: the first 150 of 360 rows (lines of one length) hold the response's ties,
+  // y = 0, so with 3 processes the first share's response is constant. The spread is a
+  // property of all the rows: the processes fit what one process fits.
+  std::string sorted = "x,y\n", flat_y = "x,y\n", flat_x = "x,y\n";
+  for (int i = 0; i < 360; ++i) {
+    const double x = 1.0 + (i * 37 % 101) / 50.0;
+    const double y = i < 150 ? 0.0 : 0.5 * x + 0.1 * ((i * 13) % 11) + 1.0;
+    sorted += fmt::format("{:.15f},{:.15f}\n", x, y);
+    flat_y += fmt::format("{:.15f},{:.15f}\n", x, 2.5);
+    flat_x += fmt::format("{:.15f},{:.15f}\n", 2.5, y);
+  }
+  TempFile ties(sorted), constant_y(flat_y), constant_x(flat_x);
+  check_same_fit(ties.path(), "--formula 'y ~ x' --experts linear -k 1");
+  // Constant in every share: one process's message on every process, exit status 1.
+  for (const auto& [file, options, message] :
+       {std::tuple{constant_y.path(), "--formula 'y ~ x' --experts linear",
+                   "response has zero variance (every value is 2.5)"},
+        std::tuple{constant_x.path(), "--formula 'y ~ x' --experts linear --gate gaussian",
+                   "gate covariate 'x' has zero variance (every value is 2.5)"}}) {
+    const std::string args = fmt::format(" fit {} {} -k 2 -q", file, options);
+    const Run single = shell(one() + args), r = shell(many(3) + args);
+    CAPTURE(args, single.err, r.err);
+    CHECK(single.status == 1);
+    CHECK(r.status == 1);
+    CHECK(single.err.find(message) != std::string::npos);
+    CHECK(r.err.substr(0, single.err.size()) == single.err);
+  }
 }
 
 TEST_CASE("a simulated 1e6-row Gaussian mixture across processes", "[simulated]") {

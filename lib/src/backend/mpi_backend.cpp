@@ -661,6 +661,34 @@ void agree_class_labels(CsvTable& table, const DataSpec& spec) {
   c.kind = ColumnKind::Text;
 }
 
+void check_spread(const Model& model, const Dataset& share) {
+  // Each column's minimum and maximum over all the rows, as a 2-row matrix: its values are
+  // all equal exactly when one process's check finds them so, with the same value.
+  auto range = [&](const Matrix& m) {
+    const Index c = m.cols();
+    std::vector<double> mine(static_cast<size_t>(2 * c), -std::numeric_limits<double>::infinity());
+    for (Index j = 0; j < c && m.rows() > 0; ++j) {
+      mine[static_cast<size_t>(j)] = -m.col(j).minCoeff();
+      mine[static_cast<size_t>(c + j)] = m.col(j).maxCoeff();
+    }
+    std::vector<double> all(mine.size());
+    MPI_Allreduce(mine.data(), all.data(), to_int(2 * c, "the columns"), MPI_DOUBLE, MPI_MAX,
+                  MPI_COMM_WORLD);
+    Matrix out(2, c);
+    for (Index j = 0; j < c; ++j) {
+      out(0, j) = -all[static_cast<size_t>(j)];
+      out(1, j) = all[static_cast<size_t>(c + j)];
+    }
+    return out;
+  };
+  const Matrix y = model.spec().data.categorical_response ? Matrix() : range(share.y);
+  const Matrix z = range(share.z);
+  agree([&] {
+    if (y.size() > 0) check_response_spread(y, model.spec().data.response_names, share.source);
+    model.check_gate_covariates(z, share.source);
+  });
+}
+
 void check_supported(const Model& model, const Dataset& share) {
   auto refuse = [&](const std::string& what) {
     throw InputError(

@@ -23,17 +23,6 @@ Formula parse_model_formula(const std::string& text) {
   return f;
 }
 
-void check_response_variance(const Matrix& y,
-                             const std::vector<std::string>& names,
-                             const CsvTable& t) {
-  for (Index j = 0; j < y.cols(); ++j) {
-    if (y.rows() > 0 && (y.col(j).array() == y(0, j)).all())
-      throw InputError(
-          SourceLocation{t.source, 0, 0, names[static_cast<size_t>(j)]},
-          fmt::format("response has zero variance (every value is {}); nothing to model", y(0, j)));
-  }
-}
-
 // A response that is also read on the right ("tuned ~ tuned", "y ~ log(y)", a gate formula
 // "~ y") makes a model of the response on itself: the fit would be degenerate and prediction
 // would need the very values it predicts. R's lm drops such a term with a warning; moekit
@@ -159,8 +148,12 @@ void check_stored_names(const char* field,
       i < built.size() ? excerpt(built[i], 32) : ""));
 }
 
-Dataset build(
-    const CsvTable& t, const DataSpec& spec, bool need_response, bool learn, DataSpec* out) {
+Dataset build(const CsvTable& t,
+              const DataSpec& spec,
+              bool need_response,
+              bool learn,
+              DataSpec* out,
+              bool check_spread = true) {
   Dataset d;
   d.source = t.source;
   d.lines = t.lines;
@@ -202,7 +195,7 @@ Dataset build(
         e.name = names[j];
         d.y.col(static_cast<Index>(j)) = evaluate(e, t);
       }
-      if (learn) check_response_variance(d.y, names, t);
+      if (learn && check_spread) check_response_spread(d.y, names, t.source);
     }
     d.x = Matrix::Ones(n, 1);
     d.z = Matrix::Ones(n, 1);
@@ -332,7 +325,7 @@ Dataset build(
         }
         d.y.col(static_cast<Index>(j)) = evaluate(*f.responses[j], t);
       }
-      if (learn) check_response_variance(d.y, response_names, t);
+      if (learn && check_spread) check_response_spread(d.y, response_names, t.source);
     }
   }
   if (learn) {
@@ -371,9 +364,20 @@ void check_spec_names(const DataSpec& spec) {
                        spec.z_names, spec.gate_formula.empty() ? spec.formula : spec.gate_formula);
 }
 
-Dataset make_dataset(const CsvTable& table, DataSpec& spec) {
+void check_response_spread(const ConstMatrixRef& y,
+                           const std::vector<std::string>& names,
+                           const std::string& source) {
+  for (Index j = 0; j < y.cols(); ++j) {
+    if (y.rows() > 0 && (y.col(j).array() == y(0, j)).all())
+      throw InputError(
+          SourceLocation{source, 0, 0, names[static_cast<size_t>(j)]},
+          fmt::format("response has zero variance (every value is {}); nothing to model", y(0, j)));
+  }
+}
+
+Dataset make_dataset(const CsvTable& table, DataSpec& spec, bool check_spread) {
   DataSpec learned = spec;
-  Dataset d = build(table, spec, true, true, &learned);
+  Dataset d = build(table, spec, true, true, &learned, check_spread);
   spec = learned;
   return d;
 }

@@ -97,7 +97,17 @@ bool Model::gates_read_covariates() const {
   return false;
 }
 
-void Model::check_data(const Dataset& data) const {
+void Model::check_gate_covariates(const ConstMatrixRef& z, const std::string& source) const {
+  // Every gate reads the same covariates: one check per kind is enough.
+  std::vector<std::string> checked;
+  for (const auto& g : gates_) {
+    if (std::find(checked.begin(), checked.end(), g->kind()) != checked.end()) continue;
+    checked.push_back(g->kind());
+    g->check_covariates(z, spec_.data.z_names, source);
+  }
+}
+
+void Model::check_data(const Dataset& data, bool check_spread) const {
   if (data.rows() < components())
     throw InputError(
         fmt::format("{} rows cannot be split into {} components", data.rows(), components()));
@@ -107,13 +117,7 @@ void Model::check_data(const Dataset& data) const {
                                  data.source, data.line_of(*bad), experts_->family(),
                                  experts_->response_rule(), data.y(*bad, 0)));
   if (gates_.empty()) return;
-  // Every gate reads the same covariates: one check per kind is enough.
-  std::vector<std::string> checked;
-  for (const auto& g : gates_) {
-    if (std::find(checked.begin(), checked.end(), g->kind()) != checked.end()) continue;
-    checked.push_back(g->kind());
-    g->check_covariates(data.z, spec_.data.z_names, data.source);
-  }
+  if (check_spread) check_gate_covariates(data.z, data.source);
   if (joint_) {
     // A gate that models z as Gaussian needs numbers, not the dummy columns of a factor.
     for (const auto& name : spec_.data.z_names)

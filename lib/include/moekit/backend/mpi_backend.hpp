@@ -39,6 +39,12 @@ CsvTable read_csv_share(const std::string& path, const CsvOptions& options);
 // errors agree (a label that is not a whole number names its line, as make_dataset does).
 void agree_class_labels(CsvTable& table, const DataSpec& spec);
 
+// The zero-variance checks of one process (a constant response column, make_dataset; a
+// Gaussian gate's constant covariate, Model::check_data) over all the processes' rows: a
+// column constant within one share (sorted data) but not across them passes, and a column
+// constant across them gets one process's message on every process. Collective; errors
+// agree. The shares were built with make_dataset(..., false) and check_data(..., false).
+void check_spread(const Model& model, const Dataset& share);
 // InputError naming what is not covered when this backend cannot fit `model` across
 // processes: Laplace experts (weighted medians) and grouped data.
 void check_supported(const Model& model, const Dataset& share);

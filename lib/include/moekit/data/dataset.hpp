@@ -69,8 +69,15 @@ inline constexpr double kMaxDataMagnitude = 1e150;
 
 // Builds the data set and completes `spec` (names, levels). Throws InputError for unknown
 // columns, bad cells in used columns, values beyond kMaxDataMagnitude, a constant response
-// column, too few rows.
-Dataset make_dataset(const CsvTable& table, DataSpec& spec);
+// column (unless !check_spread: the table is one process's share of the rows, and the
+// caller checks the spread over all of them), too few rows.
+Dataset make_dataset(const CsvTable& table, DataSpec& spec, bool check_spread = true);
+
+// InputError naming the first column of y (n x q, `names` its columns, `source` the file)
+// whose values are all equal: a response with zero variance leaves nothing to model.
+void check_response_spread(const ConstMatrixRef& y,
+                           const std::vector<std::string>& names,
+                           const std::string& source);
 
 // A completed spec read back from a model file against its own formulas: the response names
 // and the design columns they give with the stored factor levels (InputError naming the

@@ -52,8 +52,12 @@ class Model {
   bool gates_read_covariates() const;
 
   // InputError when the data do not suit the model (gate covariates constant within groups
-  // of grouped data, covariates a Gaussian gate cannot use, fewer rows than experts).
-  void check_data(const Dataset& data) const;
+  // of grouped data, covariates a Gaussian gate cannot use, fewer rows than experts). With
+  // !check_spread the gates' covariates are not checked (the rows are one process's share:
+  // the caller checks check_gate_covariates on all of them).
+  void check_data(const Dataset& data, bool check_spread = true) const;
+  // The gates' checks of their covariates z (a Gaussian gate's must vary), `source` the file.
+  void check_gate_covariates(const ConstMatrixRef& z, const std::string& source) const;
 
   // A flat model of Gaussian-regression experts under a constant or softmax gate, as the
   // packs of the per-row kernels (kernels/); false, with the reason in why_not, for the
