@@ -394,6 +394,11 @@ Matrix weighted_rows(const Dataset& data, const ConstMatrixRef& m) {
   return m.array().colwise() * data.weights.array();
 }
 
+Vector weighted_column_sums(const Dataset& data, const ConstMatrixRef& m) {
+  if (!data.weighted()) return m.colwise().sum().transpose();
+  return weighted_rows(data, m).colwise().sum().transpose();
+}
+
 Dataset apply_spec(const CsvTable& table, const DataSpec& spec, bool need_response) {
   return build(table, spec, need_response, false, nullptr);
 }

@@ -267,7 +267,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
       out.nodes.row(i) = S.row(g);
       out.row_loglik(i) = ll(g);
     }
-    out.leaf_masses = weighted_rows(data, out.leaves()).colwise().sum().transpose();
+    out.leaf_masses = weighted_column_sums(data, out.leaves());
     out.moments.reset();
     out.shares = nullptr;
     return;
@@ -346,9 +346,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     out.loglik += block_loglik[b];
     out.objective += block_objective[b];
   }
-  out.leaf_masses = data.weighted()
-                        ? Vector(weighted_rows(data, out.leaves()).colwise().sum().transpose())
-                        : Vector(out.leaves().colwise().sum().transpose());
+  out.leaf_masses = weighted_column_sums(data, out.leaves());
   out.moments.reset();
   out.shares = nullptr;
 }

@@ -62,6 +62,8 @@ Matrix group_rows(const Dataset& data, const ConstMatrixRef& m);
 
 // The rows of m, each multiplied by its weight (m itself without weights).
 Matrix weighted_rows(const Dataset& data, const ConstMatrixRef& m);
+// The column sums of weighted_rows(data, m), without copying m when there are no weights.
+Vector weighted_column_sums(const Dataset& data, const ConstMatrixRef& m);
 
 // The largest magnitude of a value a model is fitted to (responses and design columns): its
 // square stays finite, as for a model's parameters.
