@@ -1,6 +1,7 @@
 #include "moekit/fit/hierarchical_start.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
 #include "moekit/fit/init.hpp"
 
 #include <fmt/format.h>
@@ -23,19 +24,6 @@ struct Cluster {
   Matrix scatter;
 };
 
-// n_k log |(W_k + ridge I) / n_k|: minus twice the cluster's share of the classification
-// log-likelihood of a Gaussian with unconstrained covariance, up to constants (Banfield &
-// Raftery 1993, eq. 9; the ridge is Fraley 1998's regularisation of small clusters).
-double cluster_cost(const Cluster& c, double ridge) {
-  const Index d = c.scatter.rows();
-  Matrix s = c.scatter / c.n;
-  s.diagonal().array() += ridge / c.n;
-  const Eigen::LLT<Matrix> llt(s);
-  double logdet = 0.0;
-  for (Index j = 0; j < d; ++j) logdet += 2.0 * std::log(llt.matrixL()(j, j));
-  return c.n * logdet;
-}
-
 Cluster merged(const Cluster& a, const Cluster& b) {
   Cluster m;
   m.n = a.n + b.n;
@@ -45,29 +33,118 @@ Cluster merged(const Cluster& a, const Cluster& b) {
   return m;
 }
 
+// log |S| of a symmetric positive definite d x d matrix held row-major in s (its lower
+// triangle is read and overwritten by the Cholesky factor). The log of the product of the
+// squared pivots, taken in groups of 8 so that the product neither overflows nor underflows
+// for pivots of standardised data: one log per group instead of one per pivot.
+double log_det_in_place(double* s, Index d) {
+  double logdet = 0.0, product = 1.0;
+  for (Index j = 0; j < d; ++j) {
+    double* rj = s + j * d;
+    double pivot = rj[j];
+    for (Index k = 0; k < j; ++k) pivot -= rj[k] * rj[k];
+    if (!(pivot > 0.0)) return std::numeric_limits<double>::infinity();
+    const double root = std::sqrt(pivot);
+    rj[j] = root;
+    for (Index i = j + 1; i < d; ++i) {
+      double* ri = s + i * d;
+      double v = ri[j];
+      for (Index k = 0; k < j; ++k) v -= ri[k] * rj[k];
+      ri[j] = v / root;
+    }
+    product *= pivot;
+    if (j % 8 == 7) {
+      logdet += std::log(product);
+      product = 1.0;
+    }
+  }
+  return logdet + std::log(product);
+}
+
+// The clusters of the agglomeration in flat arrays (sizes, means m x d, scatters m x d x d),
+// so that a merge's cost is computed without allocating: it is the inner loop, run about
+// m^2 times.
+class Agglomeration {
+ public:
+  Agglomeration(const Matrix& X, double ridge)
+      : d_(X.cols()),
+        ridge_(ridge),
+        n_(static_cast<size_t>(X.rows()), 1.0),
+        mean_(static_cast<size_t>(X.rows() * X.cols())),
+        scatter_(static_cast<size_t>(X.rows() * X.cols() * X.cols()), 0.0),
+        cost_(static_cast<size_t>(X.rows())) {
+    std::vector<double> buffer(static_cast<size_t>(d_ * d_));
+    for (Index i = 0; i < X.rows(); ++i) {
+      for (Index c = 0; c < d_; ++c) mean_[static_cast<size_t>(i * d_ + c)] = X(i, c);
+      cost_[static_cast<size_t>(i)] = merge_cost(i, i, buffer.data(), true);
+    }
+  }
+
+  double cost(Index i) const { return cost_[static_cast<size_t>(i)]; }
+
+  // n_k log |(W_k + ridge I) / n_k| of clusters a and b merged (or of a alone): minus twice
+  // the cluster's share of the classification log-likelihood of a Gaussian with
+  // unconstrained covariance, up to constants (Banfield & Raftery 1993, eq. 9; the ridge is
+  // Fraley 1998's regularisation of small clusters). `buffer` holds d x d doubles.
+  double merge_cost(Index a, Index b, double* buffer, bool alone = false) const {
+    const double na = n_[static_cast<size_t>(a)], nb = alone ? 0.0 : n_[static_cast<size_t>(b)];
+    const double n = na + nb, weight = na * nb / n;
+    const double* ma = &mean_[static_cast<size_t>(a * d_)];
+    const double* mb = &mean_[static_cast<size_t>(b * d_)];
+    const double* wa = &scatter_[static_cast<size_t>(a * d_ * d_)];
+    const double* wb = &scatter_[static_cast<size_t>(b * d_ * d_)];
+    for (Index r = 0; r < d_; ++r) {
+      const double dr = weight * (mb[r] - ma[r]);
+      for (Index c = 0; c <= r; ++c) {
+        const double w = alone ? wa[r * d_ + c] : wa[r * d_ + c] + wb[r * d_ + c];
+        buffer[r * d_ + c] = (w + dr * (mb[c] - ma[c])) / n;
+      }
+      buffer[r * d_ + r] += ridge_ / n;
+    }
+    return n * log_det_in_place(buffer, d_);
+  }
+
+  // Cluster a becomes a and b merged (b is left unused).
+  void merge(Index a, Index b, double* buffer) {
+    const double na = n_[static_cast<size_t>(a)], nb = n_[static_cast<size_t>(b)];
+    const double n = na + nb, weight = na * nb / n;
+    double* ma = &mean_[static_cast<size_t>(a * d_)];
+    const double* mb = &mean_[static_cast<size_t>(b * d_)];
+    double* wa = &scatter_[static_cast<size_t>(a * d_ * d_)];
+    const double* wb = &scatter_[static_cast<size_t>(b * d_ * d_)];
+    for (Index r = 0; r < d_; ++r)
+      for (Index c = 0; c < d_; ++c)
+        wa[r * d_ + c] += wb[r * d_ + c] + weight * (mb[r] - ma[r]) * (mb[c] - ma[c]);
+    for (Index c = 0; c < d_; ++c) ma[c] += (mb[c] - ma[c]) * (nb / n);
+    n_[static_cast<size_t>(a)] = n;
+    cost_[static_cast<size_t>(a)] = merge_cost(a, a, buffer, true);
+  }
+
+ private:
+  Index d_;
+  double ridge_;
+  std::vector<double> n_, mean_, scatter_, cost_;
+};
+
 std::vector<Index> agglomerate(const Matrix& X, Index K, double ridge) {
   const Index n = X.rows(), d = X.cols();
-  std::vector<Cluster> cl(static_cast<size_t>(n));
-  std::vector<double> cost(static_cast<size_t>(n));
-  for (Index i = 0; i < n; ++i) {
-    auto& c = cl[static_cast<size_t>(i)];
-    c.n = 1.0;
-    c.mean = X.row(i);
-    c.scatter = Matrix::Zero(d, d);
-    cost[static_cast<size_t>(i)] = cluster_cost(c, ridge);
-  }
+  Agglomeration cl(X, ridge);
   // delta(i, j): the rise in the summed costs if clusters i and j merge. Merges leave every
   // other pair's value as it was, so one row and column are recomputed per merge, and each
-  // cluster keeps its cheapest partner.
+  // cluster keeps its cheapest partner. The first matrix's pairs are independent: they are
+  // computed on the threads, each task writing its own entries (results do not depend on
+  // the thread count).
+  constexpr Index kChunk = 64;
+  const Index chunks = (n + kChunk - 1) / kChunk;
   Matrix delta = Matrix::Constant(n, n, std::numeric_limits<double>::infinity());
-  auto pair_cost = [&](Index i, Index j) {
-    const auto& a = cl[static_cast<size_t>(i)];
-    const auto& b = cl[static_cast<size_t>(j)];
-    return cluster_cost(merged(a, b), ridge) - cost[static_cast<size_t>(i)] -
-           cost[static_cast<size_t>(j)];
-  };
+  parallel_tasks(chunks, [&](Index t) {
+    std::vector<double> buffer(static_cast<size_t>(d * d));
+    for (Index j = t * kChunk; j < std::min(n, (t + 1) * kChunk); ++j)
+      for (Index i = 0; i < j; ++i)
+        delta(i, j) = cl.merge_cost(i, j, buffer.data()) - cl.cost(i) - cl.cost(j);
+  });
   for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < j; ++i) delta(i, j) = delta(j, i) = pair_cost(i, j);
+    for (Index i = 0; i < j; ++i) delta(j, i) = delta(i, j);
   std::vector<char> active(static_cast<size_t>(n), 1);
   std::vector<Index> partner(static_cast<size_t>(n), 0), owner(static_cast<size_t>(n));
   std::iota(owner.begin(), owner.end(), Index{0});
@@ -82,6 +159,7 @@ std::vector<Index> agglomerate(const Matrix& X, Index K, double ridge) {
     partner[static_cast<size_t>(i)] = best;
   };
   for (Index i = 0; i < n; ++i) refresh(i);
+  std::vector<double> buffer(static_cast<size_t>(d * d));
   for (Index left = n; left > K; --left) {
     Index a = -1;
     double value = std::numeric_limits<double>::infinity();
@@ -95,16 +173,18 @@ std::vector<Index> agglomerate(const Matrix& X, Index K, double ridge) {
     }
     Index b = partner[static_cast<size_t>(a)];
     if (b < a) std::swap(a, b);
-    cl[static_cast<size_t>(a)] = merged(cl[static_cast<size_t>(a)], cl[static_cast<size_t>(b)]);
-    cost[static_cast<size_t>(a)] = cluster_cost(cl[static_cast<size_t>(a)], ridge);
+    cl.merge(a, b, buffer.data());
     active[static_cast<size_t>(b)] = 0;
-    cl[static_cast<size_t>(b)] = Cluster{};
     for (auto& o : owner)
       if (o == b) o = a;
     delta.row(b).setConstant(std::numeric_limits<double>::infinity());
     delta.col(b).setConstant(std::numeric_limits<double>::infinity());
+    // One merge's row is short work: a parallel region per merge would cost more than it
+    // saves when the threads are not idle.
     for (Index j = 0; j < n; ++j)
-      if (j != a && active[static_cast<size_t>(j)]) delta(a, j) = delta(j, a) = pair_cost(a, j);
+      if (j != a && active[static_cast<size_t>(j)])
+        delta(j, a) = cl.merge_cost(a, j, buffer.data()) - cl.cost(a) - cl.cost(j);
+    delta.row(a) = delta.col(a).transpose();
     if (left - 1 == K) break;
     refresh(a);
     for (Index j = 0; j < n; ++j) {
@@ -165,31 +245,36 @@ std::vector<Index> hierarchical_labels(const ConstMatrixRef& features,
     auto& c = cl[static_cast<size_t>(sub[static_cast<size_t>(i)])];
     c = c.n == 0.0 ? one : merged(c, one);
   }
-  std::vector<Eigen::LLT<Matrix>> chol;
+  std::vector<Matrix> factor(static_cast<size_t>(K));
   Vector log_norm(K);
   for (Index k = 0; k < K; ++k) {
     const auto& c = cl[static_cast<size_t>(k)];
     Matrix cov = c.scatter / c.n;
     cov.diagonal().array() += ridge / c.n;
-    chol.emplace_back(cov);
+    const Eigen::LLT<Matrix> llt(cov);
+    factor[static_cast<size_t>(k)] = llt.matrixL();
     double logdet = 0.0;
-    for (Index j = 0; j < d; ++j) logdet += 2.0 * std::log(chol.back().matrixL()(j, j));
+    for (Index j = 0; j < d; ++j) logdet += 2.0 * std::log(llt.matrixL()(j, j));
     log_norm(k) = std::log(c.n) - 0.5 * logdet;
   }
+  // Each row's most probable cluster, by blocks of rows: the Mahalanobis distances as one
+  // triangular solve per cluster and block (L^-1 (x - m)), never an inverse.
   std::vector<Index> label(static_cast<size_t>(n));
-  for (Index i = 0; i < n; ++i) {
-    Index best = 0;
-    double top = -std::numeric_limits<double>::infinity();
+  parallel_blocks(n, [&](Index, Index begin, Index size) {
+    Vector top = Vector::Constant(size, -std::numeric_limits<double>::infinity());
+    Matrix centred(d, size);
     for (Index k = 0; k < K; ++k) {
-      const Vector r = (X.row(i) - cl[static_cast<size_t>(k)].mean).transpose();
-      const double v = log_norm(k) - 0.5 * r.dot(chol[static_cast<size_t>(k)].solve(r));
-      if (v > top) {
-        top = v;
-        best = k;
+      centred = (X.middleRows(begin, size).rowwise() - cl[static_cast<size_t>(k)].mean).transpose();
+      factor[static_cast<size_t>(k)].triangularView<Eigen::Lower>().solveInPlace(centred);
+      for (Index i = 0; i < size; ++i) {
+        const double v = log_norm(k) - 0.5 * centred.col(i).squaredNorm();
+        if (k == 0 || v > top(i)) {
+          top(i) = v;
+          label[static_cast<size_t>(begin + i)] = k;
+        }
       }
     }
-    label[static_cast<size_t>(i)] = best;
-  }
+  });
   for (Index i = 0; i < m; ++i)
     label[static_cast<size_t>(rows[static_cast<size_t>(i)])] = sub[static_cast<size_t>(i)];
   return label;
