@@ -96,6 +96,24 @@ double dgemm_rate(int threads) {
   return 2.0 * static_cast<double>(m) * m * m / best * 1e-9;
 }
 
+// STREAM's triad a = b + s c over three arrays of 2^23 doubles (64 MiB each) on the given
+// threads: GB/s counting 24 bytes per element (McCalpin's convention), best of 5.
+double triad_rate(int threads) {
+  set_num_threads(threads);
+  const Index m = Index{1} << 23;
+  Vector a = Vector::Zero(m), b = Vector::Constant(m, 1.0), c = Vector::Constant(m, 2.0);
+  double best = 1e300;
+  for (int r = 0; r < 5; ++r)
+    best = std::min(best, seconds_of([&] {
+                      parallel_blocks(m, [&](Index, Index begin, Index size) {
+                        a.segment(begin, size) =
+                            b.segment(begin, size) + 3.0 * c.segment(begin, size);
+                      });
+                    }));
+  benchmark::DoNotOptimize(a.data());
+  return 24.0 * static_cast<double>(m) / best * 1e-9;
+}
+
 int per_iteration() {
   const Model start = started_model();
   const double flops = 4.0 * static_cast<double>(g_rows) * 8 * 8 * 8;
@@ -122,10 +140,18 @@ int per_iteration() {
         "4nKd^2, loglik after 11 %.10f\n",
         threads, best, flops / best * 1e-9, loglik);
   }
-  for (int threads : g_threads)
+  // The iteration's least memory traffic: the rows read once (the moments are summed in the
+  // E-step's pass), the n x K posteriors and the n row log-likelihoods written once, each
+  // write counted twice (the write-allocate read).
+  const double bytes = 8.0 * static_cast<double>(g_rows) * (8 + 2 * (8 + 1));
+  std::printf("  roofline: %.2f GFLOP (4nKd^2) and %.0f MB per iteration\n", flops * 1e-9,
+              bytes * 1e-6);
+  for (int threads : g_threads) {
     if (g_dgemm)
       std::printf("  Eigen DGEMM 1536^3, %d thread(s): %.1f GFLOP/s\n", threads,
                   dgemm_rate(threads));
+    std::printf("  STREAM triad, %d thread(s): %.1f GB/s\n", threads, triad_rate(threads));
+  }
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   std::printf("  peak RSS %.0f MiB\n", static_cast<double>(u.ru_maxrss) / 1024.0);

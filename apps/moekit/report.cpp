@@ -219,8 +219,10 @@ std::string fit_text(const Model& model, const FitResult& fit) {
                        fit.best_restart + 1, fit.init.empty() ? "" : " (" + fit.init + " start)",
                        fit.seconds);
     if (fit.split_merge_tried > 0)
-      out += fmt::format("split-and-merge moves from the best start's maximum: {} tried, {} kept\n",
-                         fit.split_merge_tried, fit.split_merge_accepted);
+      out += fmt::format(
+          "split-and-merge moves from the best start's maximum: {} tried ({} EM iterations), {} "
+          "kept\n",
+          fit.split_merge_tried, fit.split_merge_iterations, fit.split_merge_accepted);
     if (fit.backend != "cpu") out += fmt::format("E-step on {}\n", fit.backend);
     if (fit.gradient_norm)
       out += fmt::format("score norm at the end: {:.3g}\n", *fit.gradient_norm);

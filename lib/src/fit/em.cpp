@@ -237,7 +237,8 @@ FitResult EmFitter::run(Model& model,
     }
     if (!reseeded && change <= options_.tol) {
       degenerate = degenerate_components(model, post, response_sd);
-      if (!degenerate.empty() && degenerate_rounds < kDegenerateRounds &&
+      // A re-seed needs iterations left to fit the re-seeded components.
+      if (!degenerate.empty() && degenerate_rounds < kDegenerateRounds && it < options_.max_iter &&
           !model.experts().categorical()) {
         ++degenerate_rounds;
         std::vector<Index> ks;
@@ -355,14 +356,38 @@ void EmFitter::split_merge(Model& model,
   constexpr int kSplitMergeTrialIter = 30;
   FitOptions trial_options = options_;
   trial_options.restarts = 1;
-  trial_options.on_iteration = nullptr;
   trial_options.max_iter = std::min(options_.max_iter, kSplitMergeTrialIter);
+  // In a mixture of densities (no covariates in the experts or the gates) a trial is given
+  // up as soon as Aitken's extrapolation of its log-likelihood (Bohning et al. 1994;
+  // McNicholas et al. 2010) stays clearly below the current maximum on kAitkenChecks
+  // iterations in a row while the increments shrink geometrically: such a move is converging
+  // into a lower basin, and running it to the trial cap cost most of the search. Mixtures of
+  // regressions are left to the cap: their EM crosses long plateaus after which the
+  // increments grow again (mcycle's four lines), and the extrapolation misjudges them.
+  constexpr int kAitkenFirst = 5, kAitkenChecks = 2;
+  const bool extrapolate = !model.gates_read_covariates() && !model.experts().reads_covariates();
+  std::vector<double> trial_trace;
+  int below = 0;
+  trial_options.on_iteration = [&](const IterationInfo& info) {
+    if (!extrapolate) return true;
+    trial_trace.push_back(info.loglik);
+    const size_t t = trial_trace.size();
+    if (t < 3 || info.iteration < kAitkenFirst) return true;
+    const double a = trial_trace[t - 2] - trial_trace[t - 3],
+                 b = trial_trace[t - 1] - trial_trace[t - 2];
+    const double slack = std::max(1.0, 1e-6 * std::abs(best.objective()));
+    const bool shrinking = a > 0.0 && b > 0.0 && b < 0.9 * a;
+    const double limit = trial_trace[t - 2] + b / (1.0 - b / a);
+    below = shrinking && limit < best.objective() - slack ? below + 1 : 0;
+    return below < kAitkenChecks;
+  };
   const EmFitter trial_fitter(trial_options);
   FitOptions finish_options = trial_options;
   finish_options.max_iter = options_.max_iter;
+  finish_options.on_iteration = nullptr;
   const EmFitter finisher(finish_options);
   const std::string start_init = best.init;
-  int tried = 0, accepted = 0;
+  int tried = 0, accepted = 0, iterations = 0;
   // Each accepted move raises the maximum; the cap bounds the cost.
   const int max_rounds = static_cast<int>(2 * model.components());
   for (int round = 0; round < max_rounds; ++round) {
@@ -385,12 +410,17 @@ void EmFitter::split_merge(Model& model,
       const Matrix start = split_merge_start(post.leaves(), features, move);
       Model trial(model);
       ++tried;
+      trial_trace.clear();
+      below = 0;
       try {
         FitResult r = trial_fitter.run(trial, data, backend, options_.restarts + tried,
                                        options_.seed, false, &start);
+        iterations += r.iterations;
         if (r.status == FitStatus::MaxIterations && options_.max_iter > kSplitMergeTrialIter &&
-            higher(r))
+            higher(r)) {
           r = finisher.run(trial, data, backend, options_.restarts + tried, options_.seed, false);
+          iterations += r.iterations;
+        }
         if (!higher(r) || !r.degenerate.empty() ||
             (r.status != FitStatus::Converged && r.status != best.status))
           continue;
@@ -410,6 +440,7 @@ void EmFitter::split_merge(Model& model,
   best.init = start_init;
   best.split_merge_tried = tried;
   best.split_merge_accepted = accepted;
+  best.split_merge_iterations = iterations;
 }
 
 FitResult EmFitter::fit(Model& model, const Dataset& data) const {

@@ -182,7 +182,9 @@ json fit_to_json(const FitResult& f) {
     starts.push_back(std::isfinite(l) ? nlohmann::json(l) : nullptr);
   j["restart_logliks"] = starts;
   j["init"] = f.init;
-  j["split_merge"] = {{"tried", f.split_merge_tried}, {"kept", f.split_merge_accepted}};
+  j["split_merge"] = {{"tried", f.split_merge_tried},
+                      {"kept", f.split_merge_accepted},
+                      {"iterations", f.split_merge_iterations}};
   j["backend"] = f.backend;
   j["seconds"] = f.seconds;
   j["warnings"] = f.warnings;

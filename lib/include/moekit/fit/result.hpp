@@ -30,8 +30,9 @@ struct FitResult {
   std::string backend = "cpu";  // where the E-step ran: "cpu", "cuda (GPU name, float64)"
   std::string init;             // how the best start began: "kmeans++", "random" ("" after refine)
   std::vector<double> restart_logliks;
-  // Split-and-merge moves tried and kept after the starts (fit/split_merge.hpp).
-  int split_merge_tried = 0, split_merge_accepted = 0;
+  // Split-and-merge moves tried and kept after the starts (fit/split_merge.hpp), and the EM
+  // iterations the tried moves ran in all.
+  int split_merge_tried = 0, split_merge_accepted = 0, split_merge_iterations = 0;
   double seconds = 0.0;
   long n_obs = 0, n_params = 0;
   double aic = 0.0, bic = 0.0, icl = 0.0;
