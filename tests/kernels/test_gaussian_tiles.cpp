@@ -57,10 +57,12 @@ Fitted gmm(Index n, Index q, Index K, CovarianceStructure cov, bool weighted) {
           std::move(m), std::move(d)};
 }
 
+// The CPU backend's E-step, with the posteriors fetched (a constant gate's leaves them out).
 Posteriors cpu_estep(const Fitted& f, int threads) {
   const ScopedNumThreads scope(threads);
   Posteriors post;
   CpuBackend().estep(f.model, f.data, post);
+  CpuBackend().fetch(f.model, f.data, post);
   return post;
 }
 
@@ -156,6 +158,33 @@ TEST_CASE("the tiled E-step gives the same bits on 1 and 2 threads", "[tiles]") 
   CHECK(one.leaf_masses == two.leaf_masses);
   for (size_t k = 0; k < one.moments->M.size(); ++k) CHECK(one.moments->M[k] == two.moments->M[k]);
   CHECK(one.moments->response_variance == two.moments->response_variance);
+}
+
+TEST_CASE("a constant gate's E-step leaves the posteriors to fetch(), with the same sums",
+          "[tiles]") {
+  // EM's iterations need only the moments, the masses and the row log-likelihoods of a
+  // Gaussian mixture with a constant gate: the n x K posteriors are written only when the
+  // fit fetches them, by the same pass (bitwise the same sums).
+  const Fitted f = gmm(2 * kBlockRows + 5, 4, 3, CovarianceStructure::Full, true);
+  Posteriors lazy;
+  const CpuBackend cpu;
+  cpu.estep(f.model, f.data, lazy);
+  CHECK_FALSE(lazy.has_rows());
+  CHECK(lazy.row_loglik.size() == f.data.rows());
+  CHECK(cpu.common_row_loglik(f.model, f.data, lazy) == lazy.row_loglik);
+  CHECK_FALSE(lazy.has_rows());  // the row log-likelihoods were there: nothing recomputed
+  const double loglik = lazy.loglik;
+  const Vector masses = lazy.leaf_masses, row_loglik = lazy.row_loglik;
+  const std::vector<Matrix> M = lazy.moments->M;
+  cpu.fetch(f.model, f.data, lazy);
+  REQUIRE(lazy.has_rows());
+  CHECK(lazy.loglik == loglik);
+  CHECK(lazy.leaf_masses == masses);
+  CHECK(lazy.row_loglik == row_loglik);
+  for (size_t k = 0; k < M.size(); ++k) CHECK(lazy.moments->M[k] == M[k]);
+  Posteriors plain;
+  f.model.e_step(f.data, plain);
+  CHECK(lazy.leaves() == plain.leaves());
 }
 
 TEST_CASE("a zero-density row counts only when its weight is not zero", "[tiles]") {

@@ -15,7 +15,27 @@
 namespace moekit {
 
 void CpuBackend::estep(const Model& model, const Dataset& data, Posteriors& out) const {
-  if (!gaussian_mixture_estep(model, data, out, true)) model.e_step(data, out);
+  // A constant gate refits from the masses alone: then the rows' posteriors are not written
+  // (fetch() computes them when the fit ends), which halves the iteration's memory traffic.
+  // The row log-likelihoods are kept: re-seeding a collapsed component picks the row worst
+  // explained by the parameters of this E-step, not the M-step's that follow it. A gate that
+  // reads covariates fits from the rows (Jordan & Jacobs eq. 32).
+  const bool rows = model.gates_read_covariates();
+  if (!gaussian_mixture_estep(model, data, out, true, rows)) model.e_step(data, out);
+}
+
+void CpuBackend::fetch(const Model& model, const Dataset& data, Posteriors& out) const {
+  if (out.has_rows() || out.leaf_count == 0) return;
+  // The same pass with the posteriors written, for the parameters that gave `out` (EmFitter
+  // fetches after its last E-step): bitwise the sums estep() gave.
+  if (!gaussian_mixture_estep(model, data, out, true, true)) model.e_step(data, out);
+}
+
+Vector CpuBackend::common_row_loglik(const Model& model,
+                                     const Dataset& data,
+                                     Posteriors& post) const {
+  if (post.row_loglik.size() == data.rows()) return post.row_loglik;
+  return EStepBackend::common_row_loglik(model, data, post);
 }
 
 std::unique_ptr<EStepBackend> make_backend(const BackendOptions& options,

@@ -34,6 +34,7 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
                 const Dataset& data,
                 Posteriors& out,
                 bool moments,
+                bool rows_out,
                 std::vector<double>& block_sums) {
   const Index n = data.rows();
   const int K = P.experts.K, q = Q;
@@ -89,11 +90,13 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
         for (int l = 0; l < rows && bad < 0; ++l)
           if (counted[l] && !finite[l]) bad = i + l;
       if (rows == kLanes) {
-        for (int k = 0; k < K; ++k) kernels::store_lanes(&out.nodes(i, k), a[k]);
+        if (rows_out)
+          for (int k = 0; k < K; ++k) kernels::store_lanes(&out.nodes(i, k), a[k]);
         kernels::store_lanes(&out.row_loglik(i), ll);
       } else {
         for (int l = 0; l < rows; ++l) {
-          for (int k = 0; k < K; ++k) out.nodes(i + l, k) = a[k][l];
+          if (rows_out)
+            for (int k = 0; k < K; ++k) out.nodes(i + l, k) = a[k][l];
           out.row_loglik(i + l) = ll[l];
         }
       }
@@ -125,10 +128,8 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
 
 }  // namespace
 
-bool gaussian_mixture_estep(const Model& model,
-                            const Dataset& data,
-                            Posteriors& out,
-                            bool moments) {
+bool gaussian_mixture_estep(
+    const Model& model, const Dataset& data, Posteriors& out, bool moments, bool rows) {
   const auto* experts = dynamic_cast<const GaussianExperts*>(&model.experts());
   if (!experts || data.grouped()) return false;
   kernels::FlatModelStorage storage;
@@ -139,16 +140,17 @@ bool gaussian_mixture_estep(const Model& model,
   const kernels::FlatModelPack<double> P = storage.view();
   const Index n = data.rows(), K = P.experts.K;
   const bool diagonal = is_diagonal(experts->covariances().structure());
+  const bool rows_out = rows || !moments;
   out.leaf_count = K;
-  out.nodes.resize(n, K);
+  out.nodes.resize(rows_out ? n : 0, K);
   out.row_loglik.resize(n);
   thread_local std::vector<double> block_sums;
   kernels::with_response_dim(P.experts.q, [&](auto Q) {
     constexpr int q_fixed = decltype(Q)::value > 0 ? decltype(Q)::value : 1;  // never 0 here
     if (diagonal)
-      run_blocks<q_fixed, true>(P, data, out, moments, block_sums);
+      run_blocks<q_fixed, true>(P, data, out, moments, rows_out, block_sums);
     else
-      run_blocks<q_fixed, false>(P, data, out, moments, block_sums);
+      run_blocks<q_fixed, false>(P, data, out, moments, rows_out, block_sums);
   });
   const int q = P.experts.q, stats = kernels::gaussian_moment_count(q);
   const size_t per_block = block_layout(K, q, moments);

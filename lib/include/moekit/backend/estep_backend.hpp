@@ -54,6 +54,12 @@ class CpuBackend final : public EStepBackend {
   // Model::e_step; a Gaussian mixture's also gathers its experts' moments in the same pass
   // (model/gaussian_mixture_estep.hpp), and the M-step reads those instead of the rows.
   void estep(const Model& model, const Dataset& data, Posteriors& out) const override;
+  // A Gaussian mixture with a constant gate leaves the posteriors out of estep() (their
+  // M-step reads the moments and the masses): fetch() computes them for the same parameters.
+  void fetch(const Model& model, const Dataset& data, Posteriors& out) const override;
+  Vector common_row_loglik(const Model& model,
+                           const Dataset& data,
+                           Posteriors& post) const override;
 };
 
 struct BackendOptions {
