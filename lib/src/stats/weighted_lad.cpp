@@ -1,0 +1,284 @@
+#include "moekit/stats/weighted_lad.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+
+#include <fmt/format.h>
+
+#include <Eigen/LU>
+#include <Eigen/QR>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace moekit {
+
+namespace {
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+// A breakpoint of f along a line b + t d: row `row` has residual 0 at t, and the slope of f
+// jumps there by 2 * weight.
+struct Breakpoint {
+  double t;
+  double weight;
+  Index row;
+};
+
+bool before(const Breakpoint& a, const Breakpoint& b) {
+  return a.t < b.t || (a.t == b.t && a.row < b.row);
+}
+
+// The minimiser of f along the line: the lower weighted median of the breakpoints, i.e. the
+// first one in (t, row) order at which the running weight reaches half the total. Found by
+// selection (nth_element on halving ranges), O(m) expected.
+Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
+  double total = 0.0;
+  for (const Breakpoint& e : c) total += e.weight;
+  double target = 0.5 * total;
+  size_t lo = 0, hi = c.size();
+  const auto at = [&](size_t i) { return c.begin() + static_cast<std::ptrdiff_t>(i); };
+  while (hi - lo > 1) {
+    const size_t mid = lo + (hi - lo) / 2;
+    std::nth_element(at(lo), at(mid), at(hi), before);
+    double left = 0.0;
+    for (size_t i = lo; i < mid; ++i) left += c[i].weight;
+    if (left >= target) {
+      hi = mid;
+    } else if (left + c[mid].weight >= target) {
+      return c[mid];
+    } else {
+      target -= left + c[mid].weight;
+      lo = mid + 1;
+    }
+  }
+  return c[lo < hi ? lo : lo - 1];
+}
+
+// Sums over the rows at b, in block order.
+struct ResidualSums {
+  Vector v;        // sum over nonbasic rows of w_i sign(e_i) x_i (0 where e_i = 0)
+  Vector vabs;     // sum_i w_i |x_i|: the scale of v's rounding error
+  double f = 0.0;  // sum_i w_i |e_i|
+  ResidualSums& operator+=(const ResidualSums& o) {
+    v += o.v;
+    vabs += o.vabs;
+    f += o.f;
+    return *this;
+  }
+};
+
+// e = y - X b. Basic rows get e_i = 0 exactly, and so do rows whose residual is rounding
+// noise (|e_i| <= 8 eps (|y_i| + sum_j |x_ij b_j|)): those lie on the fit as well.
+ResidualSums residual_pass(const ConstMatrixRef& x,
+                           const ConstVectorRef& y,
+                           const ConstVectorRef& w,
+                           const Vector& b,
+                           const std::vector<char>& basic,
+                           Vector& e) {
+  const Index p = x.cols();
+  const Vector babs = b.cwiseAbs();
+  return reduce_blocks(x.rows(), ResidualSums{Vector::Zero(p), Vector::Zero(p), 0.0},
+                       [&](Index begin, Index size, ResidualSums& acc) {
+                         const auto xb = x.middleRows(begin, size);
+                         auto eb = e.segment(begin, size);
+                         eb.noalias() = y.segment(begin, size) - xb * b;
+                         const Vector noise =
+                             8.0 * kEps *
+                             (y.segment(begin, size).cwiseAbs() + xb.cwiseAbs() * babs);
+                         Vector ws(size);
+                         for (Index i = 0; i < size; ++i) {
+                           if (basic[static_cast<size_t>(begin + i)] || std::abs(eb(i)) <= noise(i))
+                             eb(i) = 0.0;
+                           const double wi = w(begin + i);
+                           ws(i) = eb(i) > 0 ? wi : (eb(i) < 0 ? -wi : 0.0);
+                           acc.f += wi * std::abs(eb(i));
+                         }
+                         acc.v.noalias() += xb.transpose() * ws;
+                         acc.vabs.noalias() += xb.cwiseAbs().transpose() * w.segment(begin, size);
+                       });
+}
+
+// z = X d, 0 on basic rows and where it is rounding noise (|z_i| <= 64 eps sum_j |x_ij d_j|).
+void direction_pass(const ConstMatrixRef& x,
+                    const Vector& d,
+                    const std::vector<char>& basic,
+                    Vector& z) {
+  const Vector dabs = d.cwiseAbs();
+  parallel_blocks(x.rows(), [&](Index, Index begin, Index size) {
+    const auto xb = x.middleRows(begin, size);
+    auto zb = z.segment(begin, size);
+    zb.noalias() = xb * d;
+    const Vector noise = 64.0 * kEps * (xb.cwiseAbs() * dabs);
+    for (Index i = 0; i < size; ++i)
+      if (basic[static_cast<size_t>(begin + i)] || std::abs(zb(i)) <= noise(i)) zb(i) = 0.0;
+  });
+}
+
+// Breakpoints e_i / z_i (weights w_i |z_i|) of the weighted rows that move along z.
+void breakpoints(const ConstVectorRef& w,
+                 const Vector& e,
+                 const Vector& z,
+                 std::vector<Breakpoint>& out) {
+  out.clear();
+  for (Index i = 0; i < e.size(); ++i)
+    if (z(i) != 0.0 && w(i) > 0.0) out.push_back({e(i) / z(i), w(i) * std::abs(z(i)), i});
+}
+
+}  // namespace
+
+double weighted_lad_objective(const ConstMatrixRef& x,
+                              const ConstVectorRef& y,
+                              const ConstVectorRef& w,
+                              const ConstVectorRef& b) {
+  return reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
+    acc += w.segment(begin, size)
+               .dot((y.segment(begin, size) - x.middleRows(begin, size) * b).cwiseAbs());
+  });
+}
+
+bool weighted_lad(const ConstMatrixRef& x,
+                  const ConstVectorRef& y,
+                  const ConstVectorRef& w,
+                  const ConstVectorRef& b0,
+                  WeightedLad& out,
+                  int max_pivots) {
+  const Index n = x.rows(), p = x.cols();
+  if (p < 1 || y.size() != n || w.size() != n || b0.size() != p)
+    throw Error("weighted_lad: shape mismatch");
+  for (Index i = 0; i < n; ++i)
+    if (!(w(i) >= 0.0) || !std::isfinite(w(i)))
+      throw Error(
+          fmt::format("weighted_lad: weight {} of row {} is negative or not finite", w(i), i + 1));
+
+  std::vector<char> basic(static_cast<size_t>(n), 0);
+  std::vector<Index> B;
+  Vector b = b0, e(n), z(n);
+  std::vector<Breakpoint> cand;
+  cand.reserve(static_cast<size_t>(n));
+
+  // Start: from b0, p exact line searches, each along the steepest descent direction within
+  // the directions that keep the rows found so far interpolated (any such direction when
+  // that is 0); the line minimum interpolates one more row, independent of the earlier ones
+  // because it moves along the direction.
+  for (Index m = 0; m < p; ++m) {
+    const ResidualSums s = residual_pass(x, y, w, b, basic, e);
+    Matrix N = Matrix::Identity(p, p);
+    if (m > 0) {
+      Matrix XBt(p, m);
+      for (Index l = 0; l < m; ++l) XBt.col(l) = x.row(B[static_cast<size_t>(l)]).transpose();
+      const Eigen::HouseholderQR<Matrix> qr(XBt);
+      const Matrix Q = qr.householderQ() * Matrix::Identity(p, p);
+      N = Q.rightCols(p - m);
+    }
+    Vector d = N * (N.transpose() * s.v);
+    if (!(d.norm() > 1e-12 * s.v.norm())) d = N.col(0);
+    direction_pass(x, d, basic, z);
+    breakpoints(w, e, z, cand);
+    if (cand.empty()) return false;  // no weighted row off the span: rank deficient
+    const Breakpoint k = lower_weighted_median(cand);
+    b += k.t * d;
+    basic[static_cast<size_t>(k.row)] = 1;
+    B.push_back(k.row);
+  }
+
+  Matrix XB(p, p);
+  Vector yB(p);
+  Eigen::PartialPivLU<Matrix> lu;
+  const auto factor = [&]() {
+    for (Index l = 0; l < p; ++l) {
+      XB.row(l) = x.row(B[static_cast<size_t>(l)]);
+      yB(l) = y(B[static_cast<size_t>(l)]);
+    }
+    lu.compute(XB);
+    return lu.rcond() > 1e-14;
+  };
+  if (!factor()) return false;
+  b = lu.solve(yB);
+  ResidualSums s = residual_pass(x, y, w, b, basic, e);
+
+  // Pivots. Rows other than the basis that lie on the fit (ties, duplicated rows) add
+  // w_i |x_i'd| to the slope of f along every direction d; along edge j that is
+  // w_i |(X_B^{-T} x_i)_j|, summed into `tied`. The edge's gain (slope of the descent
+  // along it) is then exact, and a pivot is taken only when it is positive: f strictly
+  // decreases, so no vertex repeats. When every tied row is parallel to one basis row the
+  // edge test is also the exact subgradient condition; otherwise (p + 1 rows on one
+  // hyperplane, not parallel) a vertex where no edge descends is reported as not certified.
+  int pivots = 0;
+  bool optimal = false;
+  for (;;) {
+    const Matrix Binv = lu.inverse();
+    Vector tied = Vector::Zero(p);
+    bool general_tie = false;
+    for (Index i = 0; i < n; ++i) {
+      if (e(i) != 0.0 || basic[static_cast<size_t>(i)] || w(i) == 0.0) continue;
+      const Vector a = Binv.transpose() * x.row(i).transpose();
+      const double amax = a.cwiseAbs().maxCoeff();
+      if ((a.cwiseAbs().array() > 1e-12 * amax).count() > 1) general_tie = true;
+      tied += w(i) * a.cwiseAbs();
+    }
+    const Vector g = Binv.transpose() * s.v;
+    const Vector gabs = Binv.cwiseAbs().transpose() * s.vabs;
+    std::vector<std::pair<double, Index>> gains;
+    for (Index j = 0; j < p; ++j) {
+      const double gain = std::abs(g(j)) - w(B[static_cast<size_t>(j)]) - tied(j);
+      if (gain > 1e-10 * gabs(j)) gains.emplace_back(-gain, j);
+    }
+    if (gains.empty()) {
+      optimal = !general_tie;
+      break;
+    }
+    if (pivots >= max_pivots) break;
+    std::sort(gains.begin(), gains.end());
+    bool moved = false;
+    for (const auto& gj : gains) {
+      const Index j = gj.second;
+      const size_t leaving = static_cast<size_t>(B[static_cast<size_t>(j)]);
+      const double sigma = g(j) > 0 ? 1.0 : -1.0;
+      const Vector d = sigma * Binv.col(j);
+      direction_pass(x, d, basic, z);
+      z(static_cast<Index>(leaving)) = sigma;
+      breakpoints(w, e, z, cand);
+      const Breakpoint k = lower_weighted_median(cand);
+      if (k.row == static_cast<Index>(leaving) || !(k.t > 0.0)) continue;  // rounding
+      const std::vector<Index> B_before = B;
+      basic[leaving] = 0;
+      basic[static_cast<size_t>(k.row)] = 1;
+      B[static_cast<size_t>(j)] = k.row;
+      if (!factor()) {  // an ill-conditioned basis: keep the previous vertex
+        basic[leaving] = 1;
+        basic[static_cast<size_t>(k.row)] = 0;
+        B = B_before;
+        factor();
+        continue;
+      }
+      const Vector b_new = lu.solve(yB);
+      ResidualSums s_new = residual_pass(x, y, w, b_new, basic, e);
+      if (!(s_new.f < s.f)) {  // no decrease in floating point: stop at the previous vertex
+        basic[leaving] = 1;
+        basic[static_cast<size_t>(k.row)] = 0;
+        B = B_before;
+        factor();
+        s = residual_pass(x, y, w, b, basic, e);
+        break;
+      }
+      b = b_new;
+      s = std::move(s_new);
+      moved = true;
+      break;
+    }
+    if (!moved) break;
+    ++pivots;
+  }
+
+  out.b = b;
+  out.basis = B;
+  out.objective = s.f;
+  out.pivots = pivots;
+  out.optimal = optimal;
+  return true;
+}
+
+}  // namespace moekit
