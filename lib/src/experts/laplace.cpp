@@ -30,7 +30,10 @@ bool weighted_least_squares(const ConstMatrixRef& x,
 }  // namespace
 
 LaplaceExperts::LaplaceExperts(Index K, Index q, Index p, double collapse_tol)
-    : coef_(Matrix::Zero(p, K)), scale_(Vector::Ones(K)), collapse_tol_(collapse_tol) {
+    : coef_(Matrix::Zero(p, K)),
+      scale_(Vector::Ones(K)),
+      collapse_tol_(collapse_tol),
+      basis_(static_cast<size_t>(K)) {
   if (q != 1)
     throw InputError::option(
         "--formula", fmt::format("{} responses", q),
@@ -75,15 +78,19 @@ MStepReport LaplaceExperts::fit(const ConstMatrixRef& x,
     if (fresh_ && p > 1 && !weighted_least_squares(x, yv, r, b)) b = coef_.col(k);
     WeightedLad lad;
     double A = 0.0;
-    if (weighted_lad(x, yv, r, b, lad)) {
+    auto& basis = basis_[static_cast<size_t>(k)];
+    if (weighted_lad(x, yv, r, b, lad, basis)) {
       b = lad.b;
       A = lad.objective;
+      basis = lad.basis;
     } else {
       A = weighted_lad_objective(x, yv, r, b);
+      basis.clear();
     }
     // Closed-form scale given b_k (the paper's eq. for s_k): s_k = A_k / N_k.
     const double s = A / N;
     if (!(s > collapse_tol_ * ref) || !std::isfinite(s) || !b.allFinite()) {
+      basis.clear();
       report.collapsed.push_back(k);
       continue;
     }
@@ -126,6 +133,7 @@ void LaplaceExperts::set_parameters(const ConstVectorRef& theta) {
   for (Index k = 0; k < K; ++k) {
     coef_.col(k) = theta.segment(k * (p + 1), p);
     scale_(k) = std::exp(theta(k * (p + 1) + p));
+    basis_[static_cast<size_t>(k)].clear();
   }
   fresh_ = false;
 }
@@ -158,6 +166,7 @@ void LaplaceExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrixR
       nx > 0 ? Vector(x.row(row).transpose() * (y(row, 0) / nx)) : Vector::Zero(coef_.rows());
   const double mad = (y.col(0).array() - y.col(0).mean()).abs().mean();
   scale_(k) = mad > 0 ? mad : 1.0;
+  basis_[static_cast<size_t>(k)].clear();
 }
 
 void LaplaceExperts::set_component(Index k, const Vector& b, double s) {
@@ -165,6 +174,7 @@ void LaplaceExperts::set_component(Index k, const Vector& b, double s) {
     throw ModelFormatError(fmt::format("laplace expert {}: bad coefficients or scale", k + 1));
   coef_.col(k) = b;
   scale_(k) = s;
+  basis_[static_cast<size_t>(k)].clear();
   fresh_ = false;
 }
 

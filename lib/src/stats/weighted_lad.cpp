@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <utility>
 
@@ -31,14 +32,9 @@ bool before(const Breakpoint& a, const Breakpoint& b) {
   return a.t < b.t || (a.t == b.t && a.row < b.row);
 }
 
-// The minimiser of f along the line: the lower weighted median of the breakpoints, i.e. the
-// first one in (t, row) order at which the running weight reaches half the total. Found by
-// selection (nth_element on halving ranges), O(m) expected.
-Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
-  double total = 0.0;
-  for (const Breakpoint& e : c) total += e.weight;
-  double target = 0.5 * total;
-  size_t lo = 0, hi = c.size();
+// The first breakpoint of c[lo, hi) in (t, row) order at which the running weight reaches
+// `target`, by selection (nth_element on halving ranges): O(hi - lo) expected.
+Breakpoint select_reaching(std::vector<Breakpoint>& c, size_t lo, size_t hi, double target) {
   const auto at = [&](size_t i) { return c.begin() + static_cast<std::ptrdiff_t>(i); };
   while (hi - lo > 1) {
     const size_t mid = lo + (hi - lo) / 2;
@@ -55,6 +51,31 @@ Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
     }
   }
   return c[lo < hi ? lo : lo - 1];
+}
+
+// The minimiser of f along the line over all breakpoints: their lower weighted median.
+Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
+  double total = 0.0;
+  for (const Breakpoint& e : c) total += e.weight;
+  return select_reaching(c, 0, c.size(), 0.5 * total);
+}
+
+// The same as select_reaching over all of c, for short steps: a warm-started pivot usually
+// crosses a few breakpoints, which a heap yields in O(m + k log m); past a budget of pops
+// the rest is found by selection, so the cost stays O(m).
+Breakpoint first_reaching(std::vector<Breakpoint>& c, double target) {
+  const auto after = [](const Breakpoint& a, const Breakpoint& b) { return before(b, a); };
+  std::make_heap(c.begin(), c.end(), after);
+  size_t end = c.size();
+  const size_t budget = 32 + c.size() / 32;
+  for (size_t popped = 0; end > 0 && popped < budget; ++popped) {
+    std::pop_heap(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(end), after);
+    --end;
+    if (c[end].weight >= target) return c[end];
+    target -= c[end].weight;
+  }
+  if (end == 0) return c[0];  // rounding: the last one popped
+  return select_reaching(c, 0, end, target);
 }
 
 // Sums over the rows at b, in block order.
@@ -144,6 +165,7 @@ bool weighted_lad(const ConstMatrixRef& x,
                   const ConstVectorRef& w,
                   const ConstVectorRef& b0,
                   WeightedLad& out,
+                  const std::vector<Index>& basis0,
                   int max_pivots) {
   const Index n = x.rows(), p = x.cols();
   if (p < 1 || y.size() != n || w.size() != n || b0.size() != p)
@@ -159,45 +181,74 @@ bool weighted_lad(const ConstMatrixRef& x,
   std::vector<Breakpoint> cand;
   cand.reserve(static_cast<size_t>(n));
 
-  // Start: from b0, p exact line searches, each along the steepest descent direction within
-  // the directions that keep the rows found so far interpolated (any such direction when
-  // that is 0); the line minimum interpolates one more row, independent of the earlier ones
-  // because it moves along the direction.
-  for (Index m = 0; m < p; ++m) {
-    const ResidualSums s = residual_pass(x, y, w, b, basic, e);
-    Matrix N = Matrix::Identity(p, p);
-    if (m > 0) {
-      Matrix XBt(p, m);
-      for (Index l = 0; l < m; ++l) XBt.col(l) = x.row(B[static_cast<size_t>(l)]).transpose();
-      const Eigen::HouseholderQR<Matrix> qr(XBt);
-      const Matrix Q = qr.householderQ() * Matrix::Identity(p, p);
-      N = Q.rightCols(p - m);
-    }
-    Vector d = N * (N.transpose() * s.v);
-    if (!(d.norm() > 1e-12 * s.v.norm())) d = N.col(0);
-    direction_pass(x, d, basic, z);
-    breakpoints(w, e, z, cand);
-    if (cand.empty()) return false;  // no weighted row off the span: rank deficient
-    const Breakpoint k = lower_weighted_median(cand);
-    b += k.t * d;
-    basic[static_cast<size_t>(k.row)] = 1;
-    B.push_back(k.row);
-  }
-
   Matrix XB(p, p);
   Vector yB(p);
   Eigen::PartialPivLU<Matrix> lu;
+  const ConstVectorRef* ycur = &y;  // the response the pivots work on: y, or y perturbed
   const auto factor = [&]() {
     for (Index l = 0; l < p; ++l) {
       XB.row(l) = x.row(B[static_cast<size_t>(l)]);
-      yB(l) = y(B[static_cast<size_t>(l)]);
+      yB(l) = (*ycur)(B[static_cast<size_t>(l)]);
     }
     lu.compute(XB);
     return lu.rcond() > 1e-14;
   };
-  if (!factor()) return false;
-  b = lu.solve(yB);
-  ResidualSums s = residual_pass(x, y, w, b, basic, e);
+  ResidualSums s;
+
+  // Warm start: the vertex through basis0 (the previous M-step's), when it is one and is no
+  // worse than b0.
+  bool started = false;
+  if (static_cast<Index>(basis0.size()) == p) {
+    bool valid = true;
+    for (const Index i : basis0) {
+      if (i < 0 || i >= n || w(i) == 0.0 || basic[static_cast<size_t>(i)]) {
+        valid = false;
+        break;
+      }
+      basic[static_cast<size_t>(i)] = 1;
+      B.push_back(i);
+    }
+    if (valid && factor()) {
+      b = lu.solve(yB);
+      s = residual_pass(x, y, w, b, basic, e);
+      started = s.f <= weighted_lad_objective(x, y, w, b0);
+    }
+    if (!started) {
+      for (const Index i : B) basic[static_cast<size_t>(i)] = 0;
+      B.clear();
+      b = b0;
+    }
+  }
+
+  // Otherwise from b0: p exact line searches, each along the steepest descent direction
+  // within the directions that keep the rows found so far interpolated (any such direction
+  // when that is 0); the line minimum interpolates one more row, independent of the earlier
+  // ones because it moves along the direction.
+  if (!started) {
+    for (Index m = 0; m < p; ++m) {
+      const ResidualSums at_b = residual_pass(x, y, w, b, basic, e);
+      Matrix N = Matrix::Identity(p, p);
+      if (m > 0) {
+        Matrix XBt(p, m);
+        for (Index l = 0; l < m; ++l) XBt.col(l) = x.row(B[static_cast<size_t>(l)]).transpose();
+        const Eigen::HouseholderQR<Matrix> qr(XBt);
+        const Matrix Q = qr.householderQ() * Matrix::Identity(p, p);
+        N = Q.rightCols(p - m);
+      }
+      Vector d = N * (N.transpose() * at_b.v);
+      if (!(d.norm() > 1e-12 * at_b.v.norm())) d = N.col(0);
+      direction_pass(x, d, basic, z);
+      breakpoints(w, e, z, cand);
+      if (cand.empty()) return false;  // no weighted row off the span: rank deficient
+      const Breakpoint k = lower_weighted_median(cand);
+      b += k.t * d;
+      basic[static_cast<size_t>(k.row)] = 1;
+      B.push_back(k.row);
+    }
+    if (!factor()) return false;
+    b = lu.solve(yB);
+    s = residual_pass(x, y, w, b, basic, e);
+  }
 
   // Pivots. Rows other than the basis that lie on the fit (ties, duplicated rows) add
   // w_i |x_i'd| to the slope of f along every direction d; along edge j that is
@@ -207,70 +258,128 @@ bool weighted_lad(const ConstMatrixRef& x,
   // edge test is also the exact subgradient condition; otherwise (p + 1 rows on one
   // hyperplane, not parallel) a vertex where no edge descends is reported as not certified.
   int pivots = 0;
-  bool optimal = false;
-  for (;;) {
-    const Matrix Binv = lu.inverse();
-    Vector tied = Vector::Zero(p);
-    bool general_tie = false;
-    for (Index i = 0; i < n; ++i) {
-      if (e(i) != 0.0 || basic[static_cast<size_t>(i)] || w(i) == 0.0) continue;
-      const Vector a = Binv.transpose() * x.row(i).transpose();
-      const double amax = a.cwiseAbs().maxCoeff();
-      if ((a.cwiseAbs().array() > 1e-12 * amax).count() > 1) general_tie = true;
-      tied += w(i) * a.cwiseAbs();
-    }
-    const Vector g = Binv.transpose() * s.v;
-    const Vector gabs = Binv.cwiseAbs().transpose() * s.vabs;
-    std::vector<std::pair<double, Index>> gains;
-    for (Index j = 0; j < p; ++j) {
-      const double gain = std::abs(g(j)) - w(B[static_cast<size_t>(j)]) - tied(j);
-      if (gain > 1e-10 * gabs(j)) gains.emplace_back(-gain, j);
-    }
-    if (gains.empty()) {
-      optimal = !general_tie;
-      break;
-    }
-    if (pivots >= max_pivots) break;
-    std::sort(gains.begin(), gains.end());
-    bool moved = false;
-    for (const auto& gj : gains) {
-      const Index j = gj.second;
-      const size_t leaving = static_cast<size_t>(B[static_cast<size_t>(j)]);
-      const double sigma = g(j) > 0 ? 1.0 : -1.0;
-      const Vector d = sigma * Binv.col(j);
-      direction_pass(x, d, basic, z);
-      z(static_cast<Index>(leaving)) = sigma;
-      breakpoints(w, e, z, cand);
-      const Breakpoint k = lower_weighted_median(cand);
-      if (k.row == static_cast<Index>(leaving) || !(k.t > 0.0)) continue;  // rounding
-      const std::vector<Index> B_before = B;
-      basic[leaving] = 0;
-      basic[static_cast<size_t>(k.row)] = 1;
-      B[static_cast<size_t>(j)] = k.row;
-      if (!factor()) {  // an ill-conditioned basis: keep the previous vertex
-        basic[leaving] = 1;
-        basic[static_cast<size_t>(k.row)] = 0;
-        B = B_before;
-        factor();
-        continue;
+  bool general_tie = false;
+  const auto run_pivots = [&]() {
+    for (;;) {
+      const Matrix Binv = lu.inverse();
+      Vector tied = Vector::Zero(p);
+      general_tie = false;
+      for (Index i = 0; i < n; ++i) {
+        if (e(i) != 0.0 || basic[static_cast<size_t>(i)] || w(i) == 0.0) continue;
+        const Vector a = Binv.transpose() * x.row(i).transpose();
+        const double amax = a.cwiseAbs().maxCoeff();
+        if ((a.cwiseAbs().array() > 1e-12 * amax).count() > 1) general_tie = true;
+        tied += w(i) * a.cwiseAbs();
       }
-      const Vector b_new = lu.solve(yB);
-      ResidualSums s_new = residual_pass(x, y, w, b_new, basic, e);
-      if (!(s_new.f < s.f)) {  // no decrease in floating point: stop at the previous vertex
-        basic[leaving] = 1;
-        basic[static_cast<size_t>(k.row)] = 0;
-        B = B_before;
-        factor();
-        s = residual_pass(x, y, w, b, basic, e);
+      const Vector g = Binv.transpose() * s.v;
+      const Vector gabs = Binv.cwiseAbs().transpose() * s.vabs;
+      std::vector<std::pair<double, Index>> gains;
+      for (Index j = 0; j < p; ++j) {
+        const double gain = std::abs(g(j)) - w(B[static_cast<size_t>(j)]) - tied(j);
+        if (gain > 1e-10 * gabs(j)) gains.emplace_back(-gain, j);
+      }
+      if (gains.empty()) return !general_tie;
+      if (pivots >= max_pivots) return false;
+      std::sort(gains.begin(), gains.end());
+      bool moved = false;
+      for (const auto& gj : gains) {
+        const Index j = gj.second;
+        const size_t leaving = static_cast<size_t>(B[static_cast<size_t>(j)]);
+        const double sigma = g(j) > 0 ? 1.0 : -1.0;
+        const Vector d = sigma * Binv.col(j);
+        direction_pass(x, d, basic, z);
+        // f along b + t d for t > 0: slope W(t_i <= 0) - W(t_i > 0) at 0+ (the leaving row,
+        // t = 0, on the left), rising by 2 w_i |z_i| at each positive breakpoint.
+        double slope = w(static_cast<Index>(leaving));
+        cand.clear();
+        for (Index i = 0; i < n; ++i) {
+          if (z(i) == 0.0 || w(i) == 0.0) continue;
+          const double t = e(i) / z(i), wi = w(i) * std::abs(z(i));
+          if (t > 0.0) {
+            cand.push_back({t, wi, i});
+            slope -= wi;
+          } else {
+            slope += wi;
+          }
+        }
+        if (!(slope < 0.0) || cand.empty()) continue;  // no descent (rounding)
+        const Breakpoint k = first_reaching(cand, -0.5 * slope);
+        const std::vector<Index> B_before = B;
+        basic[leaving] = 0;
+        basic[static_cast<size_t>(k.row)] = 1;
+        B[static_cast<size_t>(j)] = k.row;
+        if (!factor()) {  // an ill-conditioned basis: keep the previous vertex
+          basic[leaving] = 1;
+          basic[static_cast<size_t>(k.row)] = 0;
+          B = B_before;
+          factor();
+          continue;
+        }
+        const Vector b_new = lu.solve(yB);
+        ResidualSums s_new = residual_pass(x, *ycur, w, b_new, basic, e);
+        if (!(s_new.f < s.f)) {  // no decrease in floating point: stop at the previous vertex
+          basic[leaving] = 1;
+          basic[static_cast<size_t>(k.row)] = 0;
+          B = B_before;
+          factor();
+          s = residual_pass(x, *ycur, w, b, basic, e);
+          break;
+        }
+        b = b_new;
+        s = std::move(s_new);
+        moved = true;
         break;
       }
-      b = b_new;
-      s = std::move(s_new);
-      moved = true;
-      break;
+      if (!moved) return false;
+      ++pivots;
     }
-    if (!moved) break;
-    ++pivots;
+  };
+  bool optimal = run_pivots();
+
+  // Stuck at a vertex with p + 1 or more rows on the fit that no edge leaves downhill (a
+  // degenerate LP: ties in discrete data): pivot on y plus a tiny deterministic perturbation
+  // (Charnes 1952), which has no such ties, then return to y from that optimum's basis. For
+  // a small enough perturbation an optimal basis of the perturbed problem is optimal for y;
+  // the result is kept only if it is no worse.
+  if (!optimal && general_tie && pivots < max_pivots) {
+    const Vector b_stuck = b;
+    const std::vector<Index> B_stuck = B;
+    const ResidualSums s_stuck = s;
+    const double spread = s.f / std::max(w.sum(), std::numeric_limits<double>::min());
+    Vector yp(n);
+    for (Index i = 0; i < n; ++i) {
+      // splitmix64 of the row index: a fixed pseudo-random u_i in [-1, 1).
+      uint64_t h = static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ULL;
+      h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+      h ^= h >> 31;
+      const double u = static_cast<double>(h >> 11) * 0x1.0p-52 - 1.0;
+      yp(i) = y(i) + u * (1e-9 * spread + 1e-12 * std::abs(y(i)));
+    }
+    const ConstVectorRef yp_ref(yp);
+    ycur = &yp_ref;
+    bool perturbed_optimal = false;
+    if (factor()) {
+      b = lu.solve(yB);
+      s = residual_pass(x, *ycur, w, b, basic, e);
+      perturbed_optimal = run_pivots();
+    }
+    ycur = &y;
+    const bool ok = factor();
+    if (ok) {
+      b = lu.solve(yB);
+      s = residual_pass(x, y, w, b, basic, e);
+    }
+    if (!ok || !(s.f <= s_stuck.f)) {
+      for (const Index i : B) basic[static_cast<size_t>(i)] = 0;
+      B = B_stuck;
+      for (const Index i : B) basic[static_cast<size_t>(i)] = 1;
+      factor();
+      b = b_stuck;
+      s = s_stuck;
+    } else {
+      optimal = run_pivots() || perturbed_optimal;
+    }
   }
 
   out.b = b;

@@ -14,6 +14,7 @@
 #include "moekit/experts/expert.hpp"
 
 #include <cmath>
+#include <vector>
 
 namespace moekit {
 
@@ -63,6 +64,9 @@ class LaplaceExperts final : public Experts {
   Vector scale_;  // K
   double collapse_tol_;
   bool fresh_ = true;  // no fit yet: the first M-step starts from weighted least squares
+  // Per expert, the rows that the last M-step's b_k interpolates: the next M-step's simplex
+  // starts at that vertex (empty: start from b_k). Cleared when b_k is set otherwise.
+  std::vector<std::vector<Index>> basis_;
 };
 
 }  // namespace moekit

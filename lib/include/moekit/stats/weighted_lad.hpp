@@ -40,7 +40,9 @@ struct WeightedLad {
 };
 
 // Minimises sum_i w_i |y_i - x_i'b| from the start b0 (any p-vector; the objective at the
-// result is never larger than at b0). Rows with w_i = 0 are ignored. Returns false (out
+// result is never larger than at b0), or from the vertex through the rows basis0 (e.g. the
+// previous M-step's WeightedLad::basis) when those are p weighted rows with independent
+// x_i whose vertex is no worse than b0. Rows with w_i = 0 are ignored. Returns false (out
 // untouched) when the rows with positive weight do not span R^p (a rank-deficient design
 // or too few weighted rows), where the minimiser is not unique. Throws Error on a negative
 // or non-finite weight or mismatched shapes.
@@ -49,6 +51,7 @@ bool weighted_lad(const ConstMatrixRef& x,
                   const ConstVectorRef& w,
                   const ConstVectorRef& b0,
                   WeightedLad& out,
+                  const std::vector<Index>& basis0 = {},
                   int max_pivots = 1000);
 
 // f(b) = sum_i w_i |y_i - x_i'b|, summed over fixed row blocks in block order.
