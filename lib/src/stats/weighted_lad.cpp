@@ -60,24 +60,6 @@ Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
   return select_reaching(c, 0, c.size(), 0.5 * total);
 }
 
-// The same as select_reaching over all of c, for short steps: a warm-started pivot usually
-// crosses a few breakpoints, which a heap yields in O(m + k log m); past a budget of pops
-// the rest is found by selection, so the cost stays O(m).
-Breakpoint first_reaching(std::vector<Breakpoint>& c, double target) {
-  const auto after = [](const Breakpoint& a, const Breakpoint& b) { return before(b, a); };
-  std::make_heap(c.begin(), c.end(), after);
-  size_t end = c.size();
-  const size_t budget = 32 + c.size() / 32;
-  for (size_t popped = 0; end > 0 && popped < budget; ++popped) {
-    std::pop_heap(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(end), after);
-    --end;
-    if (c[end].weight >= target) return c[end];
-    target -= c[end].weight;
-  }
-  if (end == 0) return c[0];  // rounding: the last one popped
-  return select_reaching(c, 0, end, target);
-}
-
 // Sums over the rows at b, in block order.
 struct ResidualSums {
   Vector v;        // sum over nonbasic rows of w_i sign(e_i) x_i (0 where e_i = 0)
@@ -258,8 +240,10 @@ bool weighted_lad(const ConstMatrixRef& x,
   // edge test is also the exact subgradient condition; otherwise (p + 1 rows on one
   // hyperplane, not parallel) a vertex where no edge descends is reported as not certified.
   int pivots = 0;
+  Index flat_pivots = 0;
   bool general_tie = false;
   const auto run_pivots = [&]() {
+    flat_pivots = 0;
     for (;;) {
       const Matrix Binv = lu.inverse();
       Vector tied = Vector::Zero(p);
@@ -303,7 +287,7 @@ bool weighted_lad(const ConstMatrixRef& x,
           }
         }
         if (!(slope < 0.0) || cand.empty()) continue;  // no descent (rounding)
-        const Breakpoint k = first_reaching(cand, -0.5 * slope);
+        const Breakpoint k = select_reaching(cand, 0, cand.size(), -0.5 * slope);
         const std::vector<Index> B_before = B;
         basic[leaving] = 0;
         basic[static_cast<size_t>(k.row)] = 1;
@@ -317,7 +301,13 @@ bool weighted_lad(const ConstMatrixRef& x,
         }
         const Vector b_new = lu.solve(yB);
         ResidualSums s_new = residual_pass(x, *ycur, w, b_new, basic, e);
-        if (!(s_new.f < s.f)) {  // no decrease in floating point: stop at the previous vertex
+        // In exact arithmetic f falls by at least the gain times the step. Near the optimum
+        // of a large problem that is below the rounding of f, so a pivot is accepted while f
+        // stays within that rounding, for at most p such pivots in a row (f can then no
+        // longer be told apart); a clear increase returns to the previous vertex.
+        const bool flat = !(s_new.f < s.f);
+        flat_pivots = flat ? flat_pivots + 1 : 0;
+        if (flat && (s_new.f > s.f * (1.0 + 1e-13) || flat_pivots > p)) {
           basic[leaving] = 1;
           basic[static_cast<size_t>(k.row)] = 0;
           B = B_before;
