@@ -238,7 +238,7 @@ bool weighted_lad(const ConstMatrixRef& x,
   // along it) is then exact, and a pivot is taken only when it is positive: f strictly
   // decreases, so no vertex repeats. When every tied row is parallel to one basis row the
   // edge test is also the exact subgradient condition; otherwise (p + 1 rows on one
-  // hyperplane, not parallel) a vertex where no edge descends is reported as not certified.
+  // hyperplane, not parallel) a vertex where no edge descends is not certified: see below.
   int pivots = 0;
   Index flat_pivots = 0;
   bool general_tie = false;

@@ -20,6 +20,11 @@
 //     e_i / z_i (weights w_i |z_i|, z = X d_j). Crossing several vertices in one step is
 //     Barrodale & Roberts' improvement over the plain simplex. The weighted median is found
 //     by selection in O(n), so a pivot costs O(n p).
+// Rows on the fit besides the basis (ties, duplicated rows) enter the edge rates exactly, so
+// every pivot strictly decreases f and no vertex repeats. At a degenerate vertex that no edge
+// leaves downhill but that the edge test cannot certify (p + 1 rows on one hyperplane, not
+// parallel), the pivots continue on y plus a tiny fixed perturbation (Charnes 1952) and then
+// return to y from that optimum's basis, kept only if no worse.
 // With one design column (an intercept) the start alone gives the exact weighted median.
 //
 // Rows are visited in fixed blocks and reduced in block order, and selections break ties
