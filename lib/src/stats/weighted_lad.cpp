@@ -60,6 +60,32 @@ Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
   return select_reaching(c, 0, c.size(), 0.5 * total);
 }
 
+// The row passes run once per pivot, many times per M-step: below kParallelBlocks blocks a
+// parallel region costs more than it saves (threads spin at its barriers), so the blocks run
+// on the calling thread. The blocks and their reduction order are the same either way.
+constexpr Index kParallelBlocks = 8;
+
+template <typename Body>
+void for_blocks(Index n, Body body) {
+  if (num_blocks(n) >= kParallelBlocks) {
+    parallel_blocks(n, body);
+    return;
+  }
+  for (Index b = 0, begin = 0; begin < n; ++b, begin += kBlockRows)
+    body(b, begin, std::min(kBlockRows, n - begin));
+}
+
+template <typename T, typename Body>
+T reduce_row_blocks(Index n, const T& zero, Body body) {
+  std::vector<T> partial(static_cast<size_t>(num_blocks(n)), zero);
+  for_blocks(n, [&](Index b, Index begin, Index size) {
+    body(begin, size, partial[static_cast<size_t>(b)]);
+  });
+  T total = zero;
+  for (const T& q : partial) total += q;
+  return total;
+}
+
 // Sums over the rows at b, in block order.
 struct ResidualSums {
   Vector v;        // sum over nonbasic rows of w_i sign(e_i) x_i (0 where e_i = 0)
@@ -83,25 +109,24 @@ ResidualSums residual_pass(const ConstMatrixRef& x,
                            Vector& e) {
   const Index p = x.cols();
   const Vector babs = b.cwiseAbs();
-  return reduce_blocks(x.rows(), ResidualSums{Vector::Zero(p), Vector::Zero(p), 0.0},
-                       [&](Index begin, Index size, ResidualSums& acc) {
-                         const auto xb = x.middleRows(begin, size);
-                         auto eb = e.segment(begin, size);
-                         eb.noalias() = y.segment(begin, size) - xb * b;
-                         const Vector noise =
-                             8.0 * kEps *
-                             (y.segment(begin, size).cwiseAbs() + xb.cwiseAbs() * babs);
-                         Vector ws(size);
-                         for (Index i = 0; i < size; ++i) {
-                           if (basic[static_cast<size_t>(begin + i)] || std::abs(eb(i)) <= noise(i))
-                             eb(i) = 0.0;
-                           const double wi = w(begin + i);
-                           ws(i) = eb(i) > 0 ? wi : (eb(i) < 0 ? -wi : 0.0);
-                           acc.f += wi * std::abs(eb(i));
-                         }
-                         acc.v.noalias() += xb.transpose() * ws;
-                         acc.vabs.noalias() += xb.cwiseAbs().transpose() * w.segment(begin, size);
-                       });
+  return reduce_row_blocks(
+      x.rows(), ResidualSums{Vector::Zero(p), Vector::Zero(p), 0.0},
+      [&](Index begin, Index size, ResidualSums& acc) {
+        const auto xb = x.middleRows(begin, size);
+        auto eb = e.segment(begin, size);
+        eb.noalias() = y.segment(begin, size) - xb * b;
+        const Vector noise =
+            8.0 * kEps * (y.segment(begin, size).cwiseAbs() + xb.cwiseAbs() * babs);
+        Vector ws(size);
+        for (Index i = 0; i < size; ++i) {
+          if (basic[static_cast<size_t>(begin + i)] || std::abs(eb(i)) <= noise(i)) eb(i) = 0.0;
+          const double wi = w(begin + i);
+          ws(i) = eb(i) > 0 ? wi : (eb(i) < 0 ? -wi : 0.0);
+          acc.f += wi * std::abs(eb(i));
+        }
+        acc.v.noalias() += xb.transpose() * ws;
+        acc.vabs.noalias() += xb.cwiseAbs().transpose() * w.segment(begin, size);
+      });
 }
 
 // z = X d, 0 on basic rows and where it is rounding noise (|z_i| <= 64 eps sum_j |x_ij d_j|).
@@ -110,7 +135,7 @@ void direction_pass(const ConstMatrixRef& x,
                     const std::vector<char>& basic,
                     Vector& z) {
   const Vector dabs = d.cwiseAbs();
-  parallel_blocks(x.rows(), [&](Index, Index begin, Index size) {
+  for_blocks(x.rows(), [&](Index, Index begin, Index size) {
     const auto xb = x.middleRows(begin, size);
     auto zb = z.segment(begin, size);
     zb.noalias() = xb * d;
@@ -136,7 +161,7 @@ double weighted_lad_objective(const ConstMatrixRef& x,
                               const ConstVectorRef& y,
                               const ConstVectorRef& w,
                               const ConstVectorRef& b) {
-  return reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
+  return reduce_row_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
     acc += w.segment(begin, size)
                .dot((y.segment(begin, size) - x.middleRows(begin, size) * b).cwiseAbs());
   });
