@@ -2,8 +2,8 @@
 // seconds per EM iteration (E-step + M-step) for a K = 3 mixture of regressions with
 // n = 20000 rows, p = 3 design columns (intercept + 2 covariates), one response with t_3
 // noise, constant gate, one thread and two. Families: linear (weighted least squares), t
-// with nu estimated (ECM, digamma root per expert), t with fixed nu, laplace (MM / IRLS for
-// weighted LAD, up to 50 reweighted solves per M-step).
+// with nu estimated (ECM, digamma root per expert), t with fixed nu, laplace (exact weighted
+// LAD by the Barrodale-Roberts simplex, warm-started from the previous M-step's basis).
 
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/rng.hpp"

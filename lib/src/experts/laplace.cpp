@@ -1,12 +1,10 @@
 #include "moekit/experts/laplace.hpp"
 
 #include "moekit/core/error.hpp"
-#include "moekit/core/parallel.hpp"
+#include "moekit/stats/weighted_lad.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
-#include <Eigen/Cholesky>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -16,25 +14,6 @@ namespace moekit {
 namespace {
 
 constexpr double kLog2 = 0.69314718055994530942;
-
-// Normal equations of a weighted least-squares fit, summed in block order.
-struct NormalEquations {
-  Matrix XtWX;
-  Vector XtWy;
-  NormalEquations& operator+=(const NormalEquations& o) {
-    XtWX += o.XtWX;
-    XtWy += o.XtWy;
-    return *this;
-  }
-};
-
-// Solves the normal equations; false when X'WX is not positive definite.
-bool solve(const NormalEquations& ne, Vector& b) {
-  Matrix sol;
-  if (!solve_normal_equations(ne.XtWX, ne.XtWy, sol)) return false;
-  b = sol.col(0);
-  return true;
-}
 
 // argmin_b sum_i w_i (y_i - b'x_i)^2, by the shared weighted least squares.
 bool weighted_least_squares(const ConstMatrixRef& x,
@@ -48,64 +27,13 @@ bool weighted_least_squares(const ConstMatrixRef& x,
   return true;
 }
 
-// One pass over the rows at b: the weighted LAD objective A(b) = sum_i r_i |e_i| and the
-// normal equations of the MM surrogate, weights r_i / max(|e_i|, floor) (block order).
-struct MMStats {
-  double A = 0.0;
-  NormalEquations ne;
-  MMStats& operator+=(const MMStats& o) {
-    A += o.A;
-    ne += o.ne;
-    return *this;
-  }
-};
-
-MMStats mm_pass(const ConstMatrixRef& x,
-                const ConstVectorRef& y,
-                const ConstVectorRef& r,
-                const Vector& b,
-                double floor) {
-  const Index p = x.cols();
-  return reduce_blocks(x.rows(), MMStats{0.0, {Matrix::Zero(p, p), Vector::Zero(p)}},
-                       [&](Index begin, Index size, MMStats& acc) {
-                         const auto xb = x.middleRows(begin, size);
-                         const Vector ae = (y.segment(begin, size) - xb * b).cwiseAbs();
-                         const auto rb = r.segment(begin, size);
-                         acc.A += rb.dot(ae);
-                         const Vector w = rb.array() / ae.array().max(floor);
-                         const Matrix wx = xb.array().colwise() * w.array();
-                         acc.ne.XtWX.noalias() += wx.transpose() * xb;
-                         acc.ne.XtWy.noalias() += wx.transpose() * y.segment(begin, size);
-                       });
-}
-
-// Exact minimiser of sum_i r_i |y_i - b x_i| for one design column: the weighted median
-// of y_i / x_i with weights r_i |x_i| (the lower one where the median is an interval).
-double weighted_median(const ConstVectorRef& xcol,
-                       const ConstVectorRef& y,
-                       const ConstVectorRef& r) {
-  std::vector<std::pair<double, double>> v;  // (value, weight)
-  v.reserve(static_cast<size_t>(y.size()));
-  for (Index i = 0; i < y.size(); ++i) {
-    const double w = r(i) * std::abs(xcol(i));
-    if (w > 0) v.emplace_back(y(i) / xcol(i), w);
-  }
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  double total = 0.0;
-  for (const auto& e : v) total += e.second;
-  double acc = 0.0;
-  for (const auto& e : v) {
-    acc += e.second;
-    if (acc >= 0.5 * total) return e.first;
-  }
-  return v.back().first;
-}
-
 }  // namespace
 
 LaplaceExperts::LaplaceExperts(Index K, Index q, Index p, double collapse_tol)
-    : coef_(Matrix::Zero(p, K)), scale_(Vector::Ones(K)), collapse_tol_(collapse_tol) {
+    : coef_(Matrix::Zero(p, K)),
+      scale_(Vector::Ones(K)),
+      collapse_tol_(collapse_tol),
+      basis_(static_cast<size_t>(K)) {
   if (q != 1)
     throw InputError::option(
         "--formula", fmt::format("{} responses", q),
@@ -141,36 +69,28 @@ MStepReport LaplaceExperts::fit(const ConstMatrixRef& x,
       report.collapsed.push_back(k);
       continue;
     }
+    // Weighted LAD for b_k, solved exactly (stats/weighted_lad.hpp: the simplex of
+    // Barrodale & Roberts 1973), started from the current b_k (weighted least squares before
+    // any fit). Its objective is never larger than at the start, so the M-step is an exact
+    // (at worst a generalized) EM step. A design that the weighted rows leave rank deficient
+    // keeps b_k.
     Vector b = coef_.col(k);
+    if (fresh_ && p > 1 && !weighted_least_squares(x, yv, r, b)) b = coef_.col(k);
+    WeightedLad lad;
     double A = 0.0;
-    if (p == 1) {
-      b(0) = weighted_median(x.col(0), yv, r);
-      A = (r.array() * (yv - x * b).array().abs()).sum();
+    auto& basis = basis_[static_cast<size_t>(k)];
+    if (weighted_lad(x, yv, r, b, lad, basis)) {
+      b = lad.b;
+      A = lad.objective;
+      basis = lad.basis;
     } else {
-      // Start: the current b_k, or weighted least squares before any fit.
-      if (fresh_ && !weighted_least_squares(x, yv, r, b)) b = coef_.col(k);
-      // MM for weighted LAD (Nguyen & McLachlan 2016, Sec. 3.2; Hunter & Lange 2000):
-      // |e| <= e^2 / (2|e0|) + |e0| / 2, so each step is least squares with weights
-      // r_i / |e_i|. Residuals below a floor (relative to the current scale) are floored to
-      // keep the system finite; the floor can break the majorisation, so a step is kept only
-      // when A decreases: A_k never increases and the M-step is a generalized-EM step.
-      const double floor = 1e-10 * std::max(scale_(k), ref);
-      MMStats at_b = mm_pass(x, yv, r, b, floor);
-      Vector trial(p);
-      for (int it = 0; it < kMaxMMIterations; ++it) {
-        if (!solve(at_b.ne, trial)) break;
-        MMStats at_trial = mm_pass(x, yv, r, trial, floor);
-        if (!(at_trial.A < at_b.A)) break;
-        const double gain = at_b.A - at_trial.A;
-        b = trial;
-        at_b = std::move(at_trial);
-        if (gain <= 1e-12 * at_b.A) break;
-      }
-      A = at_b.A;
+      A = weighted_lad_objective(x, yv, r, b);
+      basis.clear();
     }
     // Closed-form scale given b_k (the paper's eq. for s_k): s_k = A_k / N_k.
     const double s = A / N;
     if (!(s > collapse_tol_ * ref) || !std::isfinite(s) || !b.allFinite()) {
+      basis.clear();
       report.collapsed.push_back(k);
       continue;
     }
@@ -213,6 +133,7 @@ void LaplaceExperts::set_parameters(const ConstVectorRef& theta) {
   for (Index k = 0; k < K; ++k) {
     coef_.col(k) = theta.segment(k * (p + 1), p);
     scale_(k) = std::exp(theta(k * (p + 1) + p));
+    basis_[static_cast<size_t>(k)].clear();
   }
   fresh_ = false;
 }
@@ -245,6 +166,7 @@ void LaplaceExperts::reseed(Index k, const ConstMatrixRef& x, const ConstMatrixR
       nx > 0 ? Vector(x.row(row).transpose() * (y(row, 0) / nx)) : Vector::Zero(coef_.rows());
   const double mad = (y.col(0).array() - y.col(0).mean()).abs().mean();
   scale_(k) = mad > 0 ? mad : 1.0;
+  basis_[static_cast<size_t>(k)].clear();
 }
 
 void LaplaceExperts::set_component(Index k, const Vector& b, double s) {
@@ -252,6 +174,7 @@ void LaplaceExperts::set_component(Index k, const Vector& b, double s) {
     throw ModelFormatError(fmt::format("laplace expert {}: bad coefficients or scale", k + 1));
   coef_.col(k) = b;
   scale_(k) = s;
+  basis_[static_cast<size_t>(k)].clear();
   fresh_ = false;
 }
 

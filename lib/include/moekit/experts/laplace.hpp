@@ -6,15 +6,15 @@
 //
 // M-step (docs/math/laplace.md): for fixed responsibilities r_ik the weighted
 // log-likelihood of expert k is -N_k log(2 s_k) - A_k(b_k) / s_k with A_k(b) =
-// sum_i r_ik |y_i - b'x_i|. Minimising A_k is a weighted LAD problem, solved by the MM
-// algorithm of the paper (iteratively reweighted least squares with weights r_ik / |e_ik|,
-// Hunter & Lange 2000), started from the current b_k and never accepting a step that
-// increases A_k; then s_k = A_k / N_k in closed form. With a single design column (an
-// intercept only) b_k is the exact weighted median.
+// sum_i r_ik |y_i - b'x_i|. Minimising A_k is a weighted LAD problem, solved exactly by
+// the simplex method of Barrodale & Roberts (1973) (stats/weighted_lad.hpp), started from the
+// current b_k; then s_k = A_k / N_k in closed form. With a single design column (an
+// intercept only) b_k is the weighted median.
 
 #include "moekit/experts/expert.hpp"
 
 #include <cmath>
+#include <vector>
 
 namespace moekit {
 
@@ -59,14 +59,14 @@ class LaplaceExperts final : public Experts {
   const Vector& scales() const { return scale_; }       // K
   void set_component(Index k, const Vector& b, double s);
 
-  // MM iterations allowed per M-step (EM warm-starts them from the previous b_k).
-  static constexpr int kMaxMMIterations = 50;
-
  private:
   Matrix coef_;   // p x K
   Vector scale_;  // K
   double collapse_tol_;
   bool fresh_ = true;  // no fit yet: the first M-step starts from weighted least squares
+  // Per expert, the rows that the last M-step's b_k interpolates: the next M-step's simplex
+  // starts at that vertex (empty: start from b_k). Cleared when b_k is set otherwise.
+  std::vector<std::vector<Index>> basis_;
 };
 
 }  // namespace moekit

@@ -1,0 +1,408 @@
+#include "moekit/stats/weighted_lad.hpp"
+
+#include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
+
+#include <fmt/format.h>
+
+#include <Eigen/LU>
+#include <Eigen/QR>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+namespace moekit {
+
+namespace {
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+// A breakpoint of f along a line b + t d: row `row` has residual 0 at t, and the slope of f
+// jumps there by 2 * weight.
+struct Breakpoint {
+  double t;
+  double weight;
+  Index row;
+};
+
+bool before(const Breakpoint& a, const Breakpoint& b) {
+  return a.t < b.t || (a.t == b.t && a.row < b.row);
+}
+
+// The first breakpoint of c[lo, hi) in (t, row) order at which the running weight reaches
+// `target`, by selection (nth_element on halving ranges): O(hi - lo) expected.
+Breakpoint select_reaching(std::vector<Breakpoint>& c, size_t lo, size_t hi, double target) {
+  const auto at = [&](size_t i) { return c.begin() + static_cast<std::ptrdiff_t>(i); };
+  while (hi - lo > 1) {
+    const size_t mid = lo + (hi - lo) / 2;
+    std::nth_element(at(lo), at(mid), at(hi), before);
+    double left = 0.0;
+    for (size_t i = lo; i < mid; ++i) left += c[i].weight;
+    if (left >= target) {
+      hi = mid;
+    } else if (left + c[mid].weight >= target) {
+      return c[mid];
+    } else {
+      target -= left + c[mid].weight;
+      lo = mid + 1;
+    }
+  }
+  return c[lo < hi ? lo : lo - 1];
+}
+
+// The minimiser of f along the line over all breakpoints: their lower weighted median.
+Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
+  double total = 0.0;
+  for (const Breakpoint& e : c) total += e.weight;
+  return select_reaching(c, 0, c.size(), 0.5 * total);
+}
+
+// The row passes run once per pivot, many times per M-step: below kParallelBlocks blocks a
+// parallel region costs more than it saves (threads spin at its barriers), so the blocks run
+// on the calling thread. The blocks and their reduction order are the same either way.
+constexpr Index kParallelBlocks = 8;
+
+template <typename Body>
+void for_blocks(Index n, Body body) {
+  if (num_blocks(n) >= kParallelBlocks) {
+    parallel_blocks(n, body);
+    return;
+  }
+  for (Index b = 0, begin = 0; begin < n; ++b, begin += kBlockRows)
+    body(b, begin, std::min(kBlockRows, n - begin));
+}
+
+template <typename T, typename Body>
+T reduce_row_blocks(Index n, const T& zero, Body body) {
+  std::vector<T> partial(static_cast<size_t>(num_blocks(n)), zero);
+  for_blocks(n, [&](Index b, Index begin, Index size) {
+    body(begin, size, partial[static_cast<size_t>(b)]);
+  });
+  T total = zero;
+  for (const T& q : partial) total += q;
+  return total;
+}
+
+// Sums over the rows at b, in block order.
+struct ResidualSums {
+  Vector v;        // sum over nonbasic rows of w_i sign(e_i) x_i (0 where e_i = 0)
+  Vector vabs;     // sum_i w_i |x_i|: the scale of v's rounding error
+  double f = 0.0;  // sum_i w_i |e_i|
+  ResidualSums& operator+=(const ResidualSums& o) {
+    v += o.v;
+    vabs += o.vabs;
+    f += o.f;
+    return *this;
+  }
+};
+
+// e = y - X b. Basic rows get e_i = 0 exactly, and so do rows whose residual is rounding
+// noise (|e_i| <= 8 eps (|y_i| + sum_j |x_ij b_j|)): those lie on the fit as well.
+ResidualSums residual_pass(const ConstMatrixRef& x,
+                           const ConstVectorRef& y,
+                           const ConstVectorRef& w,
+                           const Vector& b,
+                           const std::vector<char>& basic,
+                           Vector& e) {
+  const Index p = x.cols();
+  const Vector babs = b.cwiseAbs();
+  return reduce_row_blocks(
+      x.rows(), ResidualSums{Vector::Zero(p), Vector::Zero(p), 0.0},
+      [&](Index begin, Index size, ResidualSums& acc) {
+        const auto xb = x.middleRows(begin, size);
+        auto eb = e.segment(begin, size);
+        eb.noalias() = y.segment(begin, size) - xb * b;
+        const Vector noise =
+            8.0 * kEps * (y.segment(begin, size).cwiseAbs() + xb.cwiseAbs() * babs);
+        Vector ws(size);
+        for (Index i = 0; i < size; ++i) {
+          if (basic[static_cast<size_t>(begin + i)] || std::abs(eb(i)) <= noise(i)) eb(i) = 0.0;
+          const double wi = w(begin + i);
+          ws(i) = eb(i) > 0 ? wi : (eb(i) < 0 ? -wi : 0.0);
+          acc.f += wi * std::abs(eb(i));
+        }
+        acc.v.noalias() += xb.transpose() * ws;
+        acc.vabs.noalias() += xb.cwiseAbs().transpose() * w.segment(begin, size);
+      });
+}
+
+// z = X d, 0 on basic rows and where it is rounding noise (|z_i| <= 64 eps sum_j |x_ij d_j|).
+void direction_pass(const ConstMatrixRef& x,
+                    const Vector& d,
+                    const std::vector<char>& basic,
+                    Vector& z) {
+  const Vector dabs = d.cwiseAbs();
+  for_blocks(x.rows(), [&](Index, Index begin, Index size) {
+    const auto xb = x.middleRows(begin, size);
+    auto zb = z.segment(begin, size);
+    zb.noalias() = xb * d;
+    const Vector noise = 64.0 * kEps * (xb.cwiseAbs() * dabs);
+    for (Index i = 0; i < size; ++i)
+      if (basic[static_cast<size_t>(begin + i)] || std::abs(zb(i)) <= noise(i)) zb(i) = 0.0;
+  });
+}
+
+// Breakpoints e_i / z_i (weights w_i |z_i|) of the weighted rows that move along z.
+void breakpoints(const ConstVectorRef& w,
+                 const Vector& e,
+                 const Vector& z,
+                 std::vector<Breakpoint>& out) {
+  out.clear();
+  for (Index i = 0; i < e.size(); ++i)
+    if (z(i) != 0.0 && w(i) > 0.0) out.push_back({e(i) / z(i), w(i) * std::abs(z(i)), i});
+}
+
+}  // namespace
+
+double weighted_lad_objective(const ConstMatrixRef& x,
+                              const ConstVectorRef& y,
+                              const ConstVectorRef& w,
+                              const ConstVectorRef& b) {
+  return reduce_row_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
+    acc += w.segment(begin, size)
+               .dot((y.segment(begin, size) - x.middleRows(begin, size) * b).cwiseAbs());
+  });
+}
+
+bool weighted_lad(const ConstMatrixRef& x,
+                  const ConstVectorRef& y,
+                  const ConstVectorRef& w,
+                  const ConstVectorRef& b0,
+                  WeightedLad& out,
+                  const std::vector<Index>& basis0,
+                  int max_pivots) {
+  const Index n = x.rows(), p = x.cols();
+  if (p < 1 || y.size() != n || w.size() != n || b0.size() != p)
+    throw Error("weighted_lad: shape mismatch");
+  for (Index i = 0; i < n; ++i)
+    if (!(w(i) >= 0.0) || !std::isfinite(w(i)))
+      throw Error(
+          fmt::format("weighted_lad: weight {} of row {} is negative or not finite", w(i), i + 1));
+
+  std::vector<char> basic(static_cast<size_t>(n), 0);
+  std::vector<Index> B;
+  Vector b = b0, e(n), z(n);
+  std::vector<Breakpoint> cand;
+  cand.reserve(static_cast<size_t>(n));
+
+  Matrix XB(p, p);
+  Vector yB(p);
+  Eigen::PartialPivLU<Matrix> lu;
+  const ConstVectorRef* ycur = &y;  // the response the pivots work on: y, or y perturbed
+  const auto factor = [&]() {
+    for (Index l = 0; l < p; ++l) {
+      XB.row(l) = x.row(B[static_cast<size_t>(l)]);
+      yB(l) = (*ycur)(B[static_cast<size_t>(l)]);
+    }
+    lu.compute(XB);
+    return lu.rcond() > 1e-14;
+  };
+  ResidualSums s;
+
+  // Warm start: the vertex through basis0 (the previous M-step's), when it is one and is no
+  // worse than b0.
+  bool started = false;
+  if (static_cast<Index>(basis0.size()) == p) {
+    bool valid = true;
+    for (const Index i : basis0) {
+      if (i < 0 || i >= n || w(i) == 0.0 || basic[static_cast<size_t>(i)]) {
+        valid = false;
+        break;
+      }
+      basic[static_cast<size_t>(i)] = 1;
+      B.push_back(i);
+    }
+    if (valid && factor()) {
+      b = lu.solve(yB);
+      s = residual_pass(x, y, w, b, basic, e);
+      started = s.f <= weighted_lad_objective(x, y, w, b0);
+    }
+    if (!started) {
+      for (const Index i : B) basic[static_cast<size_t>(i)] = 0;
+      B.clear();
+      b = b0;
+    }
+  }
+
+  // Otherwise from b0: p exact line searches, each along the steepest descent direction
+  // within the directions that keep the rows found so far interpolated (any such direction
+  // when that is 0); the line minimum interpolates one more row, independent of the earlier
+  // ones because it moves along the direction.
+  if (!started) {
+    for (Index m = 0; m < p; ++m) {
+      const ResidualSums at_b = residual_pass(x, y, w, b, basic, e);
+      Matrix N = Matrix::Identity(p, p);
+      if (m > 0) {
+        Matrix XBt(p, m);
+        for (Index l = 0; l < m; ++l) XBt.col(l) = x.row(B[static_cast<size_t>(l)]).transpose();
+        const Eigen::HouseholderQR<Matrix> qr(XBt);
+        const Matrix Q = qr.householderQ() * Matrix::Identity(p, p);
+        N = Q.rightCols(p - m);
+      }
+      Vector d = N * (N.transpose() * at_b.v);
+      if (!(d.norm() > 1e-12 * at_b.v.norm())) d = N.col(0);
+      direction_pass(x, d, basic, z);
+      breakpoints(w, e, z, cand);
+      if (cand.empty()) return false;  // no weighted row off the span: rank deficient
+      const Breakpoint k = lower_weighted_median(cand);
+      b += k.t * d;
+      basic[static_cast<size_t>(k.row)] = 1;
+      B.push_back(k.row);
+    }
+    if (!factor()) return false;
+    b = lu.solve(yB);
+    s = residual_pass(x, y, w, b, basic, e);
+  }
+
+  // Pivots. Rows other than the basis that lie on the fit (ties, duplicated rows) add
+  // w_i |x_i'd| to the slope of f along every direction d; along edge j that is
+  // w_i |(X_B^{-T} x_i)_j|, summed into `tied`. The edge's gain (slope of the descent
+  // along it) is then exact, and a pivot is taken only when it is positive: f strictly
+  // decreases, so no vertex repeats. When every tied row is parallel to one basis row the
+  // edge test is also the exact subgradient condition; otherwise (p + 1 rows on one
+  // hyperplane, not parallel) a vertex where no edge descends is not certified: see below.
+  int pivots = 0;
+  Index flat_pivots = 0;
+  bool general_tie = false;
+  const auto run_pivots = [&]() {
+    flat_pivots = 0;
+    for (;;) {
+      const Matrix Binv = lu.inverse();
+      Vector tied = Vector::Zero(p);
+      general_tie = false;
+      for (Index i = 0; i < n; ++i) {
+        if (e(i) != 0.0 || basic[static_cast<size_t>(i)] || w(i) == 0.0) continue;
+        const Vector a = Binv.transpose() * x.row(i).transpose();
+        const double amax = a.cwiseAbs().maxCoeff();
+        if ((a.cwiseAbs().array() > 1e-12 * amax).count() > 1) general_tie = true;
+        tied += w(i) * a.cwiseAbs();
+      }
+      const Vector g = Binv.transpose() * s.v;
+      const Vector gabs = Binv.cwiseAbs().transpose() * s.vabs;
+      std::vector<std::pair<double, Index>> gains;
+      for (Index j = 0; j < p; ++j) {
+        const double gain = std::abs(g(j)) - w(B[static_cast<size_t>(j)]) - tied(j);
+        if (gain > 1e-10 * gabs(j)) gains.emplace_back(-gain, j);
+      }
+      if (gains.empty()) return !general_tie;
+      if (pivots >= max_pivots) return false;
+      std::sort(gains.begin(), gains.end());
+      bool moved = false;
+      for (const auto& gj : gains) {
+        const Index j = gj.second;
+        const size_t leaving = static_cast<size_t>(B[static_cast<size_t>(j)]);
+        const double sigma = g(j) > 0 ? 1.0 : -1.0;
+        const Vector d = sigma * Binv.col(j);
+        direction_pass(x, d, basic, z);
+        // f along b + t d for t > 0: slope W(t_i <= 0) - W(t_i > 0) at 0+ (the leaving row,
+        // t = 0, on the left), rising by 2 w_i |z_i| at each positive breakpoint.
+        double slope = w(static_cast<Index>(leaving));
+        cand.clear();
+        for (Index i = 0; i < n; ++i) {
+          if (z(i) == 0.0 || w(i) == 0.0) continue;
+          const double t = e(i) / z(i), wi = w(i) * std::abs(z(i));
+          if (t > 0.0) {
+            cand.push_back({t, wi, i});
+            slope -= wi;
+          } else {
+            slope += wi;
+          }
+        }
+        if (!(slope < 0.0) || cand.empty()) continue;  // no descent (rounding)
+        const Breakpoint k = select_reaching(cand, 0, cand.size(), -0.5 * slope);
+        const std::vector<Index> B_before = B;
+        basic[leaving] = 0;
+        basic[static_cast<size_t>(k.row)] = 1;
+        B[static_cast<size_t>(j)] = k.row;
+        if (!factor()) {  // an ill-conditioned basis: keep the previous vertex
+          basic[leaving] = 1;
+          basic[static_cast<size_t>(k.row)] = 0;
+          B = B_before;
+          factor();
+          continue;
+        }
+        const Vector b_new = lu.solve(yB);
+        ResidualSums s_new = residual_pass(x, *ycur, w, b_new, basic, e);
+        // In exact arithmetic f falls by at least the gain times the step. Near the optimum
+        // of a large problem that is below the rounding of f, so a pivot is accepted while f
+        // stays within that rounding, for at most p such pivots in a row (f can then no
+        // longer be told apart); a clear increase returns to the previous vertex.
+        const bool flat = !(s_new.f < s.f);
+        flat_pivots = flat ? flat_pivots + 1 : 0;
+        if (flat && (s_new.f > s.f * (1.0 + 1e-13) || flat_pivots > p)) {
+          basic[leaving] = 1;
+          basic[static_cast<size_t>(k.row)] = 0;
+          B = B_before;
+          factor();
+          s = residual_pass(x, *ycur, w, b, basic, e);
+          break;
+        }
+        b = b_new;
+        s = std::move(s_new);
+        moved = true;
+        break;
+      }
+      if (!moved) return false;
+      ++pivots;
+    }
+  };
+  bool optimal = run_pivots();
+
+  // Stuck at a vertex with p + 1 or more rows on the fit that no edge leaves downhill (a
+  // degenerate LP: ties in discrete data): pivot on y plus a tiny deterministic perturbation
+  // (Charnes 1952), which has no such ties, then return to y from that optimum's basis. For
+  // a small enough perturbation an optimal basis of the perturbed problem is optimal for y;
+  // the result is kept only if it is no worse.
+  if (!optimal && general_tie && pivots < max_pivots) {
+    const Vector b_stuck = b;
+    const std::vector<Index> B_stuck = B;
+    const ResidualSums s_stuck = s;
+    const double spread = s.f / std::max(w.sum(), std::numeric_limits<double>::min());
+    Vector yp(n);
+    for (Index i = 0; i < n; ++i) {
+      // splitmix64 of the row index: a fixed pseudo-random u_i in [-1, 1).
+      uint64_t h = static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ULL;
+      h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+      h ^= h >> 31;
+      const double u = static_cast<double>(h >> 11) * 0x1.0p-52 - 1.0;
+      yp(i) = y(i) + u * (1e-9 * spread + 1e-12 * std::abs(y(i)));
+    }
+    const ConstVectorRef yp_ref(yp);
+    ycur = &yp_ref;
+    bool perturbed_optimal = false;
+    if (factor()) {
+      b = lu.solve(yB);
+      s = residual_pass(x, *ycur, w, b, basic, e);
+      perturbed_optimal = run_pivots();
+    }
+    ycur = &y;
+    const bool ok = factor();
+    if (ok) {
+      b = lu.solve(yB);
+      s = residual_pass(x, y, w, b, basic, e);
+    }
+    if (!ok || !(s.f <= s_stuck.f)) {
+      for (const Index i : B) basic[static_cast<size_t>(i)] = 0;
+      B = B_stuck;
+      for (const Index i : B) basic[static_cast<size_t>(i)] = 1;
+      factor();
+      b = b_stuck;
+      s = s_stuck;
+    } else {
+      optimal = run_pivots() || perturbed_optimal;
+    }
+  }
+
+  out.b = b;
+  out.basis = B;
+  out.objective = s.f;
+  out.pivots = pivots;
+  out.optimal = optimal;
+  return true;
+}
+
+}  // namespace moekit
