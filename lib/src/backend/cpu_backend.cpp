@@ -4,6 +4,7 @@
 #include "moekit/kernels/moments.hpp"
 #include "moekit/kernels/pack_storage.hpp"
 #include "moekit/model/gaussian_mixture_estep.hpp"
+#include "moekit/model/regression_estep.hpp"
 
 #include "moekit/config.hpp"
 #if MOEKIT_HAS_CUDA
@@ -15,7 +16,9 @@
 namespace moekit {
 
 void CpuBackend::estep(const Model& model, const Dataset& data, Posteriors& out) const {
-  if (!gaussian_mixture_estep(model, data, out, true)) model.e_step(data, out);
+  if (!gaussian_mixture_estep(model, data, out, true) &&
+      !linear_regression_estep(model, data, out, true))
+    model.e_step(data, out);
 }
 
 std::unique_ptr<EStepBackend> make_backend(const BackendOptions& options,
