@@ -8,6 +8,8 @@
 // FLXMRglm(family = "binomial"). apps/bench/peers_regression.R times the peers on the same data:
 //   MOEKIT_BENCH_CSV=/tmp/regression.csv ./bench_regression   # writes the data and exits
 //   Rscript apps/bench/peers_regression.R /tmp/regression.csv
+// `bench_regression --machine` prints the machine's roofs for docs/performance.md: Eigen's
+// DGEMM rate and the rate of reading a 256 MiB array, on 1 and 2 threads (best of 3).
 
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/rng.hpp"
@@ -17,10 +19,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -134,9 +140,53 @@ BENCHMARK(BM_SoftmaxMoE_K4)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseR
 BENCHMARK(BM_SoftmaxHME_2x2)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LogisticExperts)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+double best_seconds(const std::function<void()>& f) {
+  double best = 1e300;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+void print_machine() {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    Eigen::setNbThreads(threads);
+    const Index m = 1536;
+    const Matrix A = Matrix::Random(m, m), B = Matrix::Random(m, m);
+    Matrix C(m, m);
+    const double gemm = best_seconds([&] { C.noalias() = A * B; });
+    benchmark::DoNotOptimize(C.data());
+    // Reading: each fixed block of rows summed into its own slot (no false sharing of writes
+    // inside the loop).
+    const Index n = Index(32) << 20;  // 256 MiB of doubles
+    const Vector v = Vector::Ones(n);
+    std::vector<double> sums(static_cast<size_t>(num_blocks(n / 64)));
+    const double read = best_seconds([&] {
+      parallel_blocks(n / 64, [&](Index b, Index begin, Index size) {
+        sums[static_cast<size_t>(b)] = v.segment(begin * 64, size * 64).sum();
+      });
+    });
+    benchmark::DoNotOptimize(sums.data());
+    std::printf("threads=%d: Eigen DGEMM 1536^3 %.1f GFLOP/s, read bandwidth %.1f GB/s\n", threads,
+                2.0 * static_cast<double>(m) * m * m / gemm * 1e-9,
+                static_cast<double>(n) * sizeof(double) / read * 1e-9);
+  }
+  set_num_threads(0);
+  Eigen::setNbThreads(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--machine") == 0) {
+      print_machine();
+      return 0;
+    }
   if (const char* path = std::getenv("MOEKIT_BENCH_CSV")) {
     const Dataset& d = data();
     const Dataset& b = binary_data();
