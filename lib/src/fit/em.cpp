@@ -247,6 +247,9 @@ FitResult EmFitter::run(Model& model,
               fmt::format("component {} reached a degenerate maximum at iteration {} ({})", d.k + 1,
                           it, d.why));
         reseed(ks, it + 1, "was degenerate");
+        // Moments are sums about the parameters of the E-step, which the re-seeding has just
+        // replaced: the next M-step reads the posterior rows instead, where there are any.
+        if (post.has_rows()) post.moments.reset();
         continue;
       }
       result.status = FitStatus::Converged;
