@@ -4,6 +4,7 @@
 #include "moekit/kernels/moments.hpp"
 #include "moekit/kernels/pack_storage.hpp"
 #include "moekit/model/gaussian_mixture_estep.hpp"
+#include "moekit/model/regression_estep.hpp"
 
 #include "moekit/config.hpp"
 #if MOEKIT_HAS_CUDA
@@ -15,13 +16,15 @@
 namespace moekit {
 
 void CpuBackend::estep(const Model& model, const Dataset& data, Posteriors& out) const {
-  // A constant gate refits from the masses alone: then the rows' posteriors are not written
-  // (fetch() computes them when the fit ends), which halves the iteration's memory traffic.
-  // The row log-likelihoods are kept: re-seeding a collapsed component picks the row worst
-  // explained by the parameters of this E-step, not the M-step's that follow it. A gate that
-  // reads covariates fits from the rows (Jordan & Jacobs eq. 32).
+  // A constant gate refits from the masses alone: then a Gaussian mixture's posteriors are
+  // not written (fetch() computes them when the fit ends), which halves the iteration's
+  // memory traffic. The row log-likelihoods are kept: re-seeding a collapsed component picks
+  // the row worst explained by the parameters of this E-step, not the M-step's that follow
+  // it. A gate that reads covariates fits from the rows (Jordan & Jacobs eq. 32).
   const bool rows = model.gates_read_covariates();
-  if (!gaussian_mixture_estep(model, data, out, true, rows)) model.e_step(data, out);
+  if (!gaussian_mixture_estep(model, data, out, true, rows) &&
+      !linear_regression_estep(model, data, out, true))
+    model.e_step(data, out);
 }
 
 void CpuBackend::fetch(const Model& model, const Dataset& data, Posteriors& out) const {

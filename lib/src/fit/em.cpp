@@ -248,6 +248,14 @@ FitResult EmFitter::run(Model& model,
               fmt::format("component {} reached a degenerate maximum at iteration {} ({})", d.k + 1,
                           it, d.why));
         reseed(ks, it + 1, "was degenerate");
+        // Moments are sums about the parameters of the E-step, which the re-seeding has just
+        // replaced: the next M-step reads the posterior rows instead, where there are any;
+        // where the E-step kept none (a constant gate's Gaussian mixture, a device backend),
+        // the sums are taken again about the re-seeded parameters.
+        if (post.has_rows())
+          post.moments.reset();
+        else
+          backend.estep(model, data, post);
         continue;
       }
       result.status = FitStatus::Converged;

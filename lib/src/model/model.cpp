@@ -8,6 +8,7 @@
 #include "moekit/kernels/row_math.hpp"
 #include "moekit/model/families.hpp"
 #include "moekit/model/gaussian_mixture_estep.hpp"
+#include "moekit/model/regression_estep.hpp"
 
 #include <fmt/format.h>
 
@@ -272,7 +273,7 @@ void Model::e_step(const Dataset& data, Posteriors& out) const {
     out.shares = nullptr;
     return;
   }
-  if (gaussian_mixture_estep(*this, data, out)) return;
+  if (gaussian_mixture_estep(*this, data, out) || linear_regression_estep(*this, data, out)) return;
   const auto blocks = static_cast<size_t>(num_blocks(n));
   std::vector<double> block_loglik(blocks, 0.0), block_objective(blocks, 0.0);
   std::vector<Index> bad_row(blocks, -1);

@@ -51,8 +51,9 @@ class EStepBackend {
 class CpuBackend final : public EStepBackend {
  public:
   std::string name() const override { return "cpu"; }
-  // Model::e_step; a Gaussian mixture's also gathers its experts' moments in the same pass
-  // (model/gaussian_mixture_estep.hpp), and the M-step reads those instead of the rows.
+  // Model::e_step; a Gaussian mixture's and a flat mixture of linear experts' also gather the
+  // experts' moments in the same pass (model/gaussian_mixture_estep.hpp,
+  // model/regression_estep.hpp), and the M-step reads those instead of the rows.
   void estep(const Model& model, const Dataset& data, Posteriors& out) const override;
   // A Gaussian mixture with a constant gate leaves the posteriors out of estep() (their
   // M-step reads the moments and the masses): fetch() computes them for the same parameters.

@@ -26,7 +26,9 @@ struct Posteriors {
   // These moments of the experts (about the parameters the E-step used) stand in for the rows
   // in their M-step. Set by a backend that keeps the rows on a device (`nodes` and
   // `row_loglik` stay empty until fetched; backend/estep_backend.hpp) and by the CPU backend
-  // for a Gaussian mixture (rows kept; model/gaussian_mixture_estep.hpp).
+  // for a Gaussian mixture (`nodes` left empty until fetched when the gate is constant;
+  // model/gaussian_mixture_estep.hpp) or flat linear experts (rows kept;
+  // model/regression_estep.hpp).
   std::optional<GaussianMoments> moments;
   // Set by a backend whose process holds a share of the rows (MPI: backend/mpi_backend.hpp):
   // `nodes` are this process's rows, and the M-step sums over them through this
