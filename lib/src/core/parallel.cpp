@@ -15,8 +15,13 @@ std::atomic<int> g_threads{0};
 int num_threads() {
   const int n = g_threads.load();
   if (n > 0) return n;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  // glibc answers hardware_concurrency() by reading /sys/devices/system/cpu/online: once per
+  // process, not once per parallel loop (a short fit makes hundreds of thousands of them).
+  static const int hardware = [] {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(hw);
+  }();
+  return hardware;
 }
 
 void set_num_threads(int n) { g_threads.store(n < 0 ? 0 : n); }

@@ -105,6 +105,43 @@ Evaluation evaluate(const ConstMatrixRef& x,
   return total;
 }
 
+// The largest t in [0, 1] with |x_i' (W + t S)_d| <= bound for every row with weight and
+// every non-reference class (the eta of evaluate()): the step's linear predictors move along
+// straight lines, so the bound is met exactly rather than found by halving from t = 1.
+double step_limit(const ConstMatrixRef& x,
+                  const ConstMatrixRef& T,
+                  const Matrix& W,
+                  const Matrix& S,
+                  double bound) {
+  struct Limit {
+    double t = 1.0;
+    Limit& operator+=(const Limit& o) {
+      t = std::min(t, o.t);
+      return *this;
+    }
+  };
+  const Vector w = T.rowwise().sum();
+  double wmax = w.size() ? w.maxCoeff() : 0.0;
+  max_over_processes(&wmax, 1);
+  const Limit limit = reduce_blocks(x.rows(), Limit{}, [&](Index begin, Index size, Limit& acc) {
+    const auto xb = x.middleRows(begin, size);
+    const Matrix eta = xb * W, slope = xb * S;
+    for (Index d = 0; d < W.cols(); ++d)
+      for (Index i = 0; i < size; ++i) {
+        if (!(w(begin + i) > 1e-8 * wmax)) continue;
+        const double a = eta(i, d), b = slope(i, d);
+        // |a| <= bound holds at t = 0 (bound is at least the current largest |eta|).
+        if (b > 0.0)
+          acc.t = std::min(acc.t, std::max(0.0, (bound - a) / b));
+        else if (b < 0.0)
+          acc.t = std::min(acc.t, std::max(0.0, (bound + a) / -b));
+      }
+  });
+  double negative = -limit.t;
+  max_over_processes(&negative, 1);
+  return -negative;
+}
+
 double penalty_value(const Vector& penalty, const Matrix& W) {
   if (penalty.size() == 0) return 0.0;
   return 0.5 * (W.array().square().colwise() * penalty.array()).sum();
@@ -136,16 +173,16 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
   if (targets.cols() != D + 1 || W.rows() != p || targets.rows() != x.rows())
     throw Error("fit_multinomial: shape mismatch");
   MultinomialFit out;
-  auto full = [&](const Matrix& V) {
-    Evaluation e = evaluate(x, targets, V, true);
+  auto full = [&](const Matrix& V, bool derivatives) {
+    Evaluation e = evaluate(x, targets, V, derivatives);
     e.Q -= penalty_value(penalty, V);
-    if (penalty.size()) {
+    if (derivatives && penalty.size()) {
       e.grad -= (V.array().colwise() * penalty.array()).matrix();
       for (Index d = 0; d < D; ++d) e.hess.diagonal().segment(d * p, p) += penalty;
     }
     return e;
   };
-  Evaluation cur = full(W);
+  Evaluation cur = full(W, true);
   const bool bounded = std::isfinite(eta_bound);
   for (int it = 0; it < max_iter; ++it) {
     const Vector g = Eigen::Map<const Vector>(cur.grad.data(), p * D);
@@ -168,10 +205,21 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
       if (llt.info() != Eigen::Success) return false;
       const Vector step = llt.solve(g);
       if (!step.allFinite()) return false;
+      const auto S = Eigen::Map<const Matrix>(step.data(), p, D);
+      // Under a bound, the halvings that would leave it are skipped: t starts at the largest
+      // power of two inside. (Not at the bound itself: a step that lands on it pins those
+      // rows there, and later steps cannot move along them.)
       double t = 1.0;
-      for (int h = 0; h < 40; ++h, t *= 0.5) {
-        Matrix Wn = W + t * Eigen::Map<const Matrix>(step.data(), p, D);
-        Evaluation trial = full(Wn);
+      int h = 0;
+      if (bounded) {
+        const double limit = step_limit(x, targets, W, S, std::max(eta_bound, cur.max_abs_eta));
+        for (; h < 40 && t > limit; ++h) t *= 0.5;
+      }
+      for (; h < 40; ++h, t *= 0.5) {
+        Matrix Wn = W + t * S;
+        // Trials need Q and the predictors' bound only: the derivatives (the Hessian's
+        // D^2 p^2 n flops) are taken once, at the step kept.
+        Evaluation trial = full(Wn, false);
         const bool inside = trial.max_abs_eta <= std::max(eta_bound, cur.max_abs_eta);
         if (trial.Q >= cur.Q && inside) {
           if (trial.Q > best.Q) {
@@ -198,7 +246,7 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
     }
     const double change = best.Q - cur.Q;
     W = std::move(Wbest);
-    cur = std::move(best);
+    cur = full(W, true);
     ++out.iterations;
     if (change <= tol * (1.0 + std::abs(cur.Q))) {
       out.converged = true;
