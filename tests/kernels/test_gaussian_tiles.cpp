@@ -112,6 +112,33 @@ TEST_CASE("vector exp and log agree with the C library", "[tiles]") {
   CHECK(ulps(lx[7], std::log(0.5)) <= 1.0);
 }
 
+TEST_CASE("vector log1p of a logit's tail, and lanes applied to a ragged array", "[tiles]") {
+  using kernels::Lanes;
+  Rng rng(5);
+  double worst = 0.0;
+  for (int t = 0; t < 20000; ++t) {
+    Lanes x;
+    // exp(-|eta|) for |eta| up to 60: from 1 down to 1e-26, where log(1 + t) would be 0.
+    for (int l = 0; l < kernels::kLanes; ++l) x[l] = std::exp(-60.0 * uniform01(rng));
+    const Lanes y = kernels::log1p_unit_lanes(x);
+    for (int l = 0; l < kernels::kLanes; ++l) worst = std::max(worst, ulps(y[l], std::log1p(x[l])));
+  }
+  CHECK(worst <= 3.0);
+  const Lanes edge =
+      kernels::log1p_unit_lanes(Lanes{0.0, 1.0, 1e-300, std::nan(""), 0.5, 0.25, 1e-17, 0.75});
+  CHECK(edge[0] == 0.0);
+  CHECK(ulps(edge[1], std::log(2.0)) <= 1.0);
+  CHECK(edge[2] == 1e-300);
+  CHECK(std::isnan(edge[3]));
+  // apply_lanes: 8 at a time, then the 5 left over through one padded group, in place.
+  std::vector<double> v(13);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5 + static_cast<double>(i);
+  const std::vector<double> in = v;
+  kernels::apply_lanes(v.data(), v.data(), static_cast<std::int64_t>(v.size()),
+                       [](Lanes a) { return kernels::log_lanes(a); });
+  for (size_t i = 0; i < v.size(); ++i) CHECK(ulps(v[i], std::log(in[i])) <= 3.0);
+}
+
 TEST_CASE("the E-step's moments = the tiled moments of its posteriors", "[tiles]") {
   for (const Fitted& f : {gmm(5003, 3, 4, CovarianceStructure::Full, false),
                           gmm(4099, 8, 3, CovarianceStructure::Full, true),

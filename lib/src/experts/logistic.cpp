@@ -14,8 +14,11 @@ namespace moekit {
 namespace {
 
 Index class_code(double v, Index L, Index row) {
-  const auto c = static_cast<Index>(std::lround(v));
-  if (!(v >= 0.0) || c >= L || std::abs(v - static_cast<double>(c)) > 1e-9)
+  // v + 0.5 truncated rounds a non-negative v as lround does, without its libm call (this
+  // runs once per row in every E- and M-step).
+  const bool in_range = v >= 0.0 && v < static_cast<double>(L);
+  const auto c = in_range ? static_cast<Index>(v + 0.5) : Index{0};
+  if (!in_range || c >= L || std::abs(v - static_cast<double>(c)) > 1e-9)
     throw InputError(
         fmt::format("logistic experts: row {} has class code {}, expected an integer in 0..{}",
                     row + 1, v, L - 1));

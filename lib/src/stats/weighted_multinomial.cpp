@@ -3,6 +3,7 @@
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
+#include "moekit/kernels/lanes.hpp"
 
 #include <Eigen/Cholesky>
 
@@ -15,14 +16,34 @@ namespace moekit {
 
 void multinomial_log_probs(const ConstMatrixRef& x, const Matrix& W, MatrixRef out) {
   const Index b = x.rows(), D = W.cols();
+  if (D == 1) {
+    // log p_1 = -softplus(-eta), log p_0 = -softplus(eta), softplus(e) = max(e, 0) +
+    // log1p(exp(-|e|)): one exp and one series per row.
+    out.col(1).noalias() = x * W.col(0);
+    out.col(0) = (-out.col(1).array().abs()).exp();
+    double* lp0 = out.col(0).data();
+    double* lp1 = out.col(1).data();
+    kernels::apply_lanes(lp0, lp0, b,
+                         [](kernels::Lanes t) { return kernels::log1p_unit_lanes(t); });
+    for (Index i = 0; i < b; ++i) {
+      const double e = lp1[i], log_norm = lp0[i];
+      lp0[i] = -(std::max(e, 0.0) + log_norm);
+      lp1[i] = -(std::max(-e, 0.0) + log_norm);
+    }
+    return;
+  }
   out.col(0).setZero();
   out.rightCols(D).noalias() = x * W;
-  // Column-wise (storage-order) log-sum-exp: shift by the row maximum, then normalise.
-  const Vector m = out.rowwise().maxCoeff();
+  // Column-wise (storage-order) log-sum-exp: shift by the row maximum, then normalise; the
+  // sum of the shifted terms is at least 1 (the maximum's term), so its log is the series.
+  thread_local Vector m, sum;
+  m = out.rowwise().maxCoeff();
   out.colwise() -= m;
-  Vector s = Vector::Zero(b);
-  for (Index c = 0; c < out.cols(); ++c) s.array() += out.col(c).array().exp();
-  out.colwise() -= s.array().log().matrix();
+  sum.setZero(b);
+  for (Index c = 0; c < out.cols(); ++c) sum.array() += out.col(c).array().exp();
+  kernels::apply_lanes(sum.data(), sum.data(), b,
+                       [](kernels::Lanes v) { return kernels::log_lanes(v); });
+  out.colwise() -= sum;
 }
 
 namespace {
@@ -56,6 +77,57 @@ void sum_over_processes(Evaluation& e) {
   max_over_processes(&e.max_abs_eta, 1);
 }
 
+// The binary logit (D = 1) in one fused pass per row block: eta = x'w, log p_1 =
+// -softplus(-eta), log p_0 = -softplus(eta) from one exp and one log1p per row, and the
+// Hessian's lower triangle as weighted column products (p is small; no per-block
+// temporaries beyond the block's fixed-size vectors).
+Evaluation evaluate_binary(const ConstMatrixRef& x,
+                           const ConstMatrixRef& T,
+                           const Matrix& W,
+                           double wmax,
+                           bool derivatives) {
+  using BlockVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kBlockRows, 1>;
+  const Index p = x.cols();
+  Evaluation zero;
+  if (derivatives) {
+    zero.grad = Matrix::Zero(p, 1);
+    zero.hess = Matrix::Zero(p, p);
+  }
+  Evaluation total = reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Evaluation& acc) {
+    const auto xb = x.middleRows(begin, size);
+    const double* t0 = T.col(0).data() + begin;
+    const double* t1 = T.col(1).data() + begin;
+    const double weighted = 1e-8 * wmax;
+    BlockVector eta(size), tail(size), q(size), resid(size), v(size);
+    eta.noalias() = xb * W.col(0);
+    tail.array() = (-eta.array().abs()).exp();  // Eigen's packet exp
+    kernels::apply_lanes(tail.data(), q.data(), size,
+                         [](kernels::Lanes t) { return kernels::log1p_unit_lanes(t); });
+    // One plain loop (it vectorises) for the rest; its sums are Eigen's, in a fixed order.
+    // softplus(e) = max(e, 0) + log1p(exp(-|e|)); row i adds -(t_1 softplus(-e) + t_0
+    // softplus(e)) to Q; p_1 and p_0 each from the side where they do not cancel.
+    for (Index i = 0; i < size; ++i) {
+      const double e = eta(i), t = tail(i), log_norm = q(i), w = t0[i] + t1[i];
+      q(i) = -(t1[i] * (std::max(-e, 0.0) + log_norm) + t0[i] * (std::max(e, 0.0) + log_norm));
+      const double big = 1.0 / (1.0 + t), small = t * big;
+      const double p1 = e >= 0.0 ? big : small;
+      resid(i) = t1[i] - w * p1;
+      v(i) = w * big * small;  // w p_1 p_0
+      tail(i) = w > weighted ? std::abs(e) : 0.0;
+    }
+    acc.Q += q.sum();
+    acc.max_abs_eta = std::max(acc.max_abs_eta, tail.maxCoeff());
+    if (!derivatives) return;
+    acc.grad.col(0).noalias() += xb.transpose() * resid;
+    for (Index j = 0; j < p; ++j) {
+      q = xb.col(j).cwiseProduct(v);  // the block's buffer again: v_i x_ij
+      for (Index l = j; l < p; ++l) acc.hess(l, j) += q.dot(xb.col(l));
+    }
+  });
+  if (derivatives) total.hess.triangularView<Eigen::StrictlyUpper>() = total.hess.transpose();
+  return total;
+}
+
 // One pass over the rows: Q (without penalty), and when asked its gradient and the
 // negative Hessian of the multinomial log-likelihood (Böhning 1992, eq. 2.2 form).
 Evaluation evaluate(const ConstMatrixRef& x,
@@ -66,6 +138,11 @@ Evaluation evaluate(const ConstMatrixRef& x,
   const Vector w = T.rowwise().sum();
   double wmax = w.size() ? w.maxCoeff() : 0.0;
   max_over_processes(&wmax, 1);
+  if (D == 1) {
+    Evaluation e = evaluate_binary(x, T, W, wmax, derivatives);
+    sum_over_processes(e);
+    return e;
+  }
   Evaluation zero;
   if (derivatives) {
     zero.grad = Matrix::Zero(p, D);
@@ -74,33 +151,42 @@ Evaluation evaluate(const ConstMatrixRef& x,
   Evaluation total = reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Evaluation& acc) {
     const auto xb = x.middleRows(begin, size);
     const auto Tb = T.middleRows(begin, size);
-    const auto wb = w.segment(begin, size);
-    Matrix lp(size, C);
+    const auto wb = w.segment(begin, size).array();
+    // Per-thread buffers, sized once: no allocation per block.
+    thread_local Matrix lp, P;
+    thread_local Vector v, q;
+    lp.resize(size, C);
     multinomial_log_probs(xb, W, lp);
     // Log-probabilities are finite (log-softmax of finite predictors), so T .* lp is too.
     acc.Q += (Tb.array() * lp.array()).sum();
     for (Index c = 1; c < C; ++c)
-      for (Index i = 0; i < size; ++i)
-        if (wb(i) > 1e-8 * wmax)
-          acc.max_abs_eta = std::max(acc.max_abs_eta, std::abs(lp(i, c) - lp(i, 0)));
+      acc.max_abs_eta = std::max(
+          acc.max_abs_eta,
+          (wb > 1e-8 * wmax).select((lp.col(c) - lp.col(0)).array().abs(), 0.0).maxCoeff());
     if (!derivatives) return;
-    const Matrix P = lp.array().exp();
+    P = lp.array().exp();
     // Gradient: X' (T_d - w P_d) for the non-reference classes.
-    const Matrix resid = Tb.rightCols(D) - (P.rightCols(D).array().colwise() * wb.array()).matrix();
-    acc.grad.noalias() += xb.transpose() * resid;
-    // Negative Hessian blocks: X' diag(w (delta_ab P_a - P_a P_b)) X.
-    Matrix wx(size, p);
+    lp.rightCols(D) = Tb.rightCols(D) - (P.rightCols(D).array().colwise() * wb).matrix();
+    acc.grad.noalias() += xb.transpose() * lp.rightCols(D);
+    // Negative Hessian blocks X' diag(v_ab) X, v_ab = w (delta_ab P_a - P_a P_b): each is
+    // symmetric, so its lower triangle by column products, placed in the lower block (b, a);
+    // the upper half is mirrored once after the reduction.
     for (Index a = 0; a < D; ++a) {
       for (Index b = a; b < D; ++b) {
-        Vector v = -(wb.array() * P.col(a + 1).array() * P.col(b + 1).array()).matrix();
-        if (a == b) v.array() += wb.array() * P.col(a + 1).array();
-        wx = xb.array().colwise() * v.array();
-        const Matrix block = xb.transpose() * wx;
-        acc.hess.block(a * p, b * p, p, p) += block;
-        if (a != b) acc.hess.block(b * p, a * p, p, p) += block.transpose();
+        v = -(wb * P.col(a + 1).array() * P.col(b + 1).array()).matrix();
+        if (a == b) v.array() += wb * P.col(a + 1).array();
+        for (Index j = 0; j < p; ++j) {
+          q = xb.col(j).cwiseProduct(v);
+          for (Index l = j; l < p; ++l) {
+            const double h = q.dot(xb.col(l));
+            acc.hess(b * p + l, a * p + j) += h;
+            if (a != b && l != j) acc.hess(b * p + j, a * p + l) += h;
+          }
+        }
       }
     }
   });
+  if (derivatives) total.hess.triangularView<Eigen::StrictlyUpper>() = total.hess.transpose();
   sum_over_processes(total);
   return total;
 }
@@ -217,9 +303,10 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
       }
       for (; h < 40; ++h, t *= 0.5) {
         Matrix Wn = W + t * S;
-        // Trials need Q and the predictors' bound only: the derivatives (the Hessian's
-        // D^2 p^2 n flops) are taken once, at the step kept.
-        Evaluation trial = full(Wn, false);
+        // Unbounded, the full step is nearly always kept, so its trial carries the
+        // derivatives; under a bound, six damped directions compete and the derivatives (the
+        // Hessian's D^2 p^2 n flops) are taken once, at the step kept.
+        Evaluation trial = full(Wn, !bounded && h == 0);
         const bool inside = trial.max_abs_eta <= std::max(eta_bound, cur.max_abs_eta);
         if (trial.Q >= cur.Q && inside) {
           if (trial.Q > best.Q) {
@@ -246,7 +333,7 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
     }
     const double change = best.Q - cur.Q;
     W = std::move(Wbest);
-    cur = full(W, true);
+    cur = best.hess.size() ? std::move(best) : full(W, true);
     ++out.iterations;
     if (change <= tol * (1.0 + std::abs(cur.Q))) {
       out.converged = true;
