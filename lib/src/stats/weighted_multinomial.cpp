@@ -77,6 +77,21 @@ void sum_over_processes(Evaluation& e) {
   max_over_processes(&e.max_abs_eta, 1);
 }
 
+// Each row's total weight w_i = sum_c T_ic and their maximum over every process: fixed for
+// a fit, so taken once rather than in every pass.
+struct RowWeights {
+  Vector w;
+  double wmax = 0.0;
+};
+
+RowWeights row_weights(const ConstMatrixRef& T) {
+  RowWeights r;
+  r.w = T.rowwise().sum();
+  r.wmax = r.w.size() ? r.w.maxCoeff() : 0.0;
+  max_over_processes(&r.wmax, 1);
+  return r;
+}
+
 // The binary logit (D = 1) in one fused pass per row block: eta = x'w, log p_1 =
 // -softplus(-eta), log p_0 = -softplus(eta) from one exp and one log1p per row, and the
 // Hessian's lower triangle as weighted column products (p is small; no per-block
@@ -132,12 +147,12 @@ Evaluation evaluate_binary(const ConstMatrixRef& x,
 // negative Hessian of the multinomial log-likelihood (Böhning 1992, eq. 2.2 form).
 Evaluation evaluate(const ConstMatrixRef& x,
                     const ConstMatrixRef& T,
+                    const RowWeights& weights,
                     const Matrix& W,
                     bool derivatives) {
   const Index p = x.cols(), D = W.cols(), C = D + 1;
-  const Vector w = T.rowwise().sum();
-  double wmax = w.size() ? w.maxCoeff() : 0.0;
-  max_over_processes(&wmax, 1);
+  const Vector& w = weights.w;
+  const double wmax = weights.wmax;
   if (D == 1) {
     Evaluation e = evaluate_binary(x, T, W, wmax, derivatives);
     sum_over_processes(e);
@@ -195,7 +210,7 @@ Evaluation evaluate(const ConstMatrixRef& x,
 // every non-reference class (the eta of evaluate()): the step's linear predictors move along
 // straight lines, so the bound is met exactly rather than found by halving from t = 1.
 double step_limit(const ConstMatrixRef& x,
-                  const ConstMatrixRef& T,
+                  const RowWeights& weights,
                   const Matrix& W,
                   const Matrix& S,
                   double bound) {
@@ -206,9 +221,8 @@ double step_limit(const ConstMatrixRef& x,
       return *this;
     }
   };
-  const Vector w = T.rowwise().sum();
-  double wmax = w.size() ? w.maxCoeff() : 0.0;
-  max_over_processes(&wmax, 1);
+  const Vector& w = weights.w;
+  const double wmax = weights.wmax;
   const Limit limit = reduce_blocks(x.rows(), Limit{}, [&](Index begin, Index size, Limit& acc) {
     const auto xb = x.middleRows(begin, size);
     const Matrix eta = xb * W, slope = xb * S;
@@ -240,7 +254,7 @@ double multinomial_objective(const ConstMatrixRef& x,
                              const Vector& penalty,
                              const Matrix& W,
                              Matrix* gradient) {
-  Evaluation e = evaluate(x, targets, W, gradient != nullptr);
+  Evaluation e = evaluate(x, targets, row_weights(targets), W, gradient != nullptr);
   if (gradient) {
     *gradient = e.grad;
     if (penalty.size()) *gradient -= (W.array().colwise() * penalty.array()).matrix();
@@ -259,8 +273,9 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
   if (targets.cols() != D + 1 || W.rows() != p || targets.rows() != x.rows())
     throw Error("fit_multinomial: shape mismatch");
   MultinomialFit out;
+  const RowWeights weights = row_weights(targets);
   auto full = [&](const Matrix& V, bool derivatives) {
-    Evaluation e = evaluate(x, targets, V, derivatives);
+    Evaluation e = evaluate(x, targets, weights, V, derivatives);
     e.Q -= penalty_value(penalty, V);
     if (derivatives && penalty.size()) {
       e.grad -= (V.array().colwise() * penalty.array()).matrix();
@@ -298,7 +313,7 @@ MultinomialFit fit_multinomial(const ConstMatrixRef& x,
       double t = 1.0;
       int h = 0;
       if (bounded) {
-        const double limit = step_limit(x, targets, W, S, std::max(eta_bound, cur.max_abs_eta));
+        const double limit = step_limit(x, weights, W, S, std::max(eta_bound, cur.max_abs_eta));
         for (; h < 40 && t > limit; ++h) t *= 0.5;
       }
       for (; h < 40; ++h, t *= 0.5) {
