@@ -79,9 +79,12 @@ void sum_over_processes(Evaluation& e) {
 
 // Each row's total weight w_i = sum_c T_ic and their maximum over every process: fixed for
 // a fit, so taken once rather than in every pass.
+// counted: 1 where w_i > 1e-8 max w (the rows whose |eta| the bound watches), else 0, so
+// that the largest watched |eta| is a vectorised max of |eta| .* counted.
 struct RowWeights {
   Vector w;
   double wmax = 0.0;
+  Vector counted;
 };
 
 RowWeights row_weights(const ConstMatrixRef& T) {
@@ -89,6 +92,7 @@ RowWeights row_weights(const ConstMatrixRef& T) {
   r.w = T.rowwise().sum();
   r.wmax = r.w.size() ? r.w.maxCoeff() : 0.0;
   max_over_processes(&r.wmax, 1);
+  r.counted = (r.w.array() > 1e-8 * r.wmax).cast<double>().matrix();
   return r;
 }
 
@@ -174,10 +178,10 @@ Evaluation evaluate(const ConstMatrixRef& x,
     multinomial_log_probs(xb, W, lp);
     // Log-probabilities are finite (log-softmax of finite predictors), so T .* lp is too.
     acc.Q += (Tb.array() * lp.array()).sum();
+    const auto counted = weights.counted.segment(begin, size).array();
     for (Index c = 1; c < C; ++c)
-      acc.max_abs_eta = std::max(
-          acc.max_abs_eta,
-          (wb > 1e-8 * wmax).select((lp.col(c) - lp.col(0)).array().abs(), 0.0).maxCoeff());
+      acc.max_abs_eta =
+          std::max(acc.max_abs_eta, ((lp.col(c) - lp.col(0)).array().abs() * counted).maxCoeff());
     if (!derivatives) return;
     P = lp.array().exp();
     // Gradient: X' (T_d - w P_d) for the non-reference classes.
