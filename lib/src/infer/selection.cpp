@@ -70,9 +70,9 @@ namespace {
 // has moved into a new basin has not tried them there), keeping the better maximum, in rounds
 // (at most 12) until no fit improves; starts with a most probable partition the candidate has
 // run before are skipped. A structure whose own starts miss a basin that a neighbouring
-// structure finds then reaches it (on faithful, most cells with K >= 3). Each fit is then
-// polished: EM goes on to a relative change of tol / 1000, since at tol a slowly converging
-// cell can stop 1e-3 below its maximum, more than the table's structures differ by.
+// structure finds then reaches it (on faithful, most cells with K >= 3). Each fit of such a
+// table is then polished: EM goes on to a relative change of tol / 1000, since at tol a slowly
+// converging cell can stop 1e-3 below its maximum, more than the table's structures differ by.
 // docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
@@ -258,6 +258,9 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   const EmFitter polisher(polish_options);
   for (SelectionCandidate& c : out.candidates) {
     if (!c.model || !c.fit || c.fit->status != FitStatus::Converged) continue;
+    if (std::none_of(out.candidates.begin(), out.candidates.end(),
+                     [&](const SelectionCandidate& o) { return share_starts(c, o); }))
+      continue;
     try {
       const auto t0 = std::chrono::steady_clock::now();
       Model model = *c.model;
