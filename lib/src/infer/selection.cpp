@@ -4,11 +4,14 @@
 #include "moekit/core/error.hpp"
 #include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
+#include "moekit/fit/init.hpp"
+#include "moekit/fit/split_merge.hpp"
 #include "moekit/model/posteriors.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -61,12 +64,16 @@ namespace {
 // Candidates that differ only in their covariance structure share their starts (mclust starts
 // every structure of a K from one hierarchical partition): each candidate's EM is run again
 // from the posteriors of every other structure's fit with the same K (one M-step of its own
-// structure on them, then EM), from its structure's K - 1 fit with each component split and
-// from its structure's K + 1 fit with the three most overlapping pairs merged, keeping the
-// better maximum, in rounds (at most 12) until no fit improves; starts with a
-// most probable partition the candidate has run before are skipped. A structure whose own
-// starts miss a basin that a neighbouring structure finds then reaches it (on faithful, most
-// cells with K >= 3). docs/math/covariance_structures.md, "The search".
+// structure on them, then EM), from its structure's K - 1 fit with each component split, from
+// its structure's K + 1 fit with the six most overlapping pairs merged, and from its own fit by
+// twice the fit's split-and-merge moves (fit/split_merge.hpp: a fit that a neighbour's start
+// has moved into a new basin has not tried them there), keeping the better maximum, in rounds
+// (at most 12) until no fit improves; starts with a most probable partition the candidate has
+// run before are skipped. A structure whose own starts miss a basin that a neighbouring
+// structure finds then reaches it (on faithful, most cells with K >= 3). Each fit of such a
+// table is then polished: EM goes on to a relative change of tol / 1000, since at tol a slowly
+// converging cell can stop 1e-3 below its maximum, more than the table's structures differ by.
+// docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
          a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
@@ -152,6 +159,16 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   // Starts each candidate has run (by partition_key), so that the many structures that reach
   // the same partition give one start, and a round only runs the starts that are new.
   std::vector<std::set<std::vector<Index>>> tried(n);
+  auto score_norm = [&](const Model& model) -> std::optional<double> {
+    Vector score;
+    try {
+      model.loglik_and_score(data, score);
+      if (score.allFinite()) return score.norm();
+    } catch (const InputError&) {
+      // The coupled structures have no unconstrained parametrisation (fit_model.cpp).
+    }
+    return std::nullopt;
+  };
   // EM from responsibilities `leaves` for candidate i; true when it reached a better maximum.
   auto try_start = [&](size_t i, const Matrix& leaves, const std::string& how) {
     SelectionCandidate& c = out.candidates[i];
@@ -176,13 +193,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       r.restart_logliks.push_back(r.objective());
       r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
       r.seconds += c.fit->seconds;
-      Vector score;
-      try {
-        model.loglik_and_score(data, score);
-        if (score.allFinite()) r.gradient_norm = score.norm();
-      } catch (const InputError&) {
-        // The coupled structures have no unconstrained parametrisation (fit_model.cpp).
-      }
+      r.gradient_norm = score_norm(model);
       c.fit = std::move(r);
       c.model = std::move(model);
       return true;
@@ -191,15 +202,18 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     }
   };
   constexpr int kMaxRounds = 12;
-  constexpr size_t kMergePairs = 3;
+  constexpr size_t kMergePairs = 6;
+  const int moves = 2 * options.split_merge;
   for (int round = 0; round < kMaxRounds; ++round) {
     std::vector<std::optional<Matrix>> leaves(n);
+    std::vector<Vector> row_loglik(n);
     for (size_t i = 0; i < n; ++i) {
       if (!out.candidates[i].model) continue;
       try {
         Posteriors post;
         out.candidates[i].model->e_step(data, post);
         leaves[i] = post.leaves();
+        row_loglik[i] = post.row_loglik;
         tried[i].insert(partition_key(*leaves[i]));
       } catch (const NumericalError&) {
         leaves[i].reset();
@@ -208,6 +222,17 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     bool improved = false;
     for (size_t i = 0; i < n; ++i) {
       if (!out.candidates[i].model) continue;
+      if (leaves[i] && leaves[i]->cols() >= 3 && moves > 0) {
+        // As EmFitter's split-and-merge: the first move that climbs is kept.
+        const Matrix features = standardised_columns(init_features(*out.candidates[i].model, data));
+        for (const SplitMergeMove& move :
+             split_merge_moves(*leaves[i], row_loglik[i], features.cols(), moves))
+          if (try_start(i, split_merge_start(*leaves[i], features, move),
+                        "its own fit with a split-and-merge move")) {
+            improved = true;
+            break;
+          }
+      }
       for (size_t j = 0; j < n; ++j) {
         const SelectionCandidate& donor = out.candidates[j];
         if (!leaves[j]) continue;
@@ -226,7 +251,40 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
                                               donor.spec.K, a + 1, b + 1));
       }
     }
-    if (!improved) return;
+    if (!improved) break;
+  }
+  FitOptions polish_options = refine_options;
+  polish_options.tol = options.tol / 1000.0;
+  const EmFitter polisher(polish_options);
+  for (SelectionCandidate& c : out.candidates) {
+    if (!c.model || !c.fit || c.fit->status != FitStatus::Converged) continue;
+    if (std::none_of(out.candidates.begin(), out.candidates.end(),
+                     [&](const SelectionCandidate& o) { return share_starts(c, o); }))
+      continue;
+    try {
+      const auto t0 = std::chrono::steady_clock::now();
+      Model model = *c.model;
+      const FitResult r = polisher.refine(model, data);
+      if (r.status != FitStatus::Converged || r.objective() < c.fit->objective() ||
+          (!r.degenerate.empty() && c.fit->degenerate.empty()))
+        continue;
+      FitResult& f = *c.fit;
+      f.loglik = r.loglik;
+      f.joint_loglik = r.joint_loglik;
+      f.aic = r.aic;
+      f.bic = r.bic;
+      f.icl = r.icl;
+      f.iterations += r.iterations;
+      f.loglik_trace.insert(f.loglik_trace.end(), r.loglik_trace.begin(), r.loglik_trace.end());
+      f.stopping_rule = r.stopping_rule + " (select's polish)";
+      f.degenerate = r.degenerate;
+      if (f.best_restart >= 0 && static_cast<size_t>(f.best_restart) < f.restart_logliks.size())
+        f.restart_logliks[static_cast<size_t>(f.best_restart)] = r.objective();
+      f.gradient_norm = score_norm(model);
+      f.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      c.model = std::move(model);
+    } catch (const NumericalError&) {
+    }
   }
 }
 
