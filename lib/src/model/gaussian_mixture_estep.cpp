@@ -36,37 +36,45 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
              ldz = static_cast<long>(data.z.outerStride());
   const int r = P.gate.r;
   parallel_blocks(n, [&](Index b, Index begin, Index size) {
+    // The block's weighted posteriors w_i r_ik, expert by expert (kBlockRows x K doubles: in
+    // L2), for the moment passes below.
+    thread_local std::vector<Lanes> weighted;
     thread_local std::vector<Lanes> acc;
+    const int tiles = static_cast<int>((size + kLanes - 1) / kLanes);
+    if (moments) weighted.resize(static_cast<size_t>(tiles) * K);
     acc.assign(static_cast<size_t>(K + (moments ? K * stats : 0)), Lanes{});
     Lanes a[kernels::kMaxExperts], y[Q];
     double gate[kernels::kMaxExperts * kLanes];
     EstepBlockSums::Loglik loglik;
-    for (Index i = begin; i < begin + size; i += kLanes) {
+    // A short last tile repeats its first row in the missing lanes, at weight 0.
+    auto load_tile = [&](Index i, int rows, Lanes* yt) {
+      if (rows == kLanes) {
+        for (int c = 0; c < q; ++c) yt[c] = kernels::load_lanes(data.y.data() + c * ldy + i);
+      } else {
+        for (int c = 0; c < q; ++c)
+          for (int l = 0; l < kLanes; ++l) yt[c][l] = data.y(i + (l < rows ? l : 0), c);
+      }
+    };
+    for (int t = 0; t < tiles; ++t) {
+      const Index i = begin + static_cast<Index>(t) * kLanes;
       const int rows = static_cast<int>(std::min<Index>(kLanes, begin + size - i));
-      // A short last tile repeats its first row in the missing lanes, at weight 0.
       double zpad[kLanes * 64];
       const double* zt = data.z.data() + i;
       long ldzt = ldz;
-      if (rows == kLanes) {
-        for (int c = 0; c < q; ++c) y[c] = kernels::load_lanes(data.y.data() + c * ldy + i);
-      } else {
-        for (int c = 0; c < q; ++c)
-          for (int l = 0; l < kLanes; ++l) y[c][l] = data.y(i + (l < rows ? l : 0), c);
-        if (r > 0) {
-          for (int j = 0; j < r; ++j)
-            for (int l = 0; l < kLanes; ++l)
-              zpad[j * kLanes + l] = data.z(i + (l < rows ? l : 0), j);
-          zt = zpad;
-          ldzt = kLanes;
-        }
+      load_tile(i, rows, y);
+      if (rows < kLanes && r > 0) {
+        for (int j = 0; j < r; ++j)
+          for (int l = 0; l < kLanes; ++l) zpad[j * kLanes + l] = data.z(i + (l < rows ? l : 0), j);
+        zt = zpad;
+        ldzt = kLanes;
       }
       kernels::gate_log_weights<kLanes>(P.gate, zt, ldzt, gate);
       for (int k = 0; k < K; ++k)
         a[k] = kernels::load_lanes(gate + k * kLanes) +
                kernels::gaussian_log_density_tile<Q, Diagonal>(P.experts, k, y);
       const Lanes ll = kernels::posteriors_tile(a, K);
-      const EstepBlockSums::TileWeights t = EstepBlockSums::tile_weights(data, i, rows);
-      loglik.add(ll, t, i, rows);
+      const EstepBlockSums::TileWeights tw = EstepBlockSums::tile_weights(data, i, rows);
+      loglik.add(ll, tw, i, rows);
       if (rows == kLanes) {
         if (rows_out)
           for (int k = 0; k < K; ++k) kernels::store_lanes(&out.nodes(i, k), a[k]);
@@ -79,11 +87,31 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
         }
       }
       for (int k = 0; k < K; ++k) {
-        const Lanes wk = kernels::select(t.counted, t.w * a[k], kernels::broadcast(0.0));
+        const Lanes wk = kernels::select(tw.counted, tw.w * a[k], kernels::broadcast(0.0));
         acc[static_cast<size_t>(k)] += wk;
-        if (moments)
-          kernels::gaussian_moments_tile<Q, Diagonal>(
-              P.experts, k, y, wk, acc.data() + K + static_cast<size_t>(k) * stats);
+        if (moments) weighted[static_cast<size_t>(k) * tiles + t] = wk;
+      }
+    }
+    if (moments) {
+      // One pass over the block per expert, its statistics in registers: the same additions
+      // in the same order as one pass adding every expert's tile by tile.
+      constexpr int kStats = kernels::gaussian_moment_count(Q);
+      const int full = static_cast<int>(size / kLanes);
+      for (int k = 0; k < K; ++k) {
+        Lanes s[kStats] = {};
+        const Lanes* wk = weighted.data() + static_cast<size_t>(k) * tiles;
+        for (int t = 0; t < full; ++t) {
+          const Index i = begin + static_cast<Index>(t) * kLanes;
+          MOEKIT_UNROLL_Q
+          for (int c = 0; c < q; ++c) y[c] = kernels::load_lanes(data.y.data() + c * ldy + i);
+          kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, y, wk[t], s);
+        }
+        if (full < tiles) {
+          const Index i = begin + static_cast<Index>(full) * kLanes;
+          load_tile(i, static_cast<int>(begin + size - i), y);
+          kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, y, wk[full], s);
+        }
+        std::copy(s, s + kStats, acc.begin() + K + static_cast<long>(k) * kStats);
       }
     }
     layout.write_block(block_sums, b, begin, size, loglik, acc.data(), data);
