@@ -88,8 +88,10 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
       }
       for (int k = 0; k < K; ++k) {
         const Lanes wk = kernels::select(tw.counted, tw.w * a[k], kernels::broadcast(0.0));
-        acc[static_cast<size_t>(k)] += wk;
-        if (moments) weighted[static_cast<size_t>(k) * tiles + t] = wk;
+        if (moments)
+          weighted[static_cast<size_t>(k) * tiles + t] = wk;
+        else
+          acc[static_cast<size_t>(k)] += wk;
       }
     }
     if (moments) {
@@ -112,6 +114,7 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
           kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, y, wk[full], s);
         }
         std::copy(s, s + kStats, acc.begin() + K + static_cast<long>(k) * kStats);
+        acc[static_cast<size_t>(k)] = s[0];  // the mass: the same sum of w r_ik
       }
     }
     layout.write_block(block_sums, b, begin, size, loglik, acc.data(), data);
