@@ -101,6 +101,23 @@ TEST_CASE("vector exp and log agree with the C library", "[tiles]") {
   CHECK(ex[5] == std::exp(709.5));
   CHECK(ex[6] == inf);
   CHECK(ulps(ex[7], std::exp(1.0)) <= 1.0);
+  // The posteriors' variant: bitwise exp_lanes on (-inf, 0] and NaN, with no C-library path.
+  for (int t = 0; t < 2000; ++t) {
+    Lanes x;
+    for (int l = 0; l < kernels::kLanes; ++l) x[l] = -uniform01(rng) * 760.0;
+    const Lanes a = kernels::exp_lanes(x), b = kernels::exp_nonpositive_lanes(x);
+    for (int l = 0; l < kernels::kLanes; ++l) CHECK(a[l] == b[l]);
+  }
+  const Lanes np =
+      kernels::exp_nonpositive_lanes(Lanes{-inf, nan, 0.0, -0.0, -800.0, -1.0, -708.0, -1e-300});
+  CHECK(np[0] == 0.0);
+  CHECK(std::isnan(np[1]));
+  CHECK(np[2] == 1.0);
+  CHECK(np[3] == 1.0);
+  CHECK(np[4] == 0.0);
+  CHECK(ulps(np[5], std::exp(-1.0)) <= 1.0);
+  CHECK(ulps(np[6], std::exp(-708.0)) <= 2.0);
+  CHECK(np[7] == 1.0);
   const Lanes lx = kernels::log_lanes(Lanes{0.0, -1.0, inf, nan, 1e-310, 1.0, 2.0, 0.5});
   CHECK(lx[0] == -inf);
   CHECK(std::isnan(lx[1]));

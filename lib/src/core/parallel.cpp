@@ -36,7 +36,9 @@ void parallel_blocks(Index n,
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(threads)
+  // Dynamic: on a machine shared with other work a descheduled thread's blocks go to the
+  // others instead of holding the loop up (the results are per block: no change).
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (Index b = 0; b < blocks; ++b)
     body(b, b * kBlockRows, std::min(kBlockRows, n - b * kBlockRows));
 #else

@@ -55,7 +55,7 @@ inline Lanes posteriors_tile(Lanes* a, int K) {
   const Lanes shift = select(finite, m, broadcast(0.0));
   Lanes s = {};
   for (int k = 0; k < K; ++k) {
-    a[k] = exp_lanes(a[k] - shift);
+    a[k] = exp_nonpositive_lanes(a[k] - shift);  // a_k - m <= 0 or NaN where m is finite
     s += a[k];
   }
   const Lanes inv = 1.0 / s;

@@ -39,16 +39,15 @@ inline bool all_lanes(LaneBits mask) {
   return all != 0;
 }
 
-// exp(x) lane by lane, within 2 ulp of the exact value: x = k ln 2 + r with |r| <= ln 2 / 2
-// (Cody and Waite's two-part ln 2, so k ln 2 is exact), exp(r) by its Taylor polynomial of
-// degree 13 (remainder below 5e-18), then the exponent field set to k. Results below the
-// smallest normal double (x < -708.39) are 0, not subnormal; lanes above 709 (and NaN) take
-// std::exp.
-inline Lanes exp_lanes(Lanes x) {
+namespace detail {
+// exp of the lanes where low (x < kExpMin) is false and regular (x <= kExpMax) true, within
+// 2 ulp: x = k ln 2 + r with |r| <= ln 2 / 2 (Cody and Waite's two-part ln 2, so k ln 2 is
+// exact), exp(r) by its Taylor polynomial of degree 13 (remainder below 5e-18), then the
+// exponent field set to k; 0 in the low lanes; the other lanes are left to the caller.
+inline constexpr double kExpMin = -708.39641853226410622, kExpMax = 709.0;
+inline Lanes exp_lanes_regular(Lanes x, LaneBits low, LaneBits regular) {
   constexpr double kLog2e = 1.4426950408889634074, kLn2Hi = 6.93147180369123816490e-01,
                    kLn2Lo = 1.90821492927058770002e-10, kShifter = 0x1.8p52;
-  constexpr double kMin = -708.39641853226410622, kMax = 709.0;
-  const LaneBits low = x < kMin, regular = x <= kMax;
   const Lanes xc = select(low | ~regular, broadcast(0.0), x);
   const Lanes shifted = xc * kLog2e + kShifter;  // round to nearest: k in the low bits
   const Lanes k = shifted - kShifter;
@@ -69,12 +68,30 @@ inline Lanes exp_lanes(Lanes x) {
   p = p * r + 1.0;
   const LaneBits kbits =
       reinterpret_cast<LaneBits>(shifted) - reinterpret_cast<LaneBits>(broadcast(kShifter));
-  Lanes out = p * reinterpret_cast<Lanes>((kbits + 1023) << 52);
-  out = select(low, broadcast(0.0), out);
+  const Lanes out = p * reinterpret_cast<Lanes>((kbits + 1023) << 52);
+  return select(low, broadcast(0.0), out);
+}
+}  // namespace detail
+
+// exp(x) lane by lane, within 2 ulp of the exact value (detail::exp_lanes_regular). Results
+// below the smallest normal double (x < -708.39) are 0, not subnormal; lanes above 709 (and
+// NaN) take std::exp.
+inline Lanes exp_lanes(Lanes x) {
+  const LaneBits low = x < detail::kExpMin, regular = x <= detail::kExpMax;
+  Lanes out = detail::exp_lanes_regular(x, low, regular);
   if (!all_lanes(regular | low))
     for (int l = 0; l < kLanes; ++l)
-      if (!(x[l] <= kMax) && !(x[l] < kMin)) out[l] = std::exp(x[l]);
+      if (!(x[l] <= detail::kExpMax) && !(x[l] < detail::kExpMin)) out[l] = std::exp(x[l]);
   return out;
+}
+
+// exp_lanes for arguments that are at most 0 or NaN (log-weights shifted by their maximum):
+// bitwise exp_lanes there, NaN stays NaN, and with no test for the lanes that need the C
+// library (a lane above 709 returns x itself: the caller discards such lanes). The posteriors
+// take K of these per tile, and the test is a horizontal reduction on their critical path.
+inline Lanes exp_nonpositive_lanes(Lanes x) {
+  const LaneBits low = x < detail::kExpMin, regular = x <= detail::kExpMax;
+  return select(regular | low, detail::exp_lanes_regular(x, low, regular), x);
 }
 
 // log(x) lane by lane, within 3 ulp: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m =
