@@ -284,6 +284,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       f.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       c.model = std::move(model);
     } catch (const NumericalError&) {
+      // The polish collapsed under this structure: the cell keeps its converged fit.
     }
   }
 }

@@ -77,22 +77,20 @@ void sum_over_processes(Evaluation& e) {
   max_over_processes(&e.max_abs_eta, 1);
 }
 
-// Each row's total weight w_i = sum_c T_ic and their maximum over every process: fixed for
-// a fit, so taken once rather than in every pass.
-// counted: 1 where w_i > 1e-8 max w (the rows whose |eta| the bound watches), else 0, so
-// that the largest watched |eta| is a vectorised max of |eta| .* counted.
+// Each row's total weight w_i = sum_c T_ic, and counted: 1 where w_i > 1e-8 max w over every
+// process (the rows whose |eta| the bound watches), else 0, so that the largest watched |eta|
+// is a vectorised max of |eta| .* counted. Fixed for a fit: taken once, not in every pass.
 struct RowWeights {
   Vector w;
-  double wmax = 0.0;
   Vector counted;
 };
 
 RowWeights row_weights(const ConstMatrixRef& T) {
   RowWeights r;
   r.w = T.rowwise().sum();
-  r.wmax = r.w.size() ? r.w.maxCoeff() : 0.0;
-  max_over_processes(&r.wmax, 1);
-  r.counted = (r.w.array() > 1e-8 * r.wmax).cast<double>().matrix();
+  double wmax = r.w.size() ? r.w.maxCoeff() : 0.0;
+  max_over_processes(&wmax, 1);
+  r.counted = (r.w.array() > 1e-8 * wmax).cast<double>().matrix();
   return r;
 }
 
@@ -102,8 +100,8 @@ RowWeights row_weights(const ConstMatrixRef& T) {
 // temporaries beyond the block's fixed-size vectors).
 Evaluation evaluate_binary(const ConstMatrixRef& x,
                            const ConstMatrixRef& T,
+                           const RowWeights& weights,
                            const Matrix& W,
-                           double wmax,
                            bool derivatives) {
   using BlockVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, kBlockRows, 1>;
   const Index p = x.cols();
@@ -116,7 +114,7 @@ Evaluation evaluate_binary(const ConstMatrixRef& x,
     const auto xb = x.middleRows(begin, size);
     const double* t0 = T.col(0).data() + begin;
     const double* t1 = T.col(1).data() + begin;
-    const double weighted = 1e-8 * wmax;
+    const double* counted = weights.counted.data() + begin;
     BlockVector eta(size), tail(size), q(size), resid(size), v(size);
     eta.noalias() = xb * W.col(0);
     tail.array() = (-eta.array().abs()).exp();  // Eigen's packet exp
@@ -131,8 +129,8 @@ Evaluation evaluate_binary(const ConstMatrixRef& x,
       const double big = 1.0 / (1.0 + t), small = t * big;
       const double p1 = e >= 0.0 ? big : small;
       resid(i) = t1[i] - w * p1;
-      v(i) = w * big * small;  // w p_1 p_0
-      tail(i) = w > weighted ? std::abs(e) : 0.0;
+      v(i) = w * big * small;              // w p_1 p_0
+      tail(i) = std::abs(e) * counted[i];  // the watched rows' |eta|
     }
     acc.Q += q.sum();
     acc.max_abs_eta = std::max(acc.max_abs_eta, tail.maxCoeff());
@@ -156,9 +154,8 @@ Evaluation evaluate(const ConstMatrixRef& x,
                     bool derivatives) {
   const Index p = x.cols(), D = W.cols(), C = D + 1;
   const Vector& w = weights.w;
-  const double wmax = weights.wmax;
   if (D == 1) {
-    Evaluation e = evaluate_binary(x, T, W, wmax, derivatives);
+    Evaluation e = evaluate_binary(x, T, weights, W, derivatives);
     sum_over_processes(e);
     return e;
   }
@@ -225,14 +222,12 @@ double step_limit(const ConstMatrixRef& x,
       return *this;
     }
   };
-  const Vector& w = weights.w;
-  const double wmax = weights.wmax;
   const Limit limit = reduce_blocks(x.rows(), Limit{}, [&](Index begin, Index size, Limit& acc) {
     const auto xb = x.middleRows(begin, size);
     const Matrix eta = xb * W, slope = xb * S;
     for (Index d = 0; d < W.cols(); ++d)
       for (Index i = 0; i < size; ++i) {
-        if (!(w(begin + i) > 1e-8 * wmax)) continue;
+        if (weights.counted(begin + i) == 0.0) continue;
         const double a = eta(i, d), b = slope(i, d);
         // |a| <= bound holds at t = 0 (bound is at least the current largest |eta|).
         if (b > 0.0)
