@@ -23,8 +23,7 @@ namespace moekit {
 class EstepBlockSums {
  public:
   EstepBlockSums(int K, int stats, int q, bool moments)
-      : K_(K),
-        q_(q),
+      : q_(q),
         moments_(moments),
         summed_(2 + static_cast<size_t>(K + (moments ? stats : 0))),
         per_block_(summed_ + (moments ? 2 * static_cast<size_t>(q) : 0)) {}
@@ -103,7 +102,7 @@ class EstepBlockSums {
               Vector& variance) const;
 
  private:
-  int K_, q_;
+  int q_;
   bool moments_;
   size_t summed_, per_block_;
 };
