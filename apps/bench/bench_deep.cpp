@@ -4,19 +4,24 @@
 // (BM_DeepForwardBackward64). Compare with apps/bench/bench_deep_torch.py, which times the
 // same layer in PyTorch on the CPU with the same thread count (docs/deep.md, "Performance").
 //
-// BM_SgemmLayerShapes is the bound: Eigen SGEMM at the expert GEMMs' shape (1024 x 512 times
-// 512 x 1024, the rows of one balanced bucket), one independent product per thread, reported
-// as GFLOP/s. A layer step is 6 such GEMMs per expert (about 52 GFLOP at these shapes).
+// BM_SgemmLayerShapes: SGEMM at the expert GEMMs' shape (1024 x 512 times 512 x 1024, the rows
+// of one balanced bucket), one independent product per thread, by moekit's sgemm (the layer's
+// kernel) and by Eigen, as GFLOP/s. BM_FmaPeak: the float32 FMA peak, the hard bound. A layer
+// step is 6 such GEMMs per expert (about 52 GFLOP at these shapes).
 //
 // Threads: MOEKIT_NUM_THREADS (default: all hardware threads) for moekit's loops.
 
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/rng.hpp"
+#include "moekit/core/sgemm.hpp"
 #include "moekit/deep/moe_layer.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <thread>
 #include <vector>
 
@@ -114,11 +119,15 @@ void BM_DeepForward(benchmark::State& state) {
 }
 BENCHMARK(BM_DeepForward)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The SGEMM bound at the layer's shapes: C (n x h) = A (n x d) B (d x h) with n = 1024 (one
+// The SGEMM rate at the layer's shapes: C (n x h) = A (n x d) B (d x h) with n = 1024 (one
 // balanced bucket: T k / E), on every thread at once, each its own product (as the layer
-// runs experts side by side).
+// runs experts side by side). Arg 0: moekit's sgemm (the layer's kernel), 1: Eigen's product.
 void BM_SgemmLayerShapes(benchmark::State& state) {
   const int threads = configured_threads();
+  const bool eigen = state.range(0) == 1;
+  // This file is compiled without the library's EIGEN_DONT_PARALLELIZE: keep Eigen's product
+  // on its calling thread, one product per thread as in the layer.
+  Eigen::setNbThreads(1);
   const Index n = 1024, d = 512, h = 1024;
   std::vector<MatrixF> a, b, out;
   for (int t = 0; t < threads; ++t) {
@@ -126,21 +135,79 @@ void BM_SgemmLayerShapes(benchmark::State& state) {
     b.push_back(normal_matrix<float>(d, h, 20 + static_cast<std::uint64_t>(t)));
     out.emplace_back(n, h);
   }
-  out[0].noalias() = a[0] * b[0];  // warm-up
+  auto product = [&](std::size_t i) {
+    if (eigen)
+      out[i].noalias() = a[i] * b[i];
+    else
+      sgemm(sgemm_operand(a[i]), sgemm_operand(b[i]), out[i], false);
+  };
+  parallel_tasks(threads, [&](Index t) { product(static_cast<std::size_t>(t)); });  // warm-up
   for (auto _ : state) {
     parallel_tasks(threads, [&](Index t) {
-      const auto i = static_cast<std::size_t>(t);
-      for (int r = 0; r < 4; ++r) out[i].noalias() = a[i] * b[i];
+      for (int r = 0; r < 4; ++r) product(static_cast<std::size_t>(t));
     });
     benchmark::DoNotOptimize(out[0].data());
   }
+  state.SetLabel(eigen ? "Eigen" : (sgemm_uses_own_kernel() ? "moekit AVX-512" : "moekit (Eigen)"));
   state.counters["threads"] = threads;
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * 4 * static_cast<double>(n * d * h) * threads * 1e-9 *
                              static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_SgemmLayerShapes)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SgemmLayerShapes)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The machine's float32 FMA peak: 16 independent vector FMA chains per thread (enough to hide
+// the FMA latency on two pipes), on every thread at once. No layer step can run faster than
+// its flops at this rate.
+void BM_FmaPeak(benchmark::State& state) {
+  const int threads = configured_threads();
+#if defined(__AVX512F__)
+  using V = __m512;
+  constexpr int kLanes = 16;
+  auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
+  auto splat = [](float v) { return _mm512_set1_ps(v); };
+  auto sum = [](V v) { return _mm512_reduce_add_ps(v); };
+#elif defined(__FMA__)
+  using V = __m256;
+  constexpr int kLanes = 8;
+  auto fma = [](V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); };
+  auto splat = [](float v) { return _mm256_set1_ps(v); };
+  auto sum = [](V v) {
+    alignas(32) float l[8];
+    _mm256_store_ps(l, v);
+    return l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7];
+  };
+#else
+  state.SkipWithError("built without FMA (MOEKIT_NATIVE=OFF)");
+  return;
+#endif
+#if defined(__AVX512F__) || defined(__FMA__)
+  constexpr long kRounds = 1 << 22;
+  std::vector<float> result(static_cast<std::size_t>(threads));
+  for (auto _ : state) {
+    parallel_tasks(threads, [&](Index t) {
+      V acc[16];
+      for (int i = 0; i < 16; ++i) acc[i] = splat(0.001f * static_cast<float>(i + t));
+      const V m = splat(0.9999f), c = splat(1e-4f);
+      for (long r = 0; r < kRounds; ++r) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) acc[i] = fma(acc[i], m, c);
+      }
+      float s = 0.0f;
+      for (int i = 0; i < 16; ++i) s += sum(acc[i]);
+      result[static_cast<std::size_t>(t)] = s;
+    });
+    benchmark::DoNotOptimize(result.data());
+  }
+  state.counters["threads"] = threads;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * kLanes * 16 * static_cast<double>(kRounds) * threads * 1e-9 *
+                             static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+#endif
+}
+BENCHMARK(BM_FmaPeak)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

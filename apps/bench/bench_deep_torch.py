@@ -104,10 +104,12 @@ def load():
 
 def run_cxx(path, threads, seconds):
     env = dict(os.environ, MOEKIT_NUM_THREADS=str(threads))
-    out = subprocess.run([path, "--benchmark_filter=BM_DeepForwardBackward|BM_SgemmLayerShapes",
+    out = subprocess.run([path, "--benchmark_filter=BM_DeepForwardBackward|BM_SgemmLayerShapes|BM_FmaPeak",
                           f"--benchmark_min_time={seconds}", "--benchmark_format=json"],
                          env=env, check=True, capture_output=True, text=True).stdout
-    return {b["name"].split("/")[0]: b for b in json.loads(out)["benchmarks"]}
+    # BM_SgemmLayerShapes/0 is moekit's sgemm, /1 Eigen's: keep the argument in the key.
+    return {b["name"].replace("/real_time", "").replace("/4096", ""): b
+            for b in json.loads(out)["benchmarks"]}
 
 
 def main():
@@ -131,13 +133,22 @@ def main():
     print(f"torch {torch.__version__} {a.dtype} threads={a.threads}: {tps:.1f} tokens/s ({sec * 1e3:.0f} ms/step)")
     if a.cxx:
         r = run_cxx(a.cxx, a.threads, a.seconds)
-        f32, f64, gemm = r["BM_DeepForwardBackward"], r["BM_DeepForwardBackward64"], r["BM_SgemmLayerShapes"]
+        f32, f64 = r["BM_DeepForwardBackward"], r["BM_DeepForwardBackward64"]
+        own, eigen = r["BM_SgemmLayerShapes/0"], r["BM_SgemmLayerShapes/1"]
         for name, b in (("float32", f32), ("float64", f64)):
             print(f"moekit {name} threads={a.threads}: {b['items_per_second']:.1f} tokens/s "
                   f"({b['real_time']:.0f} ms/step, {b['GFLOP/s']:.1f} GFLOP/s)")
-        print(f"moekit Eigen SGEMM 1024x512x1024, one per thread, threads={a.threads}: "
-              f"{gemm['GFLOP/s']:.1f} GFLOP/s")
-        bound = max(blas_rate, gemm["GFLOP/s"])
+        for name, b in (("sgemm (" + own.get("label", "") + ")", own), ("Eigen SGEMM", eigen)):
+            print(f"moekit {name} 1024x512x1024, one per thread, threads={a.threads}: "
+                  f"{b['GFLOP/s']:.1f} GFLOP/s")
+        if "BM_FmaPeak" in r and "GFLOP/s" in r["BM_FmaPeak"]:
+            peak = r["BM_FmaPeak"]["GFLOP/s"]
+            step_gflop = f32["GFLOP/s"] * f32["real_time"] / 1e3  # real_time in ms
+            need = step_gflop * 2.0 * tps / a.tokens
+            print(f"float32 FMA peak, threads={a.threads}: {peak:.1f} GFLOP/s; a layer twice as "
+                  f"fast as torch's ({step_gflop:.1f} GFLOP per step) would run at {need:.1f} "
+                  f"GFLOP/s, {need / peak:.2f} of the peak")
+        bound = max(blas_rate, own["GFLOP/s"], eigen["GFLOP/s"])
         print(f"ratio moekit float32 / torch {a.dtype}: {f32['items_per_second'] / tps:.2f}x; "
               f"moekit float64 / torch {a.dtype}: {f64['items_per_second'] / tps:.2f}x")
         print(f"fraction of the SGEMM bound ({bound:.1f} GFLOP/s): {f32['GFLOP/s'] / bound:.2f}")

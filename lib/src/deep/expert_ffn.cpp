@@ -1,5 +1,6 @@
 #include "moekit/deep/expert_ffn.hpp"
 
+#include "expert_gemm.hpp"
 #include "moekit/core/error.hpp"
 
 #include <algorithm>
@@ -159,9 +160,10 @@ void ffn_forward(const ExpertParamsT<S>& p,
                  MatrixRefT<S> dact,
                  MatrixRefT<S> out) {
   if (x.rows() == 0) return;
-  act.noalias() = x * p.w1;
+  using detail::Op;
+  detail::expert_gemm<S>(x, Op::kNone, p.w1, Op::kNone, act, false);
   bias_activation<S>(activation, p.b1, act, want_dact, dact);
-  out.noalias() = act * p.w2;
+  detail::expert_gemm<S>(act, Op::kNone, p.w2, Op::kNone, out, false);
   out.rowwise() += p.b2.transpose();
 }
 
@@ -178,13 +180,14 @@ void ffn_backward(const ExpertParamsT<S>& p,
     dx.setZero();
     return;
   }
-  g.w2.noalias() += act.transpose() * dout;
+  using detail::Op;
+  detail::expert_gemm<S>(act, Op::kTranspose, dout, Op::kNone, g.w2, true);
   g.b2.noalias() += dout.colwise().sum().transpose();
-  dhid.noalias() = dout * p.w2.transpose();
+  detail::expert_gemm<S>(dout, Op::kNone, p.w2, Op::kTranspose, dhid, false);
   dhid.array() *= dact.array();
-  g.w1.noalias() += x.transpose() * dhid;
+  detail::expert_gemm<S>(x, Op::kTranspose, dhid, Op::kNone, g.w1, true);
   g.b1.noalias() += dhid.colwise().sum().transpose();
-  dx.noalias() = dhid * p.w1.transpose();
+  detail::expert_gemm<S>(dhid, Op::kNone, p.w1, Op::kTranspose, dx, false);
 }
 
 #define MOEKIT_DEEP_INSTANTIATE(S)                                                             \

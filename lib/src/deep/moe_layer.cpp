@@ -1,5 +1,6 @@
 #include "moekit/deep/moe_layer.hpp"
 
+#include "expert_gemm.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
 #include "routing.hpp"
@@ -379,9 +380,11 @@ void MoeLayerT<S>::backward_experts(const ConstMatRef& dy,
         for (Index s = 0; s < n; ++s) ws.dpair[static_cast<std::size_t>(pair[s])] = dg[s];
         const ExpertParamsT<S>& p = params_.experts[static_cast<std::size_t>(e)];
         auto dhid = ws.dhid.middleRows(o, n);
-        dhid.noalias() = ws.dout.middleRows(o, n) * p.w2.transpose();
+        detail::expert_gemm<S>(ws.dout.middleRows(o, n), detail::Op::kNone, p.w2,
+                               detail::Op::kTranspose, dhid, false);
         dhid.array() *= ws.dact.middleRows(o, n).array();
-        ws.dxs.middleRows(o, n).noalias() = dhid * p.w1.transpose();
+        detail::expert_gemm<S>(dhid, detail::Op::kNone, p.w1, detail::Op::kTranspose,
+                               ws.dxs.middleRows(o, n), false);
       },
       serial);
   // Weight-gradient items: dW2 = act^T dout and dW1 = xs^T dhid over the whole bucket, cut
@@ -409,11 +412,13 @@ void MoeLayerT<S>::backward_experts(const ConstMatRef& dy,
         ExpertParamsT<S>& g = grads.experts[static_cast<std::size_t>(e)];
         if (item[1] == 0) {
           const auto dout = ws.dout.middleRows(o, n).middleCols(c0, nc);
-          g.w2.middleCols(c0, nc).noalias() += ws.act.middleRows(o, n).transpose() * dout;
+          detail::expert_gemm<S>(ws.act.middleRows(o, n), detail::Op::kTranspose, dout,
+                                 detail::Op::kNone, g.w2.middleCols(c0, nc), true);
           g.b2.segment(c0, nc).noalias() += dout.colwise().sum().transpose();
         } else {
           const auto dhid = ws.dhid.middleRows(o, n).middleCols(c0, nc);
-          g.w1.middleCols(c0, nc).noalias() += ws.xs.middleRows(o, n).transpose() * dhid;
+          detail::expert_gemm<S>(ws.xs.middleRows(o, n), detail::Op::kTranspose, dhid,
+                                 detail::Op::kNone, g.w1.middleCols(c0, nc), true);
           g.b1.segment(c0, nc).noalias() += dhid.colwise().sum().transpose();
         }
       },
