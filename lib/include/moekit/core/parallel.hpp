@@ -1,7 +1,10 @@
 #pragma once
 // Threads over fixed row blocks. Block boundaries depend only on n and kBlockRows, never on
 // the thread count, and partial results are reduced in block order: results are identical
-// for any number of threads.
+// for any number of threads. The loops run on a persistent pool in which the calling thread
+// works too and tasks are claimed one at a time, so a worker that is slow to start (a busy
+// core) never holds a loop up: it finds the tasks done. A loop called from inside another,
+// or while another thread's loop holds the pool, runs serially on its own thread.
 
 #include "moekit/core/types.hpp"
 
