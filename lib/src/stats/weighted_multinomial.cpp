@@ -86,11 +86,22 @@ struct RowWeights {
 };
 
 RowWeights row_weights(const ConstMatrixRef& T) {
+  // Row by row on the threads (a max is the same in any order): the same values as one pass.
   RowWeights r;
-  r.w = T.rowwise().sum();
-  double wmax = r.w.size() ? r.w.maxCoeff() : 0.0;
+  const Index n = T.rows();
+  r.w.resize(n);
+  r.counted.resize(n);
+  std::vector<double> block_max(static_cast<size_t>(num_blocks(n)), 0.0);
+  parallel_blocks(n, [&](Index b, Index begin, Index size) {
+    r.w.segment(begin, size) = T.middleRows(begin, size).rowwise().sum();
+    block_max[static_cast<size_t>(b)] = r.w.segment(begin, size).maxCoeff();
+  });
+  double wmax = n ? *std::max_element(block_max.begin(), block_max.end()) : 0.0;
   max_over_processes(&wmax, 1);
-  r.counted = (r.w.array() > 1e-8 * wmax).cast<double>().matrix();
+  parallel_blocks(n, [&](Index, Index begin, Index size) {
+    r.counted.segment(begin, size) =
+        (r.w.segment(begin, size).array() > 1e-8 * wmax).cast<double>().matrix();
+  });
   return r;
 }
 
