@@ -56,7 +56,7 @@ bool error_was_agreed() { return g_agreed; }
 
 Session::Session(int& argc, char**& argv) {
   int provided = 0;
-  // OpenMP threads inside a process never call MPI: only the main thread does.
+  // The thread pool's workers inside a process never call MPI: only the main thread does.
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);

@@ -4,7 +4,7 @@ namespace moekit {
 
 namespace {
 
-// Per thread: OpenMP workers inside an M-step never reduce over processes (MPI is called
+// Per thread: the pool's workers inside an M-step never reduce over processes (MPI is called
 // from the main thread only), and they see no scope.
 thread_local const ProcessReduction* g_reduction = nullptr;
 
