@@ -122,3 +122,34 @@ TEST_CASE("a small-component start hands the window's rows to a new component",
       std::find(windows[0].rows.begin(), windows[0].rows.end(), 0) == windows[0].rows.end() ? 0 : 1;
   CHECK(start.row(outside).head(3) == leaves.row(outside));
 }
+
+TEST_CASE("small-component windows: the log-likelihood ranking takes the worst explained rows",
+          "[small_component]") {
+  // Rows 0..4 lie close together (their spread in response 1 below the floor) and are
+  // explained poorly (-3); rows 30..34 are spread out as the others and explained worst
+  // (-3.5). The gain ranking takes the dense clump, the log-likelihood
+  // ranking the poorly explained rows, wherever they lie.
+  Matrix y(40, 2);
+  Vector row_loglik = Vector::Constant(40, -1.0);
+  for (Index i = 0; i < 40; ++i) {
+    y(i, 0) = i < 5 ? 0.01 * static_cast<double>(i) : static_cast<double>(i);
+    y(i, 1) = static_cast<double>(i % 2);
+  }
+  row_loglik.head(5).setConstant(-3.0);
+  row_loglik.segment(30, 5).setConstant(-3.5);
+  const auto gain = small_component_windows(y, row_loglik, 5, 1, WindowRanking::Gain);
+  const auto loglik = small_component_windows(y, row_loglik, 5, 1, WindowRanking::Loglik);
+  REQUIRE(gain.size() == 2);
+  REQUIRE(loglik.size() == 2);
+  CHECK(std::set<Index>(gain[0].rows.begin(), gain[0].rows.end()) ==
+        std::set<Index>{0, 1, 2, 3, 4});
+  CHECK(std::set<Index>(loglik[0].rows.begin(), loglik[0].rows.end()) ==
+        std::set<Index>{30, 31, 32, 33, 34});
+  CHECK(loglik[0].gain == Approx(17.5));
+  for (const auto& w : gain) CHECK(std::isfinite(w.gain));
+  // A constant response ranks every window alike: the scores stay finite.
+  Matrix flat = y;
+  flat.col(1).setConstant(1.0);
+  for (const auto& w : small_component_windows(flat, row_loglik, 5, 2))
+    CHECK(std::isfinite(w.gain));
+}

@@ -27,7 +27,8 @@ Vector column_sd(const ConstMatrixRef& y) {
 std::vector<SmallComponentWindow> small_component_windows(const ConstMatrixRef& y,
                                                           const ConstVectorRef& row_loglik,
                                                           Index m,
-                                                          int per_column) {
+                                                          int per_column,
+                                                          WindowRanking ranking) {
   std::vector<SmallComponentWindow> out;
   const Index n = y.rows();
   if (m < 1 || m > n || per_column <= 0) return out;
@@ -45,7 +46,8 @@ std::vector<SmallComponentWindow> small_component_windows(const ConstMatrixRef& 
     for (Index start = 0; start < count; ++start) {
       const auto row = [&](Index t) { return order[static_cast<size_t>(start + t)]; };
       double gain = 0.0;
-      for (Index j = 0; j < y.cols(); ++j) {
+      for (Index j = 0; ranking == WindowRanking::Gain && j < y.cols(); ++j) {
+        if (!(sd(j) > 0)) continue;  // a constant response: every window alike, no floor
         double mean = 0.0, ss = 0.0;
         for (Index t = 0; t < m; ++t) mean += y(row(t), j);
         mean /= static_cast<double>(m);
@@ -56,7 +58,8 @@ std::vector<SmallComponentWindow> small_component_windows(const ConstMatrixRef& 
         // (diagonal: the score only ranks windows, EM gives the new component its structure).
         gain -= 0.5 * static_cast<double>(m) * (kLog2Pi + std::log(var) + 1.0);
       }
-      for (Index t = 0; t < m; ++t) gain += log_weight - row_loglik(row(t));
+      for (Index t = 0; t < m; ++t)
+        gain += (ranking == WindowRanking::Gain ? log_weight : 0.0) - row_loglik(row(t));
       gains[static_cast<size_t>(start)] = gain;
     }
     std::vector<Index> starts(static_cast<size_t>(count));

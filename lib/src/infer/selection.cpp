@@ -219,25 +219,30 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     for (size_t j = 0; j < n; ++j)
       if (share_starts(out.candidates[i], out.candidates[j])) in_table[i] = true;
   // Small-component starts (fit/small_component.hpp) for candidate i from its structure's
-  // K - 1 fit: windows of each size, kWindowsPerResponse per response, the first that climbs
-  // kept (as a split-and-merge move). A result with a degenerate component is never taken,
-  // even where the cell's own fit is degenerate: a window of a few rows is where EM finds
-  // such maxima, and one would take the cell's place only by the likelihood's unboundedness.
-  const std::vector<Index> window_sizes{6, 12};
-  constexpr int kWindowsPerResponse = 3;
+  // K - 1 fit: windows of kWindowRows rows, the kGainWindows best by gain and then the
+  // kLoglikWindows worst explained per response, the first that climbs kept (as a
+  // split-and-merge move). A result with a degenerate component is never taken, even where the
+  // cell's own fit is degenerate: a window of a few rows is where EM finds such maxima, and one
+  // would take the cell's place only by the likelihood's unboundedness.
+  constexpr Index kWindowRows = 6;
+  constexpr int kGainWindows = 3;
+  constexpr int kLoglikWindows = 10;
   constexpr int kSmallComponentRounds = 12;
   auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
                                  const Vector& donor_row_loglik) {
-    for (Index m : window_sizes)
+    auto try_windows = [&](WindowRanking ranking, int count) {
       for (const SmallComponentWindow& w :
-           small_component_windows(data.y, donor_row_loglik, m, kWindowsPerResponse))
+           small_component_windows(data.y, donor_row_loglik, kWindowRows, count, ranking))
         if (try_start(i, small_component_start(donor_leaves, w),
                       fmt::format("the K = {} fit with a new component on {} neighbouring rows "
                                   "of response {}",
-                                  donor_K, m, w.column + 1),
+                                  donor_K, kWindowRows, w.column + 1),
                       /*never_degenerate=*/true))
           return true;
-    return false;
+      return false;
+    };
+    return try_windows(WindowRanking::Gain, kGainWindows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows);
   };
   auto run_round = [&](bool small_components) {
     std::vector<std::optional<Matrix>> leaves(n);

@@ -18,10 +18,16 @@ namespace moekit {
 // Five times the degenerate rule's kDegenerateScale (fit/degenerate.hpp).
 inline constexpr double kSmallComponentScaleFloor = 0.05;
 
+// How windows are ranked. Gain: what the window's rows would gain from a component of their own
+// (below). Loglik: how poorly the K - 1 fit explains them, the sum of their row_loglik alone
+// (lowest first), which favours sparse tails over dense clumps and so reaches other maxima
+// (on faithful, VEV with K = 5, 6); select tries a few of each.
+enum class WindowRanking { Gain, Loglik };
+
 struct SmallComponentWindow {
   Index column = 0;         // the response whose order the window follows
   std::vector<Index> rows;  // its m rows, in that order
-  double gain = 0.0;        // what its rows' log-likelihood would gain (the ranking)
+  double gain = 0.0;        // its score under the ranking asked for (higher ranks first)
 };
 
 // The windows of `m` consecutive rows in the order of each column of `y` (ties kept in row
@@ -31,11 +37,14 @@ struct SmallComponentWindow {
 //                                   - row_loglik_i,
 // where `row_loglik` is the K - 1 fit's log p(y_i | x_i) per row (n rows) and the variances
 // are the window's own per response, floored (kSmallComponentScaleFloor). Rows that the fit
-// explains poorly and that lie close together score high. Empty when m < 1 or m > n.
-std::vector<SmallComponentWindow> small_component_windows(const ConstMatrixRef& y,
-                                                          const ConstVectorRef& row_loglik,
-                                                          Index m,
-                                                          int per_column);
+// explains poorly and that lie close together score high. With WindowRanking::Loglik the score
+// is minus the sum of row_loglik alone. Empty when m < 1 or m > n.
+std::vector<SmallComponentWindow> small_component_windows(
+    const ConstMatrixRef& y,
+    const ConstVectorRef& row_loglik,
+    Index m,
+    int per_column,
+    WindowRanking ranking = WindowRanking::Gain);
 
 // Starting responsibilities (n x (J + 1)) from a J-component fit's `leaves` (n x J): the
 // window's rows go wholly to a new last column and the other rows
