@@ -5,6 +5,7 @@
 #include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
 #include "moekit/fit/init.hpp"
+#include "moekit/fit/small_component.hpp"
 #include "moekit/fit/split_merge.hpp"
 #include "moekit/model/posteriors.hpp"
 
@@ -70,10 +71,14 @@ namespace {
 // has moved into a new basin has not tried them there), keeping the better maximum, in rounds
 // (at most 12) until no fit improves; starts with a most probable partition the candidate has
 // run before are skipped. A structure whose own starts miss a basin that a neighbouring
-// structure finds then reaches it (on faithful, most cells with K >= 3). Each fit of such a
-// table is then polished: EM goes on to a relative change of tol / 1000, since at tol a slowly
-// converging cell can stop 1e-3 below its maximum, more than the table's structures differ by.
-// docs/math/covariance_structures.md, "The search".
+// structure finds then reaches it (on faithful, most cells with K >= 3). When no fit improves,
+// the rounds go on (at most 12 more) with small-component starts added for the cells of a
+// structure table: the structure's K - 1 fit with a new component on a window of rows that lie
+// together in one response's order and that it explains poorly (fit/small_component.hpp),
+// which neither a split nor a merge makes. Each fit of such a table is then polished: EM goes on to
+// a relative change of tol / 1000, since at tol a slowly converging cell can stop 1e-3 below its
+// maximum, more than the table's structures differ by. docs/math/covariance_structures.md, "The
+// search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
          a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
@@ -170,7 +175,10 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     return std::nullopt;
   };
   // EM from responsibilities `leaves` for candidate i; true when it reached a better maximum.
-  auto try_start = [&](size_t i, const Matrix& leaves, const std::string& how) {
+  // A degenerate result is refused where the candidate's fit is proper, and always when
+  // `never_degenerate`.
+  auto try_start = [&](size_t i, const Matrix& leaves, const std::string& how,
+                       bool never_degenerate = false) {
     SelectionCandidate& c = out.candidates[i];
     if (!tried[i].insert(partition_key(leaves)).second) return false;
     try {
@@ -185,7 +193,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       // Better by more than EM's stopping rule can account for, and no worse in kind.
       const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
       if (r.objective() <= c.fit->objective() + margin) return false;
-      if (!r.degenerate.empty() && c.fit->degenerate.empty()) return false;
+      if (!r.degenerate.empty() && (never_degenerate || c.fit->degenerate.empty())) return false;
       r.method = c.fit->method;
       r.restarts = c.fit->restarts + 1;
       r.init = how;
@@ -204,7 +212,39 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   constexpr int kMaxRounds = 12;
   constexpr size_t kMergePairs = 6;
   const int moves = 2 * options.split_merge;
-  for (int round = 0; round < kMaxRounds; ++round) {
+  // The cells of a structure table (candidates that share their starts): the
+  // small-component moves and the polish are for these.
+  std::vector<bool> in_table(n, false);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j)
+      if (share_starts(out.candidates[i], out.candidates[j])) in_table[i] = true;
+  // Small-component starts (fit/small_component.hpp) for candidate i from its structure's
+  // K - 1 fit: windows of kWindowRows rows, the kGainWindows best by gain and then the
+  // kLoglikWindows worst explained per response, the first that climbs kept (as a
+  // split-and-merge move). A result with a degenerate component is never taken, even where the
+  // cell's own fit is degenerate: a window of a few rows is where EM finds such maxima, and one
+  // would take the cell's place only by the likelihood's unboundedness.
+  constexpr Index kWindowRows = 6;
+  constexpr int kGainWindows = 3;
+  constexpr int kLoglikWindows = 10;
+  constexpr int kSmallComponentRounds = 12;
+  auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
+                                 const Vector& donor_row_loglik) {
+    auto try_windows = [&](WindowRanking ranking, int count) {
+      for (const SmallComponentWindow& w :
+           small_component_windows(data.y, donor_row_loglik, kWindowRows, count, ranking))
+        if (try_start(i, small_component_start(donor_leaves, w),
+                      fmt::format("the K = {} fit with a new component on {} neighbouring rows "
+                                  "of response {}",
+                                  donor_K, kWindowRows, w.column + 1),
+                      /*never_degenerate=*/true))
+          return true;
+      return false;
+    };
+    return try_windows(WindowRanking::Gain, kGainWindows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows);
+  };
+  auto run_round = [&](bool small_components) {
     std::vector<std::optional<Matrix>> leaves(n);
     std::vector<Vector> row_loglik(n);
     for (size_t i = 0; i < n; ++i) {
@@ -249,10 +289,16 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
             improved |= try_start(i, merge_components(*leaves[j], a, b),
                                   fmt::format("the K = {} fit with components {} and {} merged",
                                               donor.spec.K, a + 1, b + 1));
+        if (small_components && in_table[i] && grows_into(donor, out.candidates[i]))
+          improved |= try_small_component(i, donor.spec.K, *leaves[j], row_loglik[j]);
       }
     }
-    if (!improved) break;
-  }
+    return improved;
+  };
+  for (int round = 0; round < kMaxRounds; ++round)
+    if (!run_round(false)) break;
+  for (int round = 0; round < kSmallComponentRounds; ++round)
+    if (!run_round(true)) break;
   FitOptions polish_options = refine_options;
   polish_options.tol = options.tol / 1000.0;
   const EmFitter polisher(polish_options);
