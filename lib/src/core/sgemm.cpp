@@ -67,49 +67,29 @@ inline void micro_kernel(Index kc, const float* a, const float* b, float* c, Ind
   }
 }
 
-// Rows [0, mc) x columns [0, kc) of a into slivers of kMr rows, p-major within a sliver, the
-// last sliver padded with zeros. Reads run along a's unit stride.
-void pack_a(const float* a, Index rs, Index cs, Index mc, Index kc, float* out) {
-  for (Index i0 = 0; i0 < mc; i0 += kMr, out += kMr * kc) {
-    const Index mr = std::min(kMr, mc - i0);
-    const float* src = a + i0 * rs;
-    if (rs == 1) {
+// Packs `extent` lines (rows of A, columns of B) of a kc-long panel into slivers of W lines,
+// p-major within a sliver (out[p * W + line]), the last sliver padded with zeros. Line l,
+// position p of the panel is src[l * along + p * step]. Reads run along the unit stride: a
+// line at a time when the lines are contiguous, else 16 consecutive p of each line (a cache
+// line) at a time, so that the sliver's 16 x W destination stays in L1 while it is gathered.
+template <Index W>
+void pack_slivers(const float* src, Index along, Index step, Index extent, Index kc, float* out) {
+  for (Index l0 = 0; l0 < extent; l0 += W, out += W * kc) {
+    const Index w = std::min(W, extent - l0);
+    const float* base = src + l0 * along;
+    if (along == 1) {
       for (Index p = 0; p < kc; ++p) {
-        std::memcpy(out + p * kMr, src + p * cs, static_cast<std::size_t>(mr) * sizeof(float));
-        std::fill(out + p * kMr + mr, out + (p + 1) * kMr, 0.0f);
+        std::memcpy(out + p * W, base + p * step, static_cast<std::size_t>(w) * sizeof(float));
+        std::fill(out + p * W + w, out + (p + 1) * W, 0.0f);
       }
-    } else {
-      // A transposed view: read 16 consecutive p of one row (a cache line) at a time, so that
-      // the sliver's 16 x 32 destination stays in L1 while its rows are gathered.
-      for (Index p0 = 0; p0 < kc; p0 += 16) {
-        const Index pn = std::min<Index>(16, kc - p0);
-        for (Index i = 0; i < mr; ++i)
-          for (Index p = p0; p < p0 + pn; ++p) out[p * kMr + i] = src[i * rs + p * cs];
-        for (Index i = mr; i < kMr; ++i)
-          for (Index p = p0; p < p0 + pn; ++p) out[p * kMr + i] = 0.0f;
-      }
+      continue;
     }
-  }
-}
-
-// Rows [0, kc) x columns [0, nc) of b into slivers of kNr columns, p-major, zero-padded.
-void pack_b(const float* b, Index rs, Index cs, Index kc, Index nc, float* out) {
-  for (Index j0 = 0; j0 < nc; j0 += kNr, out += kNr * kc) {
-    const Index nr = std::min(kNr, nc - j0);
-    const float* src = b + j0 * cs;
-    if (cs == 1) {
-      for (Index p = 0; p < kc; ++p) {
-        for (Index j = 0; j < nr; ++j) out[p * kNr + j] = src[p * rs + j];
-        for (Index j = nr; j < kNr; ++j) out[p * kNr + j] = 0.0f;
-      }
-    } else {
-      for (Index p0 = 0; p0 < kc; p0 += 16) {
-        const Index pn = std::min<Index>(16, kc - p0);
-        for (Index j = 0; j < nr; ++j)
-          for (Index p = p0; p < p0 + pn; ++p) out[p * kNr + j] = src[p * rs + j * cs];
-        for (Index j = nr; j < kNr; ++j)
-          for (Index p = p0; p < p0 + pn; ++p) out[p * kNr + j] = 0.0f;
-      }
+    for (Index p0 = 0; p0 < kc; p0 += 16) {
+      const Index pn = std::min<Index>(16, kc - p0);
+      for (Index l = 0; l < w; ++l)
+        for (Index p = p0; p < p0 + pn; ++p) out[p * W + l] = base[l * along + p * step];
+      for (Index l = w; l < W; ++l)
+        for (Index p = p0; p < p0 + pn; ++p) out[p * W + l] = 0.0f;
     }
   }
 }
@@ -137,12 +117,12 @@ void packed_sgemm(
     for (Index pc = 0; pc < k; pc += kc_size) {
       const Index kc = std::min(kc_size, k - pc);
       const bool add = accumulate || pc > 0;
-      pack_b(b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride, kc, nc,
-             packed_b.data());
+      pack_slivers<kNr>(b.data + pc * b.row_stride + jc * b.col_stride, b.col_stride, b.row_stride,
+                        nc, kc, packed_b.data());
       for (Index ic = 0; ic < m; ic += mc_size) {
         const Index mc = std::min(mc_size, m - ic);
-        pack_a(a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride, mc, kc,
-               packed_a.data());
+        pack_slivers<kMr>(a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride,
+                          a.col_stride, mc, kc, packed_a.data());
         for (Index jr = 0; jr < nc; jr += kNr) {
           const Index nr = std::min(kNr, nc - jr);
           const float* bp = packed_b.data() + jr * kc;
