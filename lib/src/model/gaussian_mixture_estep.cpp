@@ -69,10 +69,13 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
         ldzt = kLanes;
       }
       kernels::gate_log_weights<kLanes>(P.gate, zt, ldzt, gate);
-      for (int k = 0; k < K; ++k)
+      Lanes m;
+      for (int k = 0; k < K; ++k) {
         a[k] = kernels::load_lanes(gate + k * kLanes) +
                kernels::gaussian_log_density_tile<Q, Diagonal>(P.experts, k, y);
-      const Lanes ll = kernels::posteriors_tile(a, K);
+        m = k == 0 ? a[0] : kernels::max_lanes(a[k], m);
+      }
+      const Lanes ll = kernels::posteriors_tile(a, K, m);
       const EstepBlockSums::TileWeights tw = EstepBlockSums::tile_weights(data, i, rows);
       loglik.add(ll, tw, i, rows);
       if (rows == kLanes) {

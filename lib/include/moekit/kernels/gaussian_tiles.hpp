@@ -42,15 +42,13 @@ inline Lanes gaussian_log_density_tile(const GaussianRegressionPack<double>& P,
   return P.log_norm[k] - 0.5 * maha;
 }
 
-// a[k] holds the log of gate weight times density of expert k for the tile's rows; replaced
-// by the posteriors exp(a_k - m) / s, m = max_k a_k, s = sum_k exp(a_k - m). Returns the rows'
-// log-likelihoods m + log s. A row whose maximum is not finite (zero density under every
-// expert, or a NaN) gets the maximum as its log-likelihood, for the caller to report, and
-// zero posteriors.
-inline Lanes posteriors_tile(Lanes* a, int K) {
+// a[k] holds the log of gate weight times density of expert k for the tile's rows, and m
+// their maximum over k (max_lanes, from a[0] up); a[k] is replaced by the posteriors
+// exp(a_k - m) / s, s = sum_k exp(a_k - m). Returns the rows' log-likelihoods m + log s. A row
+// whose maximum is not finite (zero density under every expert, or a NaN) gets the maximum as
+// its log-likelihood, for the caller to report, and zero posteriors.
+inline Lanes posteriors_tile(Lanes* a, int K, Lanes m) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  Lanes m = a[0];
-  for (int k = 1; k < K; ++k) m = max_lanes(a[k], m);
   const LaneBits finite = (m > -kInf) & (m < kInf);
   const Lanes shift = select(finite, m, broadcast(0.0));
   Lanes s = {};
@@ -60,7 +58,14 @@ inline Lanes posteriors_tile(Lanes* a, int K) {
   }
   const Lanes inv = 1.0 / s;
   for (int k = 0; k < K; ++k) a[k] = select(finite, a[k] * inv, broadcast(0.0));
-  return select(finite, m + log_lanes(s), m);
+  return select(finite, m + log_normal_lanes(s), m);  // s in [1, K] or NaN
+}
+
+// posteriors_tile with the maximum taken here.
+inline Lanes posteriors_tile(Lanes* a, int K) {
+  Lanes m = a[0];
+  for (int k = 1; k < K; ++k) m = max_lanes(a[k], m);
+  return posteriors_tile(a, K, m);
 }
 
 // Statistics per expert: the packed upper triangle of M_k = sum_i w_i r_ik f f', f = [1; e],

@@ -23,12 +23,26 @@ inline Lanes load_lanes(const double* p) {
   return v;
 }
 inline void store_lanes(double* p, Lanes v) { std::memcpy(p, &v, sizeof v); }
+// Two tiles' lanes as one vector: the compiler issues each of its operations as two
+// independent ones, which is how latency-bound code (the posteriors' exponentials) keeps the
+// vector units busy.
+typedef double LanePair __attribute__((vector_size(2 * kLanes * sizeof(double))));
+// The comparison mask of a lane vector type V.
+template <typename V>
+using MaskOf = decltype(V{} < V{});
+
 inline Lanes broadcast(double x) { return Lanes{} + x; }
-inline Lanes select(LaneBits mask, Lanes yes, Lanes no) {
-  return reinterpret_cast<Lanes>((reinterpret_cast<LaneBits>(yes) & mask) |
-                                 (reinterpret_cast<LaneBits>(no) & ~mask));
+template <typename V>
+inline V splat(double x) {
+  return V{} + x;
 }
-inline Lanes max_lanes(Lanes a, Lanes b) { return select(a > b, a, b); }
+template <typename V>
+inline V select(MaskOf<V> mask, V yes, V no) {
+  return reinterpret_cast<V>((reinterpret_cast<MaskOf<V>>(yes) & mask) |
+                             (reinterpret_cast<MaskOf<V>>(no) & ~mask));
+}
+// a where a > b, else b (so b where either is NaN): one vmaxpd, whose rule this is.
+inline Lanes max_lanes(Lanes a, Lanes b) { return a > b ? a : b; }
 // Lanes added in a fixed order (pairwise), the same on every build.
 inline double lane_sum(Lanes v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
@@ -39,37 +53,54 @@ inline bool all_lanes(LaneBits mask) {
   return all != 0;
 }
 
+// sum_{j < N} c[j] u^j by Estrin's scheme: the low and high halves (the low one a power of
+// two long) evaluated independently and joined by one multiply-add, so that the dependency
+// chain is log2(N) multiply-adds deep instead of Horner's N - 1. The E-step's exponentials
+// and logarithms are latency-bound (their results feed the posteriors at once), and this
+// chain is most of their latency.
+template <int N, typename V>
+inline V power_of_two_power(V u) {
+  if constexpr (N == 1)
+    return u;
+  else
+    return power_of_two_power<N / 2>(u) * power_of_two_power<N / 2>(u);
+}
+template <int N, typename V>
+inline V estrin(V u, const double* c) {
+  if constexpr (N == 1) {
+    return splat<V>(c[0]);
+  } else if constexpr (N == 2) {
+    return u * c[1] + c[0];
+  } else {
+    constexpr int low = N > 8 ? 8 : (N > 4 ? 4 : 2);
+    return estrin<N - low>(u, c + low) * power_of_two_power<low>(u) + estrin<low>(u, c);
+  }
+}
+
 namespace detail {
 // exp of the lanes where low (x < kExpMin) is false and regular (x <= kExpMax) true, within
 // 2 ulp: x = k ln 2 + r with |r| <= ln 2 / 2 (Cody and Waite's two-part ln 2, so k ln 2 is
 // exact), exp(r) by its Taylor polynomial of degree 13 (remainder below 5e-18), then the
 // exponent field set to k; 0 in the low lanes; the other lanes are left to the caller.
 inline constexpr double kExpMin = -708.39641853226410622, kExpMax = 709.0;
-inline Lanes exp_lanes_regular(Lanes x, LaneBits low, LaneBits regular) {
+template <typename V>
+inline V exp_lanes_regular(V x, MaskOf<V> low, MaskOf<V> regular) {
   constexpr double kLog2e = 1.4426950408889634074, kLn2Hi = 6.93147180369123816490e-01,
                    kLn2Lo = 1.90821492927058770002e-10, kShifter = 0x1.8p52;
-  const Lanes xc = select(low | ~regular, broadcast(0.0), x);
-  const Lanes shifted = xc * kLog2e + kShifter;  // round to nearest: k in the low bits
-  const Lanes k = shifted - kShifter;
-  const Lanes r = (xc - k * kLn2Hi) - k * kLn2Lo;
-  Lanes p = broadcast(1.0 / 6227020800.0);  // 1/13!
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  const LaneBits kbits =
-      reinterpret_cast<LaneBits>(shifted) - reinterpret_cast<LaneBits>(broadcast(kShifter));
-  const Lanes out = p * reinterpret_cast<Lanes>((kbits + 1023) << 52);
-  return select(low, broadcast(0.0), out);
+  const V xc = select(low | ~regular, splat<V>(0.0), x);
+  const V shifted = xc * kLog2e + kShifter;  // round to nearest: k in the low bits
+  const V k = shifted - kShifter;
+  const V r = (xc - k * kLn2Hi) - k * kLn2Lo;
+  // exp(r) = 1 + (r + r^2 T(r)), T(r) = sum_{j=2}^{13} r^(j-2) / j! (Estrin), the leading
+  // 1 + r added last, so that T's rounding is scaled by r^2 <= 0.121.
+  static constexpr double kTail[12] = {
+      1.0 / 2,     1.0 / 6,      1.0 / 24,      1.0 / 120,      1.0 / 720,       1.0 / 5040,
+      1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800};
+  const V p = (estrin<12>(r, kTail) * (r * r) + r) + 1.0;
+  const MaskOf<V> kbits =
+      reinterpret_cast<MaskOf<V>>(shifted) - reinterpret_cast<MaskOf<V>>(splat<V>(kShifter));
+  const V out = p * reinterpret_cast<V>((kbits + 1023) << 52);
+  return select(low, splat<V>(0.0), out);
 }
 }  // namespace detail
 
@@ -89,42 +120,59 @@ inline Lanes exp_lanes(Lanes x) {
 // bitwise exp_lanes there, NaN stays NaN, and with no test for the lanes that need the C
 // library (a lane above 709 returns x itself: the caller discards such lanes). The posteriors
 // take K of these per tile, and the test is a horizontal reduction on their critical path.
-inline Lanes exp_nonpositive_lanes(Lanes x) {
-  const LaneBits low = x < detail::kExpMin, regular = x <= detail::kExpMax;
+template <typename V>
+inline V exp_nonpositive_lanes(V x) {
+  const MaskOf<V> low = x < detail::kExpMin, regular = x <= detail::kExpMax;
   return select(regular | low, detail::exp_lanes_regular(x, low, regular), x);
 }
 
-// log(x) lane by lane, within 3 ulp: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m =
-// 2 atanh(f), f = (m - 1) / (m + 1), |f| <= 0.1716, by its series to f^23 (remainder below
-// 1e-18). Lanes that are not positive normal finite numbers take std::log.
-inline Lanes log_lanes(Lanes x) {
+namespace detail {
+// log(x) for positive normal finite lanes, within 3 ulp: x = 2^e m with m in [sqrt(1/2),
+// sqrt(2)), log m = 2 atanh(f), f = (m - 1) / (m + 1), |f| <= 0.1716, by its series to f^23
+// (remainder below 1e-18); other lanes get values of no meaning.
+inline Lanes log_lanes_regular(Lanes x) {
   constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
   const LaneBits bits = reinterpret_cast<LaneBits>(x);
-  const LaneBits regular =
-      (x >= std::numeric_limits<double>::min()) & (x <= std::numeric_limits<double>::max());
   LaneBits e = ((bits >> 52) & 0x7ff) - 1023;
   Lanes m = reinterpret_cast<Lanes>((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
   const LaneBits big = m > 1.4142135623730950488;
   m = select(big, m * 0.5, m);
   e = e - big;  // big is -1 where true
   const Lanes f = (m - 1.0) / (m + 1.0), f2 = f * f;
-  Lanes s = broadcast(1.0 / 23);
-  for (int j = 21; j >= 1; j -= 2) s = s * f2 + 1.0 / j;
+  static constexpr double kTail[11] = {1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13,
+                                       1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
+  const Lanes s = estrin<11>(f2, kTail) * f2 + 1.0;
   const Lanes ed = __builtin_convertvector(e, Lanes);
-  Lanes out = ed * kLn2Hi + ((2.0 * f) * s + ed * kLn2Lo);
+  return ed * kLn2Hi + ((2.0 * f) * s + ed * kLn2Lo);
+}
+}  // namespace detail
+
+// log(x) lane by lane, within 3 ulp (detail::log_lanes_regular). Lanes that are not positive
+// normal finite numbers take std::log.
+inline Lanes log_lanes(Lanes x) {
+  const LaneBits regular =
+      (x >= std::numeric_limits<double>::min()) & (x <= std::numeric_limits<double>::max());
+  Lanes out = detail::log_lanes_regular(x);
   if (!all_lanes(regular))
     for (int l = 0; l < kLanes; ++l)
       if (!regular[l]) out[l] = std::log(x[l]);
   return out;
 }
 
+// log_lanes for arguments that are positive normal finite numbers or NaN (a sum of
+// exponentials whose largest term is 1): bitwise log_lanes there, NaN stays NaN, and no
+// horizontal test for the C library's lanes, which sat on the posteriors' critical path.
+inline Lanes log_normal_lanes(Lanes x) { return select(x == x, detail::log_lanes_regular(x), x); }
+
 // log1p(t) lane by lane for t in [0, 1] (the tail exp(-|eta|) of a logit, where log(1 + t)
 // would lose t's digits): 2 atanh(f), f = t / (2 + t) <= 1/3, by its series to f^33
 // (remainder below 5e-18 of the sum). NaN lanes stay NaN.
 inline Lanes log1p_unit_lanes(Lanes t) {
   const Lanes f = t / (2.0 + t), f2 = f * f;
-  Lanes s = broadcast(1.0 / 33);
-  for (int j = 31; j >= 1; j -= 2) s = s * f2 + 1.0 / j;
+  static constexpr double kTail[16] = {1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11, 1.0 / 13,
+                                       1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23, 1.0 / 25,
+                                       1.0 / 27, 1.0 / 29, 1.0 / 31, 1.0 / 33};
+  const Lanes s = estrin<16>(f2, kTail) * f2 + 1.0;
   return (2.0 * f) * s;
 }
 
