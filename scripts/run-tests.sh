@@ -5,9 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
-# ctest runs tests side by side and each may start an OpenMP team: idle threads sleep
-# instead of spinning, so that teams do not starve one another on a small machine.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMOEKIT_BUILD_TESTS=ON -DMOEKIT_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
