@@ -130,6 +130,27 @@ TEST_CASE("vector exp and log agree with the C library", "[tiles]") {
   CHECK(ln[1] == 0.0);
   CHECK(ulps(ln[3], std::log(8.0)) <= 1.0);
   CHECK(ulps(ln[4], std::log(1e300)) <= 1.0);
+  // log1p for x > -1 (the t experts' log(1 + delta / nu)): tiny, moderate and huge x.
+  double worst_log1p = 0.0;
+  for (int t = 0; t < 20000; ++t) {
+    Lanes x;
+    for (int l = 0; l < kernels::kLanes; ++l) {
+      const double e = std::exp((uniform01(rng) - 0.6) * 100.0);  // 1e-26 .. 1e17
+      x[l] = l % 3 == 0 ? -e / (1.0 + e) : e;
+    }
+    const Lanes lp = kernels::log1p_lanes(x);
+    for (int l = 0; l < kernels::kLanes; ++l)
+      worst_log1p = std::max(worst_log1p, ulps(lp[l], std::log1p(x[l])));
+  }
+  CHECK(worst_log1p <= 4.0);
+  const Lanes lp = kernels::log1p_lanes(Lanes{0.0, inf, nan, 1e-300, 1.0, -0.5, 1e300, 3.0});
+  CHECK(lp[0] == 0.0);
+  CHECK(lp[1] == inf);
+  CHECK(std::isnan(lp[2]));
+  CHECK(lp[3] == 1e-300);
+  CHECK(ulps(lp[4], std::log(2.0)) <= 1.0);
+  CHECK(ulps(lp[5], std::log(0.5)) <= 1.0);
+  CHECK(ulps(lp[6], std::log(1e300)) <= 1.0);
   const Lanes lx = kernels::log_lanes(Lanes{0.0, -1.0, inf, nan, 1e-310, 1.0, 2.0, 0.5});
   CHECK(lx[0] == -inf);
   CHECK(std::isnan(lx[1]));

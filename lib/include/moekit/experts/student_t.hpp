@@ -90,6 +90,11 @@ class StudentTExperts final : public Experts {
   // delta_ik for the rows of a block.
   void mahalanobis(
       Index k, const ConstMatrixRef& x, const ConstMatrixRef& y, Matrix& e, Vector& delta) const;
+  // delta_ik for all rows, per row block on the threads (the M-step's passes).
+  void mahalanobis_rows(Index k,
+                        const ConstMatrixRef& x,
+                        const ConstMatrixRef& y,
+                        Vector& delta) const;
 
   std::vector<Matrix> coef_;  // K matrices p x q
   CovarianceSet cov_;

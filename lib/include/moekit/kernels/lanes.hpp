@@ -176,6 +176,17 @@ inline Lanes log1p_unit_lanes(Lanes t) {
   return (2.0 * f) * s;
 }
 
+// log1p(x) lane by lane for x > -1, within 4 ulp: log(u) for u = 1 + x rounded, corrected
+// by -((u - 1) - x) / u, the part of x that the rounding of u dropped (Goldberg 1991,
+// Theorem 4's idea as in Kahan's log1p): exact-digit results for tiny x, where log(u) alone
+// would be 0. NaN stays NaN, +inf gives +inf. The t experts take one per row and expert.
+inline Lanes log1p_lanes(Lanes x) {
+  const Lanes u = 1.0 + x;
+  const Lanes out = log_lanes(u) - ((u - 1.0) - x) / u;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  return select(u < kInf, out, u);  // +inf: the correction is inf / inf
+}
+
 // out[i] = f(in[i]) for i < n, eight lanes at a time; the last n % 8 values go through one
 // lane group padded with 1.0, so every value takes the same arithmetic. out may equal in.
 template <typename F>
