@@ -77,13 +77,67 @@ void for_blocks(Index n, Body body) {
 
 template <typename T, typename Body>
 T reduce_row_blocks(Index n, const T& zero, Body body) {
-  std::vector<T> partial(static_cast<size_t>(num_blocks(n)), zero);
+  std::vector<BlockPartial<T>> partial(static_cast<size_t>(num_blocks(n)), BlockPartial<T>{zero});
   for_blocks(n, [&](Index b, Index begin, Index size) {
-    body(begin, size, partial[static_cast<size_t>(b)]);
+    body(begin, size, partial[static_cast<size_t>(b)].value);
   });
   T total = zero;
-  for (const T& q : partial) total += q;
+  for (const BlockPartial<T>& q : partial) total += q.value;
   return total;
+}
+
+// The breakpoints of a line search kept per row block (block b's in row order), so that the
+// passes over them run on the threads; their concatenation in block order is the serial
+// pass's list.
+using BlockBreakpoints = std::vector<std::vector<Breakpoint>>;
+
+// select_reaching over the union of the blocks' breakpoints: quickselect whose counting and
+// partitioning passes run per block (on the threads for many rows), the pivot the median of
+// 127 evenly spaced breakpoints; the last few thousand are gathered in block order and
+// finished by select_reaching. The pivot's left weight is summed in block order, so the
+// result does not depend on the thread count.
+Breakpoint select_reaching_blocks(Index n, BlockBreakpoints& blocks, double target) {
+  constexpr size_t kGathered = 4096, kSample = 127;
+  std::vector<size_t> start(blocks.size() + 1);
+  std::vector<Breakpoint> v;
+  for (;;) {
+    for (size_t b = 0; b < blocks.size(); ++b) start[b + 1] = start[b] + blocks[b].size();
+    const size_t total = start.back();
+    if (total <= kGathered) {
+      v.clear();
+      for (const auto& c : blocks) v.insert(v.end(), c.begin(), c.end());
+      return select_reaching(v, 0, v.size(), target);
+    }
+    v.clear();
+    for (size_t j = 0, b = 0; j < kSample; ++j) {
+      const size_t g = (2 * j + 1) * total / (2 * kSample);
+      while (start[b + 1] <= g) ++b;
+      v.push_back(blocks[b][g - start[b]]);
+    }
+    std::nth_element(v.begin(), v.begin() + kSample / 2, v.end(), before);
+    const Breakpoint pivot = v[kSample / 2];
+    const double left = reduce_row_blocks(n, 0.0, [&](Index begin, Index, double& acc) {
+      for (const Breakpoint& c : blocks[static_cast<size_t>(begin / kBlockRows)])
+        if (before(c, pivot)) acc += c.weight;
+    });
+    bool keep_left = true;
+    if (left >= target) {
+      keep_left = true;
+    } else if (left + pivot.weight >= target) {
+      return pivot;
+    } else {
+      target -= left + pivot.weight;
+      keep_left = false;
+    }
+    for_blocks(n, [&](Index, Index begin, Index) {
+      auto& c = blocks[static_cast<size_t>(begin / kBlockRows)];
+      c.erase(std::remove_if(c.begin(), c.end(),
+                             [&](const Breakpoint& a) {
+                               return keep_left ? !before(a, pivot) : !before(pivot, a);
+                             }),
+              c.end());
+    });
+  }
 }
 
 // Sums over the rows at b, in block order.
@@ -187,6 +241,7 @@ bool weighted_lad(const ConstMatrixRef& x,
   Vector b = b0, e(n), z(n);
   std::vector<Breakpoint> cand;
   cand.reserve(static_cast<size_t>(n));
+  BlockBreakpoints line(static_cast<size_t>(num_blocks(n)));
 
   Matrix XB(p, p);
   Vector yB(p);
@@ -271,15 +326,28 @@ bool weighted_lad(const ConstMatrixRef& x,
     flat_pivots = 0;
     for (;;) {
       const Matrix Binv = lu.inverse();
-      Vector tied = Vector::Zero(p);
-      general_tie = false;
-      for (Index i = 0; i < n; ++i) {
-        if (e(i) != 0.0 || basic[static_cast<size_t>(i)] || w(i) == 0.0) continue;
-        const Vector a = Binv.transpose() * x.row(i).transpose();
-        const double amax = a.cwiseAbs().maxCoeff();
-        if ((a.cwiseAbs().array() > 1e-12 * amax).count() > 1) general_tie = true;
-        tied += w(i) * a.cwiseAbs();
-      }
+      // Per row block on the threads, summed in block order.
+      struct Ties {
+        Vector tied;
+        bool general = false;
+        Ties& operator+=(const Ties& o) {
+          tied += o.tied;
+          general = general || o.general;
+          return *this;
+        }
+      };
+      const Ties ties = reduce_row_blocks(
+          n, Ties{Vector::Zero(p), false}, [&](Index begin, Index size, Ties& acc) {
+            for (Index i = begin; i < begin + size; ++i) {
+              if (e(i) != 0.0 || basic[static_cast<size_t>(i)] || w(i) == 0.0) continue;
+              const Vector a = Binv.transpose() * x.row(i).transpose();
+              const double amax = a.cwiseAbs().maxCoeff();
+              if ((a.cwiseAbs().array() > 1e-12 * amax).count() > 1) acc.general = true;
+              acc.tied += w(i) * a.cwiseAbs();
+            }
+          });
+      const Vector& tied = ties.tied;
+      general_tie = ties.general;
       const Vector g = Binv.transpose() * s.v;
       const Vector gabs = Binv.cwiseAbs().transpose() * s.vabs;
       std::vector<std::pair<double, Index>> gains;
@@ -299,20 +367,26 @@ bool weighted_lad(const ConstMatrixRef& x,
         direction_pass(x, d, basic, z);
         // f along b + t d for t > 0: slope W(t_i <= 0) - W(t_i > 0) at 0+ (the leaving row,
         // t = 0, on the left), rising by 2 w_i |z_i| at each positive breakpoint.
-        double slope = w(static_cast<Index>(leaving));
-        cand.clear();
-        for (Index i = 0; i < n; ++i) {
-          if (z(i) == 0.0 || w(i) == 0.0) continue;
-          const double t = e(i) / z(i), wi = w(i) * std::abs(z(i));
-          if (t > 0.0) {
-            cand.push_back({t, wi, i});
-            slope -= wi;
-          } else {
-            slope += wi;
+        // Per row block on the threads; the slope's changes summed in block order.
+        const double change = reduce_row_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
+          auto& c = line[static_cast<size_t>(begin / kBlockRows)];
+          c.clear();
+          for (Index i = begin; i < begin + size; ++i) {
+            if (z(i) == 0.0 || w(i) == 0.0) continue;
+            const double t = e(i) / z(i), wi = w(i) * std::abs(z(i));
+            if (t > 0.0) {
+              c.push_back({t, wi, i});
+              acc -= wi;
+            } else {
+              acc += wi;
+            }
           }
-        }
-        if (!(slope < 0.0) || cand.empty()) continue;  // no descent (rounding)
-        const Breakpoint k = select_reaching(cand, 0, cand.size(), -0.5 * slope);
+        });
+        const double slope = w(static_cast<Index>(leaving)) + change;
+        bool any = false;
+        for (const auto& c : line) any = any || !c.empty();
+        if (!(slope < 0.0) || !any) continue;  // no descent (rounding)
+        const Breakpoint k = select_reaching_blocks(n, line, -0.5 * slope);
         const std::vector<Index> B_before = B;
         basic[leaving] = 0;
         basic[static_cast<size_t>(k.row)] = 1;

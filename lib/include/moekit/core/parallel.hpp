@@ -47,16 +47,25 @@ void parallel_blocks(Index n,
 // runs them in order on the calling thread (work too small to pay for a parallel region).
 void parallel_tasks(Index n, const std::function<void(Index task)>& body, bool serial = false);
 
+// One block's partial result on a cache line of its own: bodies that add to it row by row
+// would otherwise write the line a neighbouring block's thread writes too, and each such
+// write would move the line between cores (a 2-thread pass then cost twice the CPU time
+// of a 1-thread one).
+template <typename T>
+struct alignas(64) BlockPartial {
+  T value;
+};
+
 // Sums per-block partial results in block order: body(begin, size, partial) adds the
 // contribution of rows [begin, begin + size) to `partial`, which starts as a copy of `zero`.
 template <typename T, typename Body>
 T reduce_blocks(Index n, const T& zero, Body body) {
-  std::vector<T> partial(static_cast<size_t>(num_blocks(n)), zero);
+  std::vector<BlockPartial<T>> partial(static_cast<size_t>(num_blocks(n)), BlockPartial<T>{zero});
   parallel_blocks(n, [&](Index b, Index begin, Index size) {
-    body(begin, size, partial[static_cast<size_t>(b)]);
+    body(begin, size, partial[static_cast<size_t>(b)].value);
   });
   T total = zero;
-  for (const T& p : partial) total += p;
+  for (const BlockPartial<T>& p : partial) total += p.value;
   return total;
 }
 
