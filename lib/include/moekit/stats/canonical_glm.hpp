@@ -10,6 +10,7 @@
 // share the rows (core/process_sums.hpp) each is summed over them, so that every process
 // takes the same step.
 
+#include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 #include "moekit/core/types.hpp"
 
@@ -45,15 +46,21 @@ double canonical_glm_objective(const ConstMatrixRef& x,
                                const ConstVectorRef& m,
                                const ConstVectorRef& r,
                                const Vector& b) {
-  const Vector eta = x * b;
-  double Q = 0.0;
-  for (Index i = 0; i < eta.size(); ++i) {
-    if (!Cumulant::in_range(eta(i))) {
-      Q = -std::numeric_limits<double>::infinity();
-      break;
+  // Per row block on the threads, summed in block order (the same for any thread count).
+  const double Q = reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
+    thread_local Vector eta;
+    eta.noalias() = x.middleRows(begin, size) * b;
+    double q = 0.0;
+    for (Index j = 0; j < size; ++j) {
+      const Index i = begin + j;
+      if (!Cumulant::in_range(eta(j))) {
+        q = -std::numeric_limits<double>::infinity();
+        break;
+      }
+      if (r(i) != 0.0) q += r(i) * (t(i) * eta(j) - m(i) * Cumulant::A(eta(j)));
     }
-    if (r(i) != 0.0) Q += r(i) * (t(i) * eta(i) - m(i) * Cumulant::A(eta(i)));
-  }
+    acc += q;
+  });
   return summed_over_processes(Q);
 }
 
@@ -72,15 +79,36 @@ bool fit_canonical_glm(const ConstMatrixRef& x,
     Q = canonical_glm_objective<Cumulant>(x, t, m, r, b);
   }
   const Index n = x.rows(), p = x.cols();
-  Vector resid(n), w(n);
-  for (int it = 0; it < max_iter; ++it) {
-    const Vector eta = x * b;
-    for (Index i = 0; i < n; ++i) {
-      resid(i) = r(i) * (t(i) - m(i) * Cumulant::mean(eta(i)));
-      w(i) = r(i) * m(i) * Cumulant::variance(eta(i));
+  // The score and the information X' W X, per row block on the threads, summed in block
+  // order.
+  struct Derivatives {
+    Vector g;
+    Matrix H;
+    Derivatives& operator+=(const Derivatives& o) {
+      g += o.g;
+      H += o.H;
+      return *this;
     }
-    Vector g = x.transpose() * resid;
-    Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+  };
+  for (int it = 0; it < max_iter; ++it) {
+    Derivatives d = reduce_blocks(n, Derivatives{Vector::Zero(p), Matrix::Zero(p, p)},
+                                  [&](Index begin, Index size, Derivatives& acc) {
+                                    const auto xb = x.middleRows(begin, size);
+                                    thread_local Vector eta, resid, w;
+                                    eta.noalias() = xb * b;
+                                    resid.resize(size);
+                                    w.resize(size);
+                                    for (Index j = 0; j < size; ++j) {
+                                      const Index i = begin + j;
+                                      resid(j) = r(i) * (t(i) - m(i) * Cumulant::mean(eta(j)));
+                                      w(j) = r(i) * m(i) * Cumulant::variance(eta(j));
+                                    }
+                                    acc.g.noalias() += xb.transpose() * resid;
+                                    acc.H.noalias() += xb.transpose() *
+                                                       (xb.array().colwise() * w.array()).matrix();
+                                  });
+    Vector& g = d.g;
+    Matrix& H = d.H;
     sum_over_processes(g.data(), p);
     sum_over_processes(H.data(), p * p);
     Eigen::LLT<Matrix> llt(H);
