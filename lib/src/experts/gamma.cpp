@@ -1,6 +1,7 @@
 #include "moekit/experts/gamma.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 #include "moekit/stats/log_gamma.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
@@ -27,10 +28,16 @@ double mean_objective(const ConstMatrixRef& x,
                       const ConstVectorRef& y,
                       const ConstVectorRef& r,
                       const Vector& b) {
-  const Vector eta = x * b;
-  const double Q = !eta.allFinite() || eta.minCoeff() < -700.0
-                       ? -std::numeric_limits<double>::infinity()
-                       : -(r.array() * (eta.array() + y.array() * (-eta.array()).exp())).sum();
+  // Per row block on the threads, summed in block order.
+  const double Q = reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
+    thread_local Vector eta;
+    eta.noalias() = x.middleRows(begin, size) * b;
+    const auto rb = r.segment(begin, size).array();
+    const auto yb = y.segment(begin, size).array();
+    acc += !eta.allFinite() || eta.minCoeff() < -700.0
+               ? -std::numeric_limits<double>::infinity()
+               : -(rb * (eta.array() + yb * (-eta.array()).exp())).sum();
+  });
   return summed_over_processes(Q);
 }
 
@@ -107,9 +114,30 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
     }
     bool singular = false;
     for (int it = 0; it < 50; ++it) {
-      const Vector ratio = (yv.array() * (-(x * b).array()).exp()).matrix();  // y / mu
-      Vector g = x.transpose() * (r.array() * (ratio.array() - 1.0)).matrix();
-      Matrix H = x.transpose() * (x.array().colwise() * (r.array() * ratio.array())).matrix();
+      // The score and the information, per row block on the threads, summed in block order.
+      struct Derivatives {
+        Vector g;
+        Matrix H;
+        Derivatives& operator+=(const Derivatives& o) {
+          g += o.g;
+          H += o.H;
+          return *this;
+        }
+      };
+      Derivatives d = reduce_blocks(
+          n, Derivatives{Vector::Zero(p_), Matrix::Zero(p_, p_)},
+          [&](Index begin, Index size, Derivatives& acc) {
+            const auto xb = x.middleRows(begin, size);
+            const auto rb = r.segment(begin, size).array();
+            thread_local Vector ratio;
+            ratio =
+                (yv.segment(begin, size).array() * (-(xb * b).array()).exp()).matrix();  // y / mu
+            acc.g.noalias() += xb.transpose() * (rb * (ratio.array() - 1.0)).matrix();
+            acc.H.noalias() +=
+                xb.transpose() * (xb.array().colwise() * (rb * ratio.array())).matrix();
+          });
+      Vector& g = d.g;
+      Matrix& H = d.H;
       sum_over_processes(g.data(), g.size());
       sum_over_processes(H.data(), H.size());
       Eigen::LLT<Matrix> llt(H);
