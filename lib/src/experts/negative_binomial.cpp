@@ -1,6 +1,7 @@
 #include "moekit/experts/negative_binomial.hpp"
 
 #include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 #include "moekit/stats/log_gamma.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
@@ -61,16 +62,22 @@ double coef_objective(const ConstMatrixRef& x,
                       const ConstVectorRef& r,
                       double theta,
                       const Vector& b) {
-  const Vector eta = x * b;
   const double lt = std::log(theta);
-  double Q = 0.0;
-  for (Index i = 0; i < eta.size(); ++i) {
-    if (!(eta(i) <= kMaxEta)) {
-      Q = kNegInf;
-      break;
+  // Per row block on the threads, summed in block order.
+  const double Q = reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
+    thread_local Vector eta;
+    eta.noalias() = x.middleRows(begin, size) * b;
+    double q = 0.0;
+    for (Index j = 0; j < size; ++j) {
+      const Index i = begin + j;
+      if (!(eta(j) <= kMaxEta)) {
+        q = kNegInf;
+        break;
+      }
+      if (r(i) != 0.0) q += r(i) * (y(i) * eta(j) - (y(i) + theta) * log_theta_plus_mu(eta(j), lt));
     }
-    if (r(i) != 0.0) Q += r(i) * (y(i) * eta(i) - (y(i) + theta) * log_theta_plus_mu(eta(i), lt));
-  }
+    acc += q;
+  });
   return summed_over_processes(Q);
 }
 
@@ -82,12 +89,15 @@ double theta_objective(const ConstVectorRef& y,
                        const Vector& eta,
                        double theta) {
   const double lt = std::log(theta);
-  double f = 0.0;
-  for (Index i = 0; i < y.size(); ++i) {
-    if (r(i) == 0.0) continue;
-    const double L = log_theta_plus_mu(eta(i), lt);
-    f += r(i) * (lgamma_diff(y(i), theta) - theta * (L - lt) - y(i) * L);
-  }
+  const double f = reduce_blocks(y.size(), 0.0, [&](Index begin, Index size, double& acc) {
+    double part = 0.0;
+    for (Index i = begin; i < begin + size; ++i) {
+      if (r(i) == 0.0) continue;
+      const double L = log_theta_plus_mu(eta(i), lt);
+      part += r(i) * (lgamma_diff(y(i), theta) - theta * (L - lt) - y(i) * L);
+    }
+    acc += part;
+  });
   return summed_over_processes(f);
 }
 
@@ -99,16 +109,29 @@ void theta_derivatives(const ConstVectorRef& y,
                        double& g,
                        double& h) {
   const double lt = std::log(theta);
-  g = h = 0.0;
-  for (Index i = 0; i < y.size(); ++i) {
-    if (r(i) == 0.0) continue;
-    const double mu = std::exp(eta(i)), L = log_theta_plus_mu(eta(i), lt);
-    const double tm = theta + mu;
-    g += r(i) * (digamma_diff(y(i), theta) - (L - lt) + (mu - y(i)) / tm);
-    // 1/theta - 2/(theta + mu) + (theta + y)/(theta + mu)^2 = (mu^2 + theta y) / (theta tm^2)
-    h += r(i) * (trigamma_diff(y(i), theta) + (mu / tm) * (mu / tm) / theta + y(i) / (tm * tm));
-  }
-  double both[2] = {g, h};
+  struct Pair {
+    double g = 0.0, h = 0.0;
+    Pair& operator+=(const Pair& o) {
+      g += o.g;
+      h += o.h;
+      return *this;
+    }
+  };
+  // Per row block on the threads, summed in block order.
+  const Pair sums = reduce_blocks(y.size(), Pair{}, [&](Index begin, Index size, Pair& acc) {
+    Pair part;
+    for (Index i = begin; i < begin + size; ++i) {
+      if (r(i) == 0.0) continue;
+      const double mu = std::exp(eta(i)), L = log_theta_plus_mu(eta(i), lt);
+      const double tm = theta + mu;
+      part.g += r(i) * (digamma_diff(y(i), theta) - (L - lt) + (mu - y(i)) / tm);
+      // 1/theta - 2/(theta + mu) + (theta + y)/(theta + mu)^2 = (mu^2 + theta y) / (theta tm^2)
+      part.h +=
+          r(i) * (trigamma_diff(y(i), theta) + (mu / tm) * (mu / tm) / theta + y(i) / (tm * tm));
+    }
+    acc += part;
+  });
+  double both[2] = {sums.g, sums.h};
   sum_over_processes(both, 2);
   g = both[0];
   h = both[1];
@@ -221,15 +244,35 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
       // (theta + mu)^2 (positive: the problem is concave). Fisher scoring (glm.nb's IRLS,
       // weights mu theta / (theta + mu)) has the same fixed point but converges linearly.
       for (int it = 0; it < 50; ++it) {
-        const Vector eta = x * b;
-        Vector s(n), w(n);
-        for (Index i = 0; i < n; ++i) {
-          const double mu = std::exp(eta(i)), tm = theta + mu;
-          s(i) = r(i) * theta * (yv(i) - mu) / tm;
-          w(i) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
-        }
-        Vector g = x.transpose() * s;
-        Matrix H = x.transpose() * (x.array().colwise() * w.array()).matrix();
+        // The score and the information per row block on the threads, in block order.
+        struct Derivatives {
+          Vector g;
+          Matrix H;
+          Derivatives& operator+=(const Derivatives& o) {
+            g += o.g;
+            H += o.H;
+            return *this;
+          }
+        };
+        Derivatives d = reduce_blocks(
+            n, Derivatives{Vector::Zero(p_), Matrix::Zero(p_, p_)},
+            [&](Index begin, Index size, Derivatives& acc) {
+              const auto xb = x.middleRows(begin, size);
+              thread_local Vector eta, s, w;
+              eta.noalias() = xb * b;
+              s.resize(size);
+              w.resize(size);
+              for (Index j = 0; j < size; ++j) {
+                const Index i = begin + j;
+                const double mu = std::exp(eta(j)), tm = theta + mu;
+                s(j) = r(i) * theta * (yv(i) - mu) / tm;
+                w(j) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
+              }
+              acc.g.noalias() += xb.transpose() * s;
+              acc.H.noalias() += xb.transpose() * (xb.array().colwise() * w.array()).matrix();
+            });
+        Vector& g = d.g;
+        Matrix& H = d.H;
         sum_over_processes(g.data(), g.size());
         sum_over_processes(H.data(), H.size());
         Eigen::LLT<Matrix> llt(H);
