@@ -129,12 +129,12 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
           [&](Index begin, Index size, Derivatives& acc) {
             const auto xb = x.middleRows(begin, size);
             const auto rb = r.segment(begin, size).array();
-            thread_local Vector ratio;
+            thread_local Vector ratio, weight;
             ratio =
                 (yv.segment(begin, size).array() * (-(xb * b).array()).exp()).matrix();  // y / mu
             acc.g.noalias() += xb.transpose() * (rb * (ratio.array() - 1.0)).matrix();
-            acc.H.noalias() +=
-                xb.transpose() * (xb.array().colwise() * (rb * ratio.array())).matrix();
+            weight = rb * ratio.array();
+            add_weighted_gram(xb, weight, acc.H);
           });
       Vector& g = d.g;
       Matrix& H = d.H;

@@ -254,23 +254,22 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
             return *this;
           }
         };
-        Derivatives d = reduce_blocks(
-            n, Derivatives{Vector::Zero(p_), Matrix::Zero(p_, p_)},
-            [&](Index begin, Index size, Derivatives& acc) {
-              const auto xb = x.middleRows(begin, size);
-              thread_local Vector eta, s, w;
-              eta.noalias() = xb * b;
-              s.resize(size);
-              w.resize(size);
-              for (Index j = 0; j < size; ++j) {
-                const Index i = begin + j;
-                const double mu = std::exp(eta(j)), tm = theta + mu;
-                s(j) = r(i) * theta * (yv(i) - mu) / tm;
-                w(j) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
-              }
-              acc.g.noalias() += xb.transpose() * s;
-              acc.H.noalias() += xb.transpose() * (xb.array().colwise() * w.array()).matrix();
-            });
+        Derivatives d = reduce_blocks(n, Derivatives{Vector::Zero(p_), Matrix::Zero(p_, p_)},
+                                      [&](Index begin, Index size, Derivatives& acc) {
+                                        const auto xb = x.middleRows(begin, size);
+                                        thread_local Vector eta, s, w;
+                                        eta.noalias() = xb * b;
+                                        s.resize(size);
+                                        w.resize(size);
+                                        for (Index j = 0; j < size; ++j) {
+                                          const Index i = begin + j;
+                                          const double mu = std::exp(eta(j)), tm = theta + mu;
+                                          s(j) = r(i) * theta * (yv(i) - mu) / tm;
+                                          w(j) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
+                                        }
+                                        acc.g.noalias() += xb.transpose() * s;
+                                        add_weighted_gram(xb, w, acc.H);
+                                      });
         Vector& g = d.g;
         Matrix& H = d.H;
         sum_over_processes(g.data(), g.size());

@@ -51,6 +51,23 @@ Matrix OrderedCholesky::solve(const Matrix& rhs) const {
   return scale.cwiseInverse().asDiagonal() * b;
 }
 
+void add_weighted_gram(const ConstMatrixRef& x, const ConstVectorRef& w, Matrix& H) {
+  const Index p = x.cols();
+  if (p > 16) {
+    H.noalias() += x.transpose() * (x.array().colwise() * w.array()).matrix();
+    return;
+  }
+  thread_local Vector wx;
+  for (Index j = 0; j < p; ++j) {
+    wx = x.col(j).cwiseProduct(w);
+    for (Index l = j; l < p; ++l) {
+      const double h = wx.dot(x.col(l));
+      H(l, j) += h;
+      if (l != j) H(j, l) += h;
+    }
+  }
+}
+
 void weighted_cross_products(const ConstMatrixRef& x,
                              const ConstMatrixRef& y,
                              const ConstVectorRef& w,
@@ -65,13 +82,15 @@ void weighted_cross_products(const ConstMatrixRef& x,
       return *this;
     }
   };
-  Acc total = reduce_blocks(x.rows(), Acc{Matrix::Zero(p, p), Matrix::Zero(p, q)},
-                            [&](Index begin, Index size, Acc& acc) {
-                              const Matrix wx = x.middleRows(begin, size).array().colwise() *
-                                                w.segment(begin, size).array();
-                              acc.G.noalias() += wx.transpose() * x.middleRows(begin, size);
-                              acc.XY.noalias() += wx.transpose() * y.middleRows(begin, size);
-                            });
+  const auto pass = [&](Index begin, Index size, Acc& acc) {
+    const auto xb = x.middleRows(begin, size);
+    const auto wb = w.segment(begin, size);
+    add_weighted_gram(xb, wb, acc.G);
+    thread_local Matrix wy;
+    wy = y.middleRows(begin, size).array().colwise() * wb.array();
+    acc.XY.noalias() += xb.transpose() * wy;
+  };
+  Acc total = reduce_blocks(x.rows(), Acc{Matrix::Zero(p, p), Matrix::Zero(p, q)}, pass);
   gram = std::move(total.G);
   xty = std::move(total.XY);
 }

@@ -13,6 +13,8 @@
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 #include "moekit/core/types.hpp"
+#include "moekit/kernels/lanes.hpp"
+#include "moekit/stats/weighted_least_squares.hpp"
 
 #include <Eigen/Cholesky>
 
@@ -26,6 +28,10 @@ struct PoissonCumulant {
   static double mean(double eta) { return std::exp(eta); }      // A'
   static double variance(double eta) { return std::exp(eta); }  // A''
   static bool in_range(double eta) { return eta <= 700.0; }     // exp stays finite
+  // A and A' of eight in-range predictors at once (the M-step's passes), and A'' from A'.
+  static kernels::Lanes A_lanes(kernels::Lanes eta) { return kernels::exp_lanes(eta); }
+  static kernels::Lanes mean_lanes(kernels::Lanes eta) { return kernels::exp_lanes(eta); }
+  static double variance_from_mean(double mu) { return mu; }
 };
 
 struct LogisticCumulant {
@@ -38,6 +44,14 @@ struct LogisticCumulant {
     return p * (1.0 - p);
   }
   static bool in_range(double eta) { return std::isfinite(eta); }
+  static kernels::Lanes A_lanes(kernels::Lanes eta) {
+    const kernels::Lanes tail = kernels::exp_lanes(-(eta > 0 ? eta : -eta));  // in (0, 1]
+    return (eta > 0 ? eta : kernels::Lanes{}) + kernels::log1p_unit_lanes(tail);
+  }
+  static kernels::Lanes mean_lanes(kernels::Lanes eta) {
+    return 1.0 / (1.0 + kernels::exp_lanes(-eta));
+  }
+  static double variance_from_mean(double p) { return p * (1.0 - p); }
 };
 
 template <class Cumulant>
@@ -48,16 +62,19 @@ double canonical_glm_objective(const ConstMatrixRef& x,
                                const Vector& b) {
   // Per row block on the threads, summed in block order (the same for any thread count).
   const double Q = reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
-    thread_local Vector eta;
+    thread_local Vector eta, a;
     eta.noalias() = x.middleRows(begin, size) * b;
+    for (Index j = 0; j < size; ++j)
+      if (!Cumulant::in_range(eta(j))) {
+        acc = -std::numeric_limits<double>::infinity();
+        return;
+      }
+    a.resize(size);
+    kernels::apply_lanes(eta.data(), a.data(), size, Cumulant::A_lanes);
     double q = 0.0;
     for (Index j = 0; j < size; ++j) {
       const Index i = begin + j;
-      if (!Cumulant::in_range(eta(j))) {
-        q = -std::numeric_limits<double>::infinity();
-        break;
-      }
-      if (r(i) != 0.0) q += r(i) * (t(i) * eta(j) - m(i) * Cumulant::A(eta(j)));
+      if (r(i) != 0.0) q += r(i) * (t(i) * eta(j) - m(i) * a(j));
     }
     acc += q;
   });
@@ -91,22 +108,23 @@ bool fit_canonical_glm(const ConstMatrixRef& x,
     }
   };
   for (int it = 0; it < max_iter; ++it) {
-    Derivatives d = reduce_blocks(n, Derivatives{Vector::Zero(p), Matrix::Zero(p, p)},
-                                  [&](Index begin, Index size, Derivatives& acc) {
-                                    const auto xb = x.middleRows(begin, size);
-                                    thread_local Vector eta, resid, w;
-                                    eta.noalias() = xb * b;
-                                    resid.resize(size);
-                                    w.resize(size);
-                                    for (Index j = 0; j < size; ++j) {
-                                      const Index i = begin + j;
-                                      resid(j) = r(i) * (t(i) - m(i) * Cumulant::mean(eta(j)));
-                                      w(j) = r(i) * m(i) * Cumulant::variance(eta(j));
-                                    }
-                                    acc.g.noalias() += xb.transpose() * resid;
-                                    acc.H.noalias() += xb.transpose() *
-                                                       (xb.array().colwise() * w.array()).matrix();
-                                  });
+    const auto pass = [&](Index begin, Index size, Derivatives& acc) {
+      const auto xb = x.middleRows(begin, size);
+      thread_local Vector eta, mean, resid, w;
+      eta.noalias() = xb * b;
+      mean.resize(size);
+      resid.resize(size);
+      w.resize(size);
+      kernels::apply_lanes(eta.data(), mean.data(), size, Cumulant::mean_lanes);
+      for (Index j = 0; j < size; ++j) {
+        const Index i = begin + j;
+        resid(j) = r(i) * (t(i) - m(i) * mean(j));
+        w(j) = r(i) * m(i) * Cumulant::variance_from_mean(mean(j));
+      }
+      acc.g.noalias() += xb.transpose() * resid;
+      add_weighted_gram(xb, w, acc.H);
+    };
+    Derivatives d = reduce_blocks(n, Derivatives{Vector::Zero(p), Matrix::Zero(p, p)}, pass);
     Vector& g = d.g;
     Matrix& H = d.H;
     sum_over_processes(g.data(), p);

@@ -27,6 +27,10 @@ struct OrderedCholesky {
   Matrix solve(const Matrix& rhs) const;
 };
 
+// H += X' diag(w) X for one block of rows (both triangles). For narrow designs (p <= 16) by
+// column products: Eigen's GEMM would spend most of a 2048 x 3 block's time packing.
+void add_weighted_gram(const ConstMatrixRef& x, const ConstVectorRef& w, Matrix& H);
+
 // Weighted Gram matrix X' diag(w) X and cross-product X' diag(w) Y, summed over fixed row
 // blocks in block order (results do not depend on the thread count).
 void weighted_cross_products(const ConstMatrixRef& x,
