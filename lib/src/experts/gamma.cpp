@@ -114,19 +114,9 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
     }
     bool singular = false;
     for (int it = 0; it < 50; ++it) {
-      // The score and the information, per row block on the threads, summed in block order.
-      struct Derivatives {
-        Vector g;
-        Matrix H;
-        Derivatives& operator+=(const Derivatives& o) {
-          g += o.g;
-          H += o.H;
-          return *this;
-        }
-      };
-      Derivatives d = reduce_blocks(
-          n, Derivatives{Vector::Zero(p_), Matrix::Zero(p_, p_)},
-          [&](Index begin, Index size, Derivatives& acc) {
+      // The score and the information per row block on the threads, summed in block order.
+      ScoreAndInformation d = reduce_blocks(
+          n, ScoreAndInformation::zero(p_), [&](Index begin, Index size, ScoreAndInformation& acc) {
             const auto xb = x.middleRows(begin, size);
             const auto rb = r.segment(begin, size).array();
             thread_local Vector ratio, weight;

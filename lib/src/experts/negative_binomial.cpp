@@ -244,32 +244,24 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
       // (theta + mu)^2 (positive: the problem is concave). Fisher scoring (glm.nb's IRLS,
       // weights mu theta / (theta + mu)) has the same fixed point but converges linearly.
       for (int it = 0; it < 50; ++it) {
-        // The score and the information per row block on the threads, in block order.
-        struct Derivatives {
-          Vector g;
-          Matrix H;
-          Derivatives& operator+=(const Derivatives& o) {
-            g += o.g;
-            H += o.H;
-            return *this;
-          }
-        };
-        Derivatives d = reduce_blocks(n, Derivatives{Vector::Zero(p_), Matrix::Zero(p_, p_)},
-                                      [&](Index begin, Index size, Derivatives& acc) {
-                                        const auto xb = x.middleRows(begin, size);
-                                        thread_local Vector eta, s, w;
-                                        eta.noalias() = xb * b;
-                                        s.resize(size);
-                                        w.resize(size);
-                                        for (Index j = 0; j < size; ++j) {
-                                          const Index i = begin + j;
-                                          const double mu = std::exp(eta(j)), tm = theta + mu;
-                                          s(j) = r(i) * theta * (yv(i) - mu) / tm;
-                                          w(j) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
-                                        }
-                                        acc.g.noalias() += xb.transpose() * s;
-                                        add_weighted_gram(xb, w, acc.H);
-                                      });
+        // The score and the information per row block on the threads, summed in block order.
+        ScoreAndInformation d =
+            reduce_blocks(n, ScoreAndInformation::zero(p_),
+                          [&](Index begin, Index size, ScoreAndInformation& acc) {
+                            const auto xb = x.middleRows(begin, size);
+                            thread_local Vector eta, s, w;
+                            eta.noalias() = xb * b;
+                            s.resize(size);
+                            w.resize(size);
+                            for (Index j = 0; j < size; ++j) {
+                              const Index i = begin + j;
+                              const double mu = std::exp(eta(j)), tm = theta + mu;
+                              s(j) = r(i) * theta * (yv(i) - mu) / tm;
+                              w(j) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
+                            }
+                            acc.g.noalias() += xb.transpose() * s;
+                            add_weighted_gram(xb, w, acc.H);
+                          });
         Vector& g = d.g;
         Matrix& H = d.H;
         sum_over_processes(g.data(), g.size());

@@ -96,19 +96,9 @@ bool fit_canonical_glm(const ConstMatrixRef& x,
     Q = canonical_glm_objective<Cumulant>(x, t, m, r, b);
   }
   const Index n = x.rows(), p = x.cols();
-  // The score and the information X' W X, per row block on the threads, summed in block
-  // order.
-  struct Derivatives {
-    Vector g;
-    Matrix H;
-    Derivatives& operator+=(const Derivatives& o) {
-      g += o.g;
-      H += o.H;
-      return *this;
-    }
-  };
+  // The score and the information per row block on the threads, summed in block order.
   for (int it = 0; it < max_iter; ++it) {
-    const auto pass = [&](Index begin, Index size, Derivatives& acc) {
+    const auto pass = [&](Index begin, Index size, ScoreAndInformation& acc) {
       const auto xb = x.middleRows(begin, size);
       thread_local Vector eta, mean, resid, w;
       eta.noalias() = xb * b;
@@ -124,7 +114,7 @@ bool fit_canonical_glm(const ConstMatrixRef& x,
       acc.g.noalias() += xb.transpose() * resid;
       add_weighted_gram(xb, w, acc.H);
     };
-    Derivatives d = reduce_blocks(n, Derivatives{Vector::Zero(p), Matrix::Zero(p, p)}, pass);
+    ScoreAndInformation d = reduce_blocks(n, ScoreAndInformation::zero(p), pass);
     Vector& g = d.g;
     Matrix& H = d.H;
     sum_over_processes(g.data(), p);

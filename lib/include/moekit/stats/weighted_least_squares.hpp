@@ -27,6 +27,18 @@ struct OrderedCholesky {
   Matrix solve(const Matrix& rhs) const;
 };
 
+// A Newton step's score g and information H, as partial sums of row blocks (reduce_blocks).
+struct ScoreAndInformation {
+  Vector g;
+  Matrix H;
+  static ScoreAndInformation zero(Index p) { return {Vector::Zero(p), Matrix::Zero(p, p)}; }
+  ScoreAndInformation& operator+=(const ScoreAndInformation& o) {
+    g += o.g;
+    H += o.H;
+    return *this;
+  }
+};
+
 // H += X' diag(w) X for one block of rows (both triangles). For narrow designs (p <= 16) by
 // column products: Eigen's GEMM would spend most of a 2048 x 3 block's time packing.
 void add_weighted_gram(const ConstMatrixRef& x, const ConstVectorRef& w, Matrix& H);
