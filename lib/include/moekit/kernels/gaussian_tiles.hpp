@@ -58,7 +58,7 @@ inline Lanes posteriors_tile(Lanes* a, int K, Lanes m) {
   }
   const Lanes inv = 1.0 / s;
   for (int k = 0; k < K; ++k) a[k] = select(finite, a[k] * inv, broadcast(0.0));
-  return select(finite, m + log_normal_lanes(s), m);  // s in [1, K] or NaN
+  return select(finite, m + log_lanes(s), m);
 }
 
 // posteriors_tile with the maximum taken here.

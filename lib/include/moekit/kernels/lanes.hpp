@@ -159,11 +159,6 @@ inline Lanes log_lanes(Lanes x) {
   return out;
 }
 
-// log_lanes for arguments that are positive normal finite numbers or NaN (a sum of
-// exponentials whose largest term is 1): bitwise log_lanes there, NaN stays NaN, and no
-// horizontal test for the C library's lanes, which sat on the posteriors' critical path.
-inline Lanes log_normal_lanes(Lanes x) { return select(x == x, detail::log_lanes_regular(x), x); }
-
 // log1p(t) lane by lane for t in [0, 1] (the tail exp(-|eta|) of a logit, where log(1 + t)
 // would lose t's digits): 2 atanh(f), f = t / (2 + t) <= 1/3, by its series to f^33
 // (remainder below 5e-18 of the sum). NaN lanes stay NaN.
