@@ -244,7 +244,42 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     return try_windows(WindowRanking::Gain, kGainWindows) ||
            try_windows(WindowRanking::Loglik, kLoglikWindows);
   };
-  auto run_round = [&](bool small_components) {
+  // Replacement starts (after the small-component rounds stop) for candidate i from its own
+  // fit: its lightest component taken out (its rows' responsibilities renormalised over the
+  // others) and a new component given a window, ranked on the fit's own rows' log-likelihood,
+  // as above; the first that climbs is kept. A K - 1 fit with a window adds a component where
+  // the cell's own fit may already hold a small one elsewhere; this moves it.
+  auto try_replace_component = [&](size_t i, const Matrix& own_leaves,
+                                   const Vector& own_row_loglik) {
+    const Index K = own_leaves.cols();
+    if (K < 2) return false;
+    Index drop = 0;
+    own_leaves.colwise().sum().minCoeff(&drop);
+    Matrix rest(own_leaves.rows(), K - 1);
+    for (Index k = 0, c = 0; k < K; ++k)
+      if (k != drop) rest.col(c++) = own_leaves.col(k);
+    for (Index r = 0; r < rest.rows(); ++r) {
+      const double s = rest.row(r).sum();
+      if (s > 1e-12)
+        rest.row(r) /= s;
+      else
+        rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
+    }
+    auto try_windows = [&](WindowRanking ranking, int count) {
+      for (const SmallComponentWindow& w :
+           small_component_windows(data.y, own_row_loglik, kWindowRows, count, ranking))
+        if (try_start(i, small_component_start(rest, w),
+                      fmt::format("its own fit with component {} replaced by a new component on "
+                                  "{} neighbouring rows of response {}",
+                                  drop + 1, kWindowRows, w.column + 1),
+                      /*never_degenerate=*/true))
+          return true;
+      return false;
+    };
+    return try_windows(WindowRanking::Gain, kGainWindows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows);
+  };
+  auto run_round = [&](bool small_components, bool replace = false) {
     std::vector<std::optional<Matrix>> leaves(n);
     std::vector<Vector> row_loglik(n);
     for (size_t i = 0; i < n; ++i) {
@@ -292,6 +327,8 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
         if (small_components && in_table[i] && grows_into(donor, out.candidates[i]))
           improved |= try_small_component(i, donor.spec.K, *leaves[j], row_loglik[j]);
       }
+      if (replace && in_table[i] && leaves[i])
+        improved |= try_replace_component(i, *leaves[i], row_loglik[i]);
     }
     return improved;
   };
@@ -299,6 +336,8 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     if (!run_round(false)) break;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true)) break;
+  for (int round = 0; round < kSmallComponentRounds; ++round)
+    if (!run_round(true, true)) break;
   FitOptions polish_options = refine_options;
   polish_options.tol = options.tol / 1000.0;
   const EmFitter polisher(polish_options);
