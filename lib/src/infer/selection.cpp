@@ -157,13 +157,17 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   refine_options.on_iteration = nullptr;
   const EmFitter fitter(refine_options);
   FitOptions screen_options = refine_options;
-  screen_options.max_iter = 50;
+  screen_options.max_iter = 20;
   const EmFitter screener(screen_options);
   constexpr double kScreenMargin = 5.0;
   const size_t n = out.candidates.size();
   // Starts each candidate has run (by partition_key), so that the many structures that reach
   // the same partition give one start, and a round only runs the starts that are new.
   std::vector<std::set<std::vector<Index>>> tried(n);
+  // The partitions each candidate's EM runs have arrived at (its fits, and the screens and
+  // ends of the starts run to convergence): a start whose screen has the partition of one of
+  // these is on a path EM has already followed, and is dropped.
+  std::vector<std::set<std::vector<Index>>> arrived(n);
   auto score_norm = [&](const Model& model) -> std::optional<double> {
     Vector score;
     try {
@@ -188,10 +192,17 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
       const FitResult screen = screener.refine(model, data);
       if (screen.objective() < c.fit->objective() - kScreenMargin) return false;
+      Posteriors post;
+      model.e_step(data, post);
+      std::vector<Index> screened_key = partition_key(post.leaves());
+      if (arrived[i].count(screened_key)) return false;
       FitResult r = fitter.refine(model, data);
       r.iterations += screen.iterations;
       // Better by more than EM's stopping rule can account for, and no worse in kind.
       const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+      model.e_step(data, post);
+      arrived[i].insert(partition_key(post.leaves()));
+      arrived[i].insert(std::move(screened_key));
       if (r.objective() <= c.fit->objective() + margin) return false;
       if (!r.degenerate.empty() && (never_degenerate || c.fit->degenerate.empty())) return false;
       r.method = c.fit->method;
@@ -228,21 +239,26 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   constexpr int kGainWindows = 3;
   constexpr int kLoglikWindows = 10;
   constexpr int kSmallComponentRounds = 12;
+  // In the last rounds (`wide`), also windows of kWideRows rows, the kLoglikWindows worst
+  // explained per response.
+  constexpr Index kWideRows = 12;
+  bool wide = false;
   auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
                                  const Vector& donor_row_loglik) {
-    auto try_windows = [&](WindowRanking ranking, int count) {
+    auto try_windows = [&](WindowRanking ranking, int count, Index rows) {
       for (const SmallComponentWindow& w :
-           small_component_windows(data.y, donor_row_loglik, kWindowRows, count, ranking))
+           small_component_windows(data.y, donor_row_loglik, rows, count, ranking))
         if (try_start(i, small_component_start(donor_leaves, w),
                       fmt::format("the K = {} fit with a new component on {} neighbouring rows "
                                   "of response {}",
-                                  donor_K, kWindowRows, w.column + 1),
+                                  donor_K, rows, w.column + 1),
                       /*never_degenerate=*/true))
           return true;
       return false;
     };
-    return try_windows(WindowRanking::Gain, kGainWindows) ||
-           try_windows(WindowRanking::Loglik, kLoglikWindows);
+    return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
+           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
   };
   // Replacement starts (after the small-component rounds stop) for candidate i from its own
   // fit: its lightest component taken out (its rows' responsibilities renormalised over the
@@ -265,19 +281,20 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       else
         rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
     }
-    auto try_windows = [&](WindowRanking ranking, int count) {
+    auto try_windows = [&](WindowRanking ranking, int count, Index rows) {
       for (const SmallComponentWindow& w :
-           small_component_windows(data.y, own_row_loglik, kWindowRows, count, ranking))
+           small_component_windows(data.y, own_row_loglik, rows, count, ranking))
         if (try_start(i, small_component_start(rest, w),
                       fmt::format("its own fit with component {} replaced by a new component on "
                                   "{} neighbouring rows of response {}",
-                                  drop + 1, kWindowRows, w.column + 1),
+                                  drop + 1, rows, w.column + 1),
                       /*never_degenerate=*/true))
           return true;
       return false;
     };
-    return try_windows(WindowRanking::Gain, kGainWindows) ||
-           try_windows(WindowRanking::Loglik, kLoglikWindows);
+    return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
+           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
   };
   auto run_round = [&](bool small_components, bool replace = false) {
     std::vector<std::optional<Matrix>> leaves(n);
@@ -290,6 +307,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
         leaves[i] = post.leaves();
         row_loglik[i] = post.row_loglik;
         tried[i].insert(partition_key(*leaves[i]));
+        arrived[i].insert(partition_key(*leaves[i]));
       } catch (const NumericalError&) {
         leaves[i].reset();
       }
@@ -336,6 +354,9 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     if (!run_round(false)) break;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true)) break;
+  // Last, replacement starts and the wider windows, in rounds of their own: what the rounds
+  // above reached is kept (a cell only climbs), and these start from there.
+  wide = true;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true, true)) break;
   FitOptions polish_options = refine_options;
