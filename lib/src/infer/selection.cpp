@@ -157,7 +157,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   refine_options.on_iteration = nullptr;
   const EmFitter fitter(refine_options);
   FitOptions screen_options = refine_options;
-  screen_options.max_iter = 20;
+  screen_options.max_iter = 15;
   const EmFitter screener(screen_options);
   constexpr double kScreenMargin = 5.0;
   const size_t n = out.candidates.size();
