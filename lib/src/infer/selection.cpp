@@ -75,7 +75,9 @@ namespace {
 // the rounds go on (at most 12 more) with small-component starts added for the cells of a
 // structure table: the structure's K - 1 fit with a new component on a window of rows that lie
 // together in one response's order and that it explains poorly (fit/small_component.hpp),
-// which neither a split nor a merge makes. Each fit of such a table is then polished: EM goes on to
+// which neither a split nor a merge makes. When these stop improving too, rounds (at most 12)
+// add replacement starts (each cell's own fit with its lightest component moved onto a window)
+// and windows of 12 rows. Each fit of such a table is then polished: EM goes on to
 // a relative change of tol / 1000, since at tol a slowly converging cell can stop 1e-3 below its
 // maximum, more than the table's structures differ by. docs/math/covariance_structures.md, "The
 // search".
@@ -189,7 +191,8 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
       model.m_step(data, model.posteriors_from_leaves(leaves));
       // A short EM run first: a start still well below the candidate's maximum after it is
-      // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
+      // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003), and so is one whose
+      // partition after it is one the candidate's EM has arrived at before.
       const FitResult screen = screener.refine(model, data);
       if (screen.objective() < c.fit->objective() - kScreenMargin) return false;
       Posteriors post;
