@@ -76,11 +76,11 @@ namespace {
 // structure table: the structure's K - 1 fit with a new component on a window of rows that lie
 // together in one response's order and that it explains poorly (fit/small_component.hpp),
 // which neither a split nor a merge makes. When these stop improving too, rounds (at most 12)
-// add replacement starts (each cell's own fit with its lightest component moved onto a window)
-// and windows of 12 rows. Each fit of such a table is then polished: EM goes on to
-// a relative change of tol / 1000, since at tol a slowly converging cell can stop 1e-3 below its
-// maximum, more than the table's structures differ by. docs/math/covariance_structures.md, "The
-// search".
+// add replacement starts (each cell's own fit with its lightest component moved onto a window),
+// windows of 12 rows, and small-component starts from the other structures' K - 1 fits. Each fit of
+// such a table is then polished: EM goes on to a relative change of tol / 1000, since at tol a
+// slowly converging cell can stop 1e-3 below its maximum, more than the table's structures differ
+// by. docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
          a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
@@ -245,6 +245,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   // In the last rounds (`wide`), also windows of kWideRows rows, the kLoglikWindows worst
   // explained per response.
   constexpr Index kWideRows = 12;
+  constexpr int kCrossWindows = 1;
   bool wide = false;
   auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
                                  const Vector& donor_row_loglik) {
@@ -347,6 +348,25 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
                                               donor.spec.K, a + 1, b + 1));
         if (small_components && in_table[i] && grows_into(donor, out.candidates[i]))
           improved |= try_small_component(i, donor.spec.K, *leaves[j], row_loglik[j]);
+        else if (replace && in_table[i] && in_table[j] &&
+                 donor.spec.K + 1 == out.candidates[i].spec.K &&
+                 donor.spec.covariance != out.candidates[i].spec.covariance &&
+                 donor.spec.experts == out.candidates[i].spec.experts &&
+                 donor.spec.gate == out.candidates[i].spec.gate &&
+                 donor.spec.gate_covariance == out.candidates[i].spec.gate_covariance)
+          // In the last rounds, every other structure's K - 1 fit too, with its best window
+          // by gain per response.
+          for (const SmallComponentWindow& w : small_component_windows(
+                   data.y, row_loglik[j], kWindowRows, kCrossWindows, WindowRanking::Gain))
+            if (try_start(i, small_component_start(*leaves[j], w),
+                          fmt::format("the {} K = {} fit with a new component on {} "
+                                      "neighbouring rows of response {}",
+                                      mclust_name(donor.spec.covariance), donor.spec.K, kWindowRows,
+                                      w.column + 1),
+                          /*never_degenerate=*/true)) {
+              improved = true;
+              break;
+            }
       }
       if (replace && in_table[i] && leaves[i])
         improved |= try_replace_component(i, *leaves[i], row_loglik[i]);
