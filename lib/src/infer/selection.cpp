@@ -75,10 +75,12 @@ namespace {
 // the rounds go on (at most 12 more) with small-component starts added for the cells of a
 // structure table: the structure's K - 1 fit with a new component on a window of rows that lie
 // together in one response's order and that it explains poorly (fit/small_component.hpp),
-// which neither a split nor a merge makes. Each fit of such a table is then polished: EM goes on to
-// a relative change of tol / 1000, since at tol a slowly converging cell can stop 1e-3 below its
-// maximum, more than the table's structures differ by. docs/math/covariance_structures.md, "The
-// search".
+// which neither a split nor a merge makes. When these stop improving too, rounds (at most 12)
+// add replacement starts (each cell's own fit with its lightest component moved onto a window),
+// windows of 12 rows, and small-component starts from the other structures' K - 1 fits. Each fit of
+// such a table is then polished: EM goes on to a relative change of tol / 1000, since at tol a
+// slowly converging cell can stop 1e-3 below its maximum, more than the table's structures differ
+// by. docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
          a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
@@ -157,13 +159,17 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   refine_options.on_iteration = nullptr;
   const EmFitter fitter(refine_options);
   FitOptions screen_options = refine_options;
-  screen_options.max_iter = 50;
+  screen_options.max_iter = 15;
   const EmFitter screener(screen_options);
   constexpr double kScreenMargin = 5.0;
   const size_t n = out.candidates.size();
   // Starts each candidate has run (by partition_key), so that the many structures that reach
   // the same partition give one start, and a round only runs the starts that are new.
   std::vector<std::set<std::vector<Index>>> tried(n);
+  // The partitions each candidate's EM runs have arrived at (its fits, and the screens and
+  // ends of the starts run to convergence): a start whose screen has the partition of one of
+  // these is on a path EM has already followed, and is dropped.
+  std::vector<std::set<std::vector<Index>>> arrived(n);
   auto score_norm = [&](const Model& model) -> std::optional<double> {
     Vector score;
     try {
@@ -185,13 +191,21 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
       model.m_step(data, model.posteriors_from_leaves(leaves));
       // A short EM run first: a start still well below the candidate's maximum after it is
-      // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003).
+      // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003), and so is one whose
+      // partition after it is one the candidate's EM has arrived at before.
       const FitResult screen = screener.refine(model, data);
       if (screen.objective() < c.fit->objective() - kScreenMargin) return false;
+      Posteriors post;
+      model.e_step(data, post);
+      std::vector<Index> screened_key = partition_key(post.leaves());
+      if (arrived[i].count(screened_key)) return false;
       FitResult r = fitter.refine(model, data);
       r.iterations += screen.iterations;
       // Better by more than EM's stopping rule can account for, and no worse in kind.
       const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+      model.e_step(data, post);
+      arrived[i].insert(partition_key(post.leaves()));
+      arrived[i].insert(std::move(screened_key));
       if (r.objective() <= c.fit->objective() + margin) return false;
       if (!r.degenerate.empty() && (never_degenerate || c.fit->degenerate.empty())) return false;
       r.method = c.fit->method;
@@ -228,23 +242,65 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   constexpr int kGainWindows = 3;
   constexpr int kLoglikWindows = 10;
   constexpr int kSmallComponentRounds = 12;
+  // In the last rounds (`wide`), also windows of kWideRows rows, the kLoglikWindows worst
+  // explained per response.
+  constexpr Index kWideRows = 12;
+  constexpr int kCrossWindows = 1;
+  bool wide = false;
   auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
                                  const Vector& donor_row_loglik) {
-    auto try_windows = [&](WindowRanking ranking, int count) {
+    auto try_windows = [&](WindowRanking ranking, int count, Index rows) {
       for (const SmallComponentWindow& w :
-           small_component_windows(data.y, donor_row_loglik, kWindowRows, count, ranking))
+           small_component_windows(data.y, donor_row_loglik, rows, count, ranking))
         if (try_start(i, small_component_start(donor_leaves, w),
                       fmt::format("the K = {} fit with a new component on {} neighbouring rows "
                                   "of response {}",
-                                  donor_K, kWindowRows, w.column + 1),
+                                  donor_K, rows, w.column + 1),
                       /*never_degenerate=*/true))
           return true;
       return false;
     };
-    return try_windows(WindowRanking::Gain, kGainWindows) ||
-           try_windows(WindowRanking::Loglik, kLoglikWindows);
+    return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
+           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
   };
-  auto run_round = [&](bool small_components) {
+  // Replacement starts (after the small-component rounds stop) for candidate i from its own
+  // fit: its lightest component taken out (its rows' responsibilities renormalised over the
+  // others) and a new component given a window, ranked on the fit's own rows' log-likelihood,
+  // as above; the first that climbs is kept. A K - 1 fit with a window adds a component where
+  // the cell's own fit may already hold a small one elsewhere; this moves it.
+  auto try_replace_component = [&](size_t i, const Matrix& own_leaves,
+                                   const Vector& own_row_loglik) {
+    const Index K = own_leaves.cols();
+    if (K < 2) return false;
+    Index drop = 0;
+    own_leaves.colwise().sum().minCoeff(&drop);
+    Matrix rest(own_leaves.rows(), K - 1);
+    for (Index k = 0, c = 0; k < K; ++k)
+      if (k != drop) rest.col(c++) = own_leaves.col(k);
+    for (Index r = 0; r < rest.rows(); ++r) {
+      const double s = rest.row(r).sum();
+      if (s > 1e-12)
+        rest.row(r) /= s;
+      else
+        rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
+    }
+    auto try_windows = [&](WindowRanking ranking, int count, Index rows) {
+      for (const SmallComponentWindow& w :
+           small_component_windows(data.y, own_row_loglik, rows, count, ranking))
+        if (try_start(i, small_component_start(rest, w),
+                      fmt::format("its own fit with component {} replaced by a new component on "
+                                  "{} neighbouring rows of response {}",
+                                  drop + 1, rows, w.column + 1),
+                      /*never_degenerate=*/true))
+          return true;
+      return false;
+    };
+    return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
+           try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
+           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
+  };
+  auto run_round = [&](bool small_components, bool replace = false) {
     std::vector<std::optional<Matrix>> leaves(n);
     std::vector<Vector> row_loglik(n);
     for (size_t i = 0; i < n; ++i) {
@@ -255,6 +311,7 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
         leaves[i] = post.leaves();
         row_loglik[i] = post.row_loglik;
         tried[i].insert(partition_key(*leaves[i]));
+        arrived[i].insert(partition_key(*leaves[i]));
       } catch (const NumericalError&) {
         leaves[i].reset();
       }
@@ -291,7 +348,28 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
                                               donor.spec.K, a + 1, b + 1));
         if (small_components && in_table[i] && grows_into(donor, out.candidates[i]))
           improved |= try_small_component(i, donor.spec.K, *leaves[j], row_loglik[j]);
+        else if (replace && in_table[i] && in_table[j] &&
+                 donor.spec.K + 1 == out.candidates[i].spec.K &&
+                 donor.spec.covariance != out.candidates[i].spec.covariance &&
+                 donor.spec.experts == out.candidates[i].spec.experts &&
+                 donor.spec.gate == out.candidates[i].spec.gate &&
+                 donor.spec.gate_covariance == out.candidates[i].spec.gate_covariance)
+          // In the last rounds, every other structure's K - 1 fit too, with its best window
+          // by gain per response.
+          for (const SmallComponentWindow& w : small_component_windows(
+                   data.y, row_loglik[j], kWindowRows, kCrossWindows, WindowRanking::Gain))
+            if (try_start(i, small_component_start(*leaves[j], w),
+                          fmt::format("the {} K = {} fit with a new component on {} "
+                                      "neighbouring rows of response {}",
+                                      mclust_name(donor.spec.covariance), donor.spec.K, kWindowRows,
+                                      w.column + 1),
+                          /*never_degenerate=*/true)) {
+              improved = true;
+              break;
+            }
       }
+      if (replace && in_table[i] && leaves[i])
+        improved |= try_replace_component(i, *leaves[i], row_loglik[i]);
     }
     return improved;
   };
@@ -299,6 +377,11 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     if (!run_round(false)) break;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true)) break;
+  // Last, replacement starts and the wider windows, in rounds of their own: what the rounds
+  // above reached is kept (a cell only climbs), and these start from there.
+  wide = true;
+  for (int round = 0; round < kSmallComponentRounds; ++round)
+    if (!run_round(true, true)) break;
   FitOptions polish_options = refine_options;
   polish_options.tol = options.tol / 1000.0;
   const EmFitter polisher(polish_options);
