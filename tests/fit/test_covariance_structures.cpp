@@ -231,6 +231,43 @@ TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covarianc
   CHECK(sel.best_candidate().spec.K == ref.at("mclust_choice").at("K").get<Index>());
 }
 
+namespace {
+
+// Runs select on faithful for `model` and `partner` at K - 1 and K (a structure table, the
+// cells select's table moves are run for) and checks `model`'s K cell at its best known value
+// (mclust_table_faithful.json) and proper.
+void check_table_cell_reached(const std::string& model, const char* partner, Index K) {
+  std::ifstream in(std::string(MOEKIT_TESTS_DIR) + "/reference/values/mclust_table_faithful.json");
+  REQUIRE(in);
+  const auto ref = nlohmann::json::parse(in);
+  const auto models = ref.at("models").get<std::vector<std::string>>();
+  const size_t col =
+      static_cast<size_t>(std::find(models.begin(), models.end(), model) - models.begin());
+  const size_t row = static_cast<size_t>(K - 1);
+  const double best = ref.at("bic_best_known").at(row).at(col).get<double>();
+  REQUIRE_FALSE(ref.at("degenerate").at(row).at(col).get<bool>());
+  std::vector<ModelSpec> specs;
+  for (Index k = K - 1; k <= K; ++k)
+    for (const char* m : {model.c_str(), partner}) {
+      ModelSpec spec;
+      spec.K = k;
+      spec.covariance = parse_covariance(m);
+      specs.push_back(spec);
+    }
+  const Selection sel = select_model(specs, faithful(), SelectionOptions{});
+  const auto it = std::find_if(sel.candidates.begin(), sel.candidates.end(), [&](const auto& c) {
+    return c.spec.K == K && mclust_name(c.spec.covariance) == model;
+  });
+  REQUIRE(it != sel.candidates.end());
+  REQUIRE(it->fit);
+  const double ours = -it->fit->bic;
+  CAPTURE(model, K, ours, best, it->fit->init);
+  CHECK(ours >= best - 1e-3);
+  CHECK(it->fit->degenerate.empty());
+}
+
+}  // namespace
+
 // VEI with K = 7: the best known maximum (BIC -2355.903, a component of 3.5 rows of
 // responsibility, checked in R by mclust_table_polish.R) is reached from the K = 6 fit with a
 // new component on a window of neighbouring rows (fit/small_component.hpp). Without that move
@@ -239,62 +276,13 @@ TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covarianc
 // (VII) makes these cells a structure table, the cells the move is run for.
 TEST_CASE("Mclust(faithful)'s BIC table: VEI with K = 7 needs a small-component start",
           "[covariance][reference]") {
-  std::ifstream in(std::string(MOEKIT_TESTS_DIR) + "/reference/values/mclust_table_faithful.json");
-  REQUIRE(in);
-  const auto ref = nlohmann::json::parse(in);
-  const auto models = ref.at("models").get<std::vector<std::string>>();
-  const size_t vei =
-      static_cast<size_t>(std::find(models.begin(), models.end(), "VEI") - models.begin());
-  const double best = ref.at("bic_best_known").at(6).at(vei).get<double>();
-  REQUIRE_FALSE(ref.at("degenerate").at(6).at(vei).get<bool>());
-  std::vector<ModelSpec> specs;
-  for (Index K = 6; K <= 7; ++K)
-    for (const char* m : {"VEI", "VII"}) {
-      ModelSpec spec;
-      spec.K = K;
-      spec.covariance = parse_covariance(m);
-      specs.push_back(spec);
-    }
-  const Selection sel = select_model(specs, faithful(), SelectionOptions{});
-  const auto it = std::find_if(sel.candidates.begin(), sel.candidates.end(), [](const auto& c) {
-    return c.spec.K == 7 && mclust_name(c.spec.covariance) == "VEI";
-  });
-  REQUIRE(it != sel.candidates.end());
-  REQUIRE(it->fit);
-  const double ours = -it->fit->bic;
-  CAPTURE(ours, best, it->fit->init);
-  CHECK(ours >= best - 1e-3);
-  CHECK(it->fit->degenerate.empty());
+  check_table_cell_reached("VEI", "VII", 7);
 }
 
+// EVV with K = 6: select's small-component starts from the K - 1 fit stop at -2382.435; the
+// cell's own fit with its lightest component replaced by a window component reaches the best
+// known value.
 TEST_CASE("Mclust(faithful)'s BIC table: EVV with K = 6 needs a replacement start",
           "[covariance][reference]") {
-  // Select's small-component starts from the K - 1 fit stop at -2382.435; the cell's own fit
-  // with its lightest component replaced by a window component reaches the best known value.
-  std::ifstream in(std::string(MOEKIT_TESTS_DIR) + "/reference/values/mclust_table_faithful.json");
-  REQUIRE(in);
-  const auto ref = nlohmann::json::parse(in);
-  const auto models = ref.at("models").get<std::vector<std::string>>();
-  const size_t evv =
-      static_cast<size_t>(std::find(models.begin(), models.end(), "EVV") - models.begin());
-  const double best = ref.at("bic_best_known").at(5).at(evv).get<double>();
-  REQUIRE_FALSE(ref.at("degenerate").at(5).at(evv).get<bool>());
-  std::vector<ModelSpec> specs;
-  for (Index K = 5; K <= 6; ++K)
-    for (const char* m : {"EVV", "EEV"}) {
-      ModelSpec spec;
-      spec.K = K;
-      spec.covariance = parse_covariance(m);
-      specs.push_back(spec);
-    }
-  const Selection sel = select_model(specs, faithful(), SelectionOptions{});
-  const auto it = std::find_if(sel.candidates.begin(), sel.candidates.end(), [](const auto& c) {
-    return c.spec.K == 6 && mclust_name(c.spec.covariance) == "EVV";
-  });
-  REQUIRE(it != sel.candidates.end());
-  REQUIRE(it->fit);
-  const double ours = -it->fit->bic;
-  CAPTURE(ours, best, it->fit->init);
-  CHECK(ours >= best - 1e-3);
-  CHECK(it->fit->degenerate.empty());
+  check_table_cell_reached("EVV", "EEV", 6);
 }

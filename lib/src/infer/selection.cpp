@@ -247,15 +247,16 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   constexpr Index kWideRows = 12;
   constexpr int kCrossWindows = 1;
   bool wide = false;
-  auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
-                                 const Vector& donor_row_loglik) {
+  // Starts for candidate i from `base` (posteriors of K - 1 components) with a new component
+  // on each window in turn, ranked on `row_loglik`: the gain windows, the log-likelihood
+  // windows, and in the last rounds the wide ones; the first that climbs is kept.
+  // describe(rows, response) names the start.
+  auto try_window_starts = [&](size_t i, const Matrix& base, const Vector& row_loglik,
+                               const auto& describe) {
     auto try_windows = [&](WindowRanking ranking, int count, Index rows) {
       for (const SmallComponentWindow& w :
-           small_component_windows(data.y, donor_row_loglik, rows, count, ranking))
-        if (try_start(i, small_component_start(donor_leaves, w),
-                      fmt::format("the K = {} fit with a new component on {} neighbouring rows "
-                                  "of response {}",
-                                  donor_K, rows, w.column + 1),
+           small_component_windows(data.y, row_loglik, rows, count, ranking))
+        if (try_start(i, small_component_start(base, w), describe(rows, w.column + 1),
                       /*never_degenerate=*/true))
           return true;
       return false;
@@ -263,6 +264,15 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
            try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
            (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
+  };
+  auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
+                                 const Vector& donor_row_loglik) {
+    return try_window_starts(i, donor_leaves, donor_row_loglik, [&](Index rows, Index response) {
+      return fmt::format(
+          "the K = {} fit with a new component on {} neighbouring rows of "
+          "response {}",
+          donor_K, rows, response);
+    });
   };
   // Replacement starts (after the small-component rounds stop) for candidate i from its own
   // fit: its lightest component taken out (its rows' responsibilities renormalised over the
@@ -285,20 +295,12 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       else
         rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
     }
-    auto try_windows = [&](WindowRanking ranking, int count, Index rows) {
-      for (const SmallComponentWindow& w :
-           small_component_windows(data.y, own_row_loglik, rows, count, ranking))
-        if (try_start(i, small_component_start(rest, w),
-                      fmt::format("its own fit with component {} replaced by a new component on "
-                                  "{} neighbouring rows of response {}",
-                                  drop + 1, rows, w.column + 1),
-                      /*never_degenerate=*/true))
-          return true;
-      return false;
-    };
-    return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
-           try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
-           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
+    return try_window_starts(i, rest, own_row_loglik, [&](Index rows, Index response) {
+      return fmt::format(
+          "its own fit with component {} replaced by a new component on {} "
+          "neighbouring rows of response {}",
+          drop + 1, rows, response);
+    });
   };
   auto run_round = [&](bool small_components, bool replace = false) {
     std::vector<std::optional<Matrix>> leaves(n);
