@@ -69,7 +69,7 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
         ldzt = kLanes;
       }
       kernels::gate_log_weights<kLanes>(P.gate, zt, ldzt, gate);
-      Lanes m;
+      Lanes m = {};  // set from a[0] at k = 0 (K >= 1)
       for (int k = 0; k < K; ++k) {
         a[k] = kernels::load_lanes(gate + k * kLanes) +
                kernels::gaussian_log_density_tile<Q, Diagonal>(P.experts, k, y);
