@@ -120,14 +120,10 @@ Breakpoint select_reaching_blocks(Index n, BlockBreakpoints& blocks, double targ
       for (const Breakpoint& c : blocks[static_cast<size_t>(begin / kBlockRows)])
         if (before(c, pivot)) acc += c.weight;
     });
-    bool keep_left = true;
-    if (left >= target) {
-      keep_left = true;
-    } else if (left + pivot.weight >= target) {
-      return pivot;
-    } else {
+    const bool keep_left = left >= target;
+    if (!keep_left) {
+      if (left + pivot.weight >= target) return pivot;
       target -= left + pivot.weight;
-      keep_left = false;
     }
     for_blocks(n, [&](Index, Index begin, Index) {
       auto& c = blocks[static_cast<size_t>(begin / kBlockRows)];
