@@ -71,9 +71,12 @@ namespace {
 // has moved into a new basin has not tried them there), keeping the better maximum, in rounds
 // (at most 12) until no fit improves; starts with a most probable partition the candidate has
 // run before are skipped. A structure whose own starts miss a basin that a neighbouring
-// structure finds then reaches it (on faithful, most cells with K >= 3). When no fit improves,
-// the rounds go on (at most 12 more) with small-component starts added for the cells of a
-// structure table: the structure's K - 1 fit with a new component on a window of rows that lie
+// structure finds then reaches it (on faithful, most cells with K >= 3). In these first rounds
+// the cells of a structure table also start from every other structure's K - 1 fit with each
+// component split and K + 1 fit with its six most overlapping pairs merged (faithful's VVE cells
+// at K >= 6 reach their best known maxima only through VVV's and other structures' fits). When no
+// fit improves, the rounds go on (at most 12 more) with small-component starts added for the cells
+// of a structure table: the structure's K - 1 fit with a new component on a window of rows that lie
 // together in one response's order and that it explains poorly (fit/small_component.hpp),
 // which neither a split nor a merge makes. When these stop improving too, rounds (at most 12)
 // add replacement starts (each cell's own fit with its lightest component moved onto a window),
@@ -151,6 +154,14 @@ bool grows_into(const SelectionCandidate& small, const SelectionCandidate& big) 
   return small.spec.tree.empty() && big.spec.tree.empty() && small.spec.K + 1 == big.spec.K &&
          small.spec.covariance == big.spec.covariance && small.spec.experts == big.spec.experts &&
          small.spec.gate == big.spec.gate && small.spec.gate_covariance == big.spec.gate_covariance;
+}
+
+// Another structure's fit with one component fewer or one more, of the same experts and gate.
+bool neighbours_across_structures(const SelectionCandidate& donor, const SelectionCandidate& c) {
+  return donor.spec.tree.empty() && c.spec.tree.empty() &&
+         donor.spec.covariance != c.spec.covariance && donor.spec.experts == c.spec.experts &&
+         donor.spec.gate == c.spec.gate && donor.spec.gate_covariance == c.spec.gate_covariance &&
+         (donor.spec.K + 1 == c.spec.K || donor.spec.K == c.spec.K + 1);
 }
 
 void seed_across_structures(Selection& out, const Dataset& data, const FitOptions& options) {
@@ -247,6 +258,10 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   constexpr Index kWideRows = 12;
   constexpr int kCrossWindows = 1;
   bool wide = false;
+  // In the first rounds (`cross`), the cells of a structure table also start from every other
+  // structure's K - 1 fit with each component split and K + 1 fit with its kMergePairs most
+  // overlapping pairs merged.
+  bool cross = true;
   // Starts for candidate i from `base` (posteriors of K - 1 components) with a new component
   // on each window in turn, ranked on `row_loglik`: the gain windows, the log-likelihood
   // windows, and in the last rounds the wide ones; the first that climbs is kept.
@@ -372,11 +387,30 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
       }
       if (replace && in_table[i] && leaves[i])
         improved |= try_replace_component(i, *leaves[i], row_loglik[i]);
+      if (cross && in_table[i])
+        for (size_t j = 0; j < n; ++j) {
+          const SelectionCandidate& donor = out.candidates[j];
+          if (!leaves[j] || !in_table[j] || !neighbours_across_structures(donor, out.candidates[i]))
+            continue;
+          const std::string structure = mclust_name(donor.spec.covariance);
+          if (donor.spec.K + 1 == out.candidates[i].spec.K)
+            for (Index k = 0; k < donor.spec.K; ++k)
+              improved |= try_start(i, split_component(*donor.model, data, *leaves[j], k),
+                                    fmt::format("the {} K = {} fit with component {} split",
+                                                structure, donor.spec.K, k + 1));
+          else
+            for (const auto& [a, b] : merge_pairs(*leaves[j], kMergePairs))
+              improved |=
+                  try_start(i, merge_components(*leaves[j], a, b),
+                            fmt::format("the {} K = {} fit with components {} and {} merged",
+                                        structure, donor.spec.K, a + 1, b + 1));
+        }
     }
     return improved;
   };
   for (int round = 0; round < kMaxRounds; ++round)
     if (!run_round(false)) break;
+  cross = false;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true)) break;
   // Last, replacement starts and the wider windows, in rounds of their own: what the rounds
