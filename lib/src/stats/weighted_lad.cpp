@@ -88,8 +88,10 @@ T reduce_row_blocks(Index n, const T& zero, Body body) {
 
 // The breakpoints of a line search kept per row block (block b's in row order), so that the
 // passes over them run on the threads; their concatenation in block order is the serial
-// pass's list.
-using BlockBreakpoints = std::vector<std::vector<Breakpoint>>;
+// pass's list. Each block's list heads a cache line of its own: the pass that fills them
+// writes a list's end pointer at every row, and lists of neighbouring blocks on one line made
+// the two threads' passes pull that line back and forth.
+using BlockBreakpoints = std::vector<BlockPartial<std::vector<Breakpoint>>>;
 
 // select_reaching over the union of the blocks' breakpoints: quickselect whose counting and
 // partitioning passes run per block (on the threads for many rows), the pivot the median of
@@ -101,23 +103,23 @@ Breakpoint select_reaching_blocks(Index n, BlockBreakpoints& blocks, double targ
   std::vector<size_t> start(blocks.size() + 1);
   std::vector<Breakpoint> v;
   for (;;) {
-    for (size_t b = 0; b < blocks.size(); ++b) start[b + 1] = start[b] + blocks[b].size();
+    for (size_t b = 0; b < blocks.size(); ++b) start[b + 1] = start[b] + blocks[b].value.size();
     const size_t total = start.back();
     if (total <= kGathered) {
       v.clear();
-      for (const auto& c : blocks) v.insert(v.end(), c.begin(), c.end());
+      for (const auto& c : blocks) v.insert(v.end(), c.value.begin(), c.value.end());
       return select_reaching(v, 0, v.size(), target);
     }
     v.clear();
     for (size_t j = 0, b = 0; j < kSample; ++j) {
       const size_t g = (2 * j + 1) * total / (2 * kSample);
       while (start[b + 1] <= g) ++b;
-      v.push_back(blocks[b][g - start[b]]);
+      v.push_back(blocks[b].value[g - start[b]]);
     }
     std::nth_element(v.begin(), v.begin() + kSample / 2, v.end(), before);
     const Breakpoint pivot = v[kSample / 2];
     const double left = reduce_row_blocks(n, 0.0, [&](Index begin, Index, double& acc) {
-      for (const Breakpoint& c : blocks[static_cast<size_t>(begin / kBlockRows)])
+      for (const Breakpoint& c : blocks[static_cast<size_t>(begin / kBlockRows)].value)
         if (before(c, pivot)) acc += c.weight;
     });
     const bool keep_left = left >= target;
@@ -126,7 +128,7 @@ Breakpoint select_reaching_blocks(Index n, BlockBreakpoints& blocks, double targ
       target -= left + pivot.weight;
     }
     for_blocks(n, [&](Index, Index begin, Index) {
-      auto& c = blocks[static_cast<size_t>(begin / kBlockRows)];
+      auto& c = blocks[static_cast<size_t>(begin / kBlockRows)].value;
       c.erase(std::remove_if(c.begin(), c.end(),
                              [&](const Breakpoint& a) {
                                return keep_left ? !before(a, pivot) : !before(pivot, a);
@@ -139,11 +141,9 @@ Breakpoint select_reaching_blocks(Index n, BlockBreakpoints& blocks, double targ
 // Sums over the rows at b, in block order.
 struct ResidualSums {
   Vector v;        // sum over nonbasic rows of w_i sign(e_i) x_i (0 where e_i = 0)
-  Vector vabs;     // sum_i w_i |x_i|: the scale of v's rounding error
   double f = 0.0;  // sum_i w_i |e_i|
   ResidualSums& operator+=(const ResidualSums& o) {
     v += o.v;
-    vabs += o.vabs;
     f += o.f;
     return *this;
   }
@@ -160,7 +160,7 @@ ResidualSums residual_pass(const ConstMatrixRef& x,
   const Index p = x.cols();
   const Vector babs = b.cwiseAbs();
   return reduce_row_blocks(
-      x.rows(), ResidualSums{Vector::Zero(p), Vector::Zero(p), 0.0},
+      x.rows(), ResidualSums{Vector::Zero(p), 0.0},
       [&](Index begin, Index size, ResidualSums& acc) {
         const auto xb = x.middleRows(begin, size);
         auto eb = e.segment(begin, size);
@@ -175,7 +175,6 @@ ResidualSums residual_pass(const ConstMatrixRef& x,
           acc.f += wi * std::abs(eb(i));
         }
         acc.v.noalias() += xb.transpose() * ws;
-        acc.vabs.noalias() += xb.cwiseAbs().transpose() * w.segment(begin, size);
       });
 }
 
@@ -238,6 +237,12 @@ bool weighted_lad(const ConstMatrixRef& x,
   std::vector<Breakpoint> cand;
   cand.reserve(static_cast<size_t>(n));
   BlockBreakpoints line(static_cast<size_t>(num_blocks(n)));
+  // sum_i w_i |x_i|, the scale of the rounding error of ResidualSums::v: the same at every
+  // vertex, so summed once.
+  const Vector vabs =
+      reduce_row_blocks(n, Vector(Vector::Zero(p)), [&](Index begin, Index size, Vector& acc) {
+        acc.noalias() += x.middleRows(begin, size).cwiseAbs().transpose() * w.segment(begin, size);
+      });
 
   Matrix XB(p, p);
   Vector yB(p);
@@ -254,7 +259,10 @@ bool weighted_lad(const ConstMatrixRef& x,
   ResidualSums s;
 
   // Warm start: the vertex through basis0 (the previous M-step's), when it is one and is no
-  // worse than b0.
+  // worse than b0 beyond the rounding of f. b0 is usually that vertex itself, and f summed by
+  // residual_pass (rows on the fit set to 0) and by weighted_lad_objective differ in the last
+  // bits: compared exactly, a third of the M-steps of bench_robust's Laplace benchmark were
+  // refused and began again with p serial line searches.
   bool started = false;
   if (static_cast<Index>(basis0.size()) == p) {
     bool valid = true;
@@ -269,7 +277,7 @@ bool weighted_lad(const ConstMatrixRef& x,
     if (valid && factor()) {
       b = lu.solve(yB);
       s = residual_pass(x, y, w, b, basic, e);
-      started = s.f <= weighted_lad_objective(x, y, w, b0);
+      started = s.f <= weighted_lad_objective(x, y, w, b0) * (1.0 + 1e-12);
     }
     if (!started) {
       for (const Index i : B) basic[static_cast<size_t>(i)] = 0;
@@ -345,7 +353,7 @@ bool weighted_lad(const ConstMatrixRef& x,
       const Vector& tied = ties.tied;
       general_tie = ties.general;
       const Vector g = Binv.transpose() * s.v;
-      const Vector gabs = Binv.cwiseAbs().transpose() * s.vabs;
+      const Vector gabs = Binv.cwiseAbs().transpose() * vabs;
       std::vector<std::pair<double, Index>> gains;
       for (Index j = 0; j < p; ++j) {
         const double gain = std::abs(g(j)) - w(B[static_cast<size_t>(j)]) - tied(j);
@@ -365,7 +373,7 @@ bool weighted_lad(const ConstMatrixRef& x,
         // t = 0, on the left), rising by 2 w_i |z_i| at each positive breakpoint.
         // Per row block on the threads; the slope's changes summed in block order.
         const double change = reduce_row_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
-          auto& c = line[static_cast<size_t>(begin / kBlockRows)];
+          auto& c = line[static_cast<size_t>(begin / kBlockRows)].value;
           c.clear();
           for (Index i = begin; i < begin + size; ++i) {
             if (z(i) == 0.0 || w(i) == 0.0) continue;
@@ -380,7 +388,7 @@ bool weighted_lad(const ConstMatrixRef& x,
         });
         const double slope = w(static_cast<Index>(leaving)) + change;
         bool any = false;
-        for (const auto& c : line) any = any || !c.empty();
+        for (const auto& c : line) any = any || !c.value.empty();
         if (!(slope < 0.0) || !any) continue;  // no descent (rounding)
         const Breakpoint k = select_reaching_blocks(n, line, -0.5 * slope);
         const std::vector<Index> B_before = B;
@@ -472,6 +480,7 @@ bool weighted_lad(const ConstMatrixRef& x,
   out.objective = s.f;
   out.pivots = pivots;
   out.optimal = optimal;
+  out.warm = started;
   return true;
 }
 

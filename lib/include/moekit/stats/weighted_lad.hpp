@@ -42,15 +42,16 @@ struct WeightedLad {
   double objective = 0.0;    // f(b), summed in block order
   int pivots = 0;            // simplex steps after the start
   bool optimal = false;      // the subgradient condition holds (false: stopped at max_pivots)
+  bool warm = false;         // started from basis0's vertex (not from b0 by line searches)
 };
 
 // Minimises sum_i w_i |y_i - x_i'b| from the start b0 (any p-vector; the objective at the
 // result is never larger than at b0), or from the vertex through the rows basis0 (e.g. the
 // previous M-step's WeightedLad::basis) when those are p weighted rows with independent
-// x_i whose vertex is no worse than b0. Rows with w_i = 0 are ignored. Returns false (out
-// untouched) when the rows with positive weight do not span R^p (a rank-deficient design
-// or too few weighted rows), where the minimiser is not unique. Throws Error on a negative
-// or non-finite weight or mismatched shapes.
+// x_i whose vertex is no worse than b0 (within the rounding of f). Rows with w_i = 0 are ignored.
+// Returns false (out untouched) when the rows with positive weight do not span R^p (a
+// rank-deficient design or too few weighted rows), where the minimiser is not unique. Throws Error
+// on a negative or non-finite weight or mismatched shapes.
 bool weighted_lad(const ConstMatrixRef& x,
                   const ConstVectorRef& y,
                   const ConstVectorRef& w,
