@@ -52,12 +52,7 @@ MStepReport GaussianExperts::fit(const ConstMatrixRef&,
   const Index K = components(), q = response_dim();
   if (cov_.dim() != q || resp.cols() != K) throw Error("GaussianExperts::fit: shape mismatch");
   // Reference scale for the collapse test: the variance of each response.
-  {
-    const RowVector mean = y.colwise().mean();
-    cov_.set_reference_variance(((y.rowwise() - mean).array().square().colwise().sum() /
-                                 static_cast<double>(std::max<Index>(1, y.rows() - 1)))
-                                    .transpose());
-  }
+  cov_.set_reference_variance(response_variance(y));
   // Means: M = R' Y / N (McLachlan & Peel 2000, eq. 3.4), summed in block order.
   struct Acc {
     Matrix RY;

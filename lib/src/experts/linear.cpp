@@ -2,6 +2,7 @@
 
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
+#include "moekit/stats/gaussian_moments.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
@@ -73,11 +74,7 @@ MStepReport LinearExperts::fit(const ConstMatrixRef& x,
   const Index K = components(), q = response_dim();
   if (x.cols() != p_ || y.cols() != q || resp.cols() != K || x.rows() != y.rows())
     throw Error("LinearExperts::fit: shape mismatch");
-  const RowVector ymean = y.colwise().mean();
-  const Vector yvar = ((y.rowwise() - ymean).array().square().colwise().sum() /
-                       static_cast<double>(std::max<Index>(1, y.rows() - 1)))
-                          .transpose();
-  cov_.set_reference_variance(yvar);
+  cov_.set_reference_variance(response_variance(y));
   MStepReport report;
   std::vector<Matrix> grams(static_cast<size_t>(K)), xty(static_cast<size_t>(K));
   Vector N(K);

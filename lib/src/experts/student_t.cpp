@@ -4,6 +4,7 @@
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 #include "moekit/kernels/lanes.hpp"
+#include "moekit/stats/gaussian_moments.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
@@ -203,10 +204,7 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
   // (core/process_sums.hpp): the weighted least squares, the scatter, the masses and the
   // sums that nu's 1-D root finds take.
   if (!rows_are_shared()) {
-    const RowVector mean = y.colwise().mean();
-    cov_.set_reference_variance(((y.rowwise() - mean).array().square().colwise().sum() /
-                                 static_cast<double>(std::max<Index>(1, n - 1)))
-                                    .transpose());
+    cov_.set_reference_variance(response_variance(y));
   } else {
     const double all = summed_over_processes(static_cast<double>(n));
     RowVector mean = y.colwise().sum();
@@ -220,7 +218,9 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
   MStepReport report;
   std::vector<Matrix> scatter(static_cast<size_t>(K), Matrix::Zero(q, q));
   std::vector<Index> no_fit;  // N_k < 1 or a singular weighted design
-  Vector N = resp.colwise().sum().transpose();
+  Vector N = reduce_blocks(n, Vector(Vector::Zero(K)), [&](Index begin, Index size, Vector& acc) {
+    acc += resp.middleRows(begin, size).colwise().sum().transpose();
+  });
   sum_over_processes(N.data(), K);
   Vector mean_log_u_minus_u = Vector::Zero(K);
   const std::vector<Matrix> old_coef = coef_;
@@ -234,12 +234,20 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
       no_fit.push_back(k);
       continue;
     }
-    Vector w = r;
-    if (!fresh_) {
+    Vector w;
+    if (fresh_) {
+      w = r;
+    } else {
+      // delta, then u and w in place, in one pass per row block.
       Vector& u = w;
-      mahalanobis_rows(k, x, y, u);  // delta, then u and w in place
+      u.resize(n);
+      const Matrix& B = coef_[static_cast<size_t>(k)];
       const double nu = nu_(k);
       const double sum = reduce_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
+        thread_local Matrix e;
+        e.resize(size, q);
+        e.noalias() = y.middleRows(begin, size) - x.middleRows(begin, size) * B;
+        cov_.mahalanobis(k, e, u.segment(begin, size));
         auto ub = u.segment(begin, size).array();
         ub = (nu + qd) / (nu + ub);
         thread_local Eigen::ArrayXd log_u;
