@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 namespace moekit {
@@ -53,13 +54,6 @@ Breakpoint select_reaching(std::vector<Breakpoint>& c, size_t lo, size_t hi, dou
   return c[lo < hi ? lo : lo - 1];
 }
 
-// The minimiser of f along the line over all breakpoints: their lower weighted median.
-Breakpoint lower_weighted_median(std::vector<Breakpoint>& c) {
-  double total = 0.0;
-  for (const Breakpoint& e : c) total += e.weight;
-  return select_reaching(c, 0, c.size(), 0.5 * total);
-}
-
 // The row passes run once per pivot, many times per M-step: below kParallelBlocks blocks a
 // parallel region costs more than it saves (threads spin at its barriers), so the blocks run
 // on the calling thread. The blocks and their reduction order are the same either way.
@@ -93,48 +87,90 @@ T reduce_row_blocks(Index n, const T& zero, Body body) {
 // the two threads' passes pull that line back and forth.
 using BlockBreakpoints = std::vector<BlockPartial<std::vector<Breakpoint>>>;
 
-// select_reaching over the union of the blocks' breakpoints: quickselect whose counting and
-// partitioning passes run per block (on the threads for many rows), the pivot the median of
-// 127 evenly spaced breakpoints; the last few thousand are gathered in block order and
-// finished by select_reaching. The pivot's left weight is summed in block order, so the
-// result does not depend on the thread count.
+// select_reaching over the union of the blocks' breakpoints, by rounds of Floyd & Rivest's
+// selection (1975) whose partitioning runs per block (on the threads for many rows): 127
+// evenly spaced breakpoints are sorted, the one at which their running weight, scaled to the
+// remaining breakpoints' weight, reaches the target is located, and the sample's
+// breakpoints kBand places either side of it are the pivots p1 <= p2. One pass per round
+// partitions each block's remaining range into before p1, p1..p2 and after p2 and sums the
+// three parts' weights; the part where the running weight reaches the target is kept (most
+// often the middle one: about 2 kBand / 127 of the breakpoints). The last few thousand are
+// gathered in block order and finished by select_reaching. The weights are summed in block
+// order, so the result does not depend on the thread count.
 Breakpoint select_reaching_blocks(Index n, BlockBreakpoints& blocks, double target) {
-  constexpr size_t kGathered = 4096, kSample = 127;
-  std::vector<size_t> start(blocks.size() + 1);
+  constexpr size_t kGathered = 4096, kSample = 127, kBand = 8;
+  struct Part {
+    double left = 0.0, middle = 0.0, right = 0.0;
+    Part& operator+=(const Part& o) {
+      left += o.left;
+      middle += o.middle;
+      right += o.right;
+      return *this;
+    }
+  };
+  const size_t B = blocks.size();
+  // Block b's remaining breakpoints are blocks[b].value[lo[b], hi[b]); split[b] holds the
+  // ends of its three parts after a round's pass.
+  std::vector<size_t> lo(B, 0), hi, start(B + 1);
+  std::vector<std::pair<size_t, size_t>> split(B);
+  hi.reserve(B);
+  for (const auto& c : blocks) hi.push_back(c.value.size());
   std::vector<Breakpoint> v;
+  double remaining = -1.0;  // the remaining breakpoints' weight, once a pass has summed it
   for (;;) {
-    for (size_t b = 0; b < blocks.size(); ++b) start[b + 1] = start[b] + blocks[b].value.size();
+    start[0] = 0;
+    for (size_t b = 0; b < B; ++b) start[b + 1] = start[b] + (hi[b] - lo[b]);
     const size_t total = start.back();
     if (total <= kGathered) {
       v.clear();
-      for (const auto& c : blocks) v.insert(v.end(), c.value.begin(), c.value.end());
+      for (size_t b = 0; b < B; ++b)
+        for (size_t i = lo[b]; i < hi[b]; ++i) v.push_back(blocks[b].value[i]);
       return select_reaching(v, 0, v.size(), target);
     }
     v.clear();
     for (size_t j = 0, b = 0; j < kSample; ++j) {
       const size_t g = (2 * j + 1) * total / (2 * kSample);
       while (start[b + 1] <= g) ++b;
-      v.push_back(blocks[b].value[g - start[b]]);
+      v.push_back(blocks[b].value[lo[b] + g - start[b]]);
     }
-    std::nth_element(v.begin(), v.begin() + kSample / 2, v.end(), before);
-    const Breakpoint pivot = v[kSample / 2];
-    const double left = reduce_row_blocks(n, 0.0, [&](Index begin, Index, double& acc) {
-      for (const Breakpoint& c : blocks[static_cast<size_t>(begin / kBlockRows)].value)
-        if (before(c, pivot)) acc += c.weight;
+    std::sort(v.begin(), v.end(), before);
+    double sample_weight = 0.0;
+    for (const Breakpoint& a : v) sample_weight += a.weight;
+    // The first round estimates the remaining weight from the sample.
+    const double scale = (remaining >= 0.0 ? remaining
+                                           : sample_weight * static_cast<double>(total) /
+                                                 static_cast<double>(kSample)) /
+                         std::max(sample_weight, std::numeric_limits<double>::min());
+    size_t at = 0;
+    for (double run = v[0].weight * scale; at + 1 < kSample && run < target;)
+      run += v[++at].weight * scale;
+    const Breakpoint p1 = v[at > kBand ? at - kBand : 0];
+    const Breakpoint p2 = v[std::min(at + kBand, kSample - 1)];
+    const Part part = reduce_row_blocks(n, Part{}, [&](Index begin, Index, Part& acc) {
+      const size_t b = static_cast<size_t>(begin / kBlockRows);
+      auto& c = blocks[b].value;
+      const auto first = c.begin() + static_cast<std::ptrdiff_t>(lo[b]);
+      const auto last = c.begin() + static_cast<std::ptrdiff_t>(hi[b]);
+      const auto m1 =
+          std::partition(first, last, [&](const Breakpoint& a) { return before(a, p1); });
+      const auto m2 = std::partition(m1, last, [&](const Breakpoint& a) { return !before(p2, a); });
+      for (auto it = first; it != m1; ++it) acc.left += it->weight;
+      for (auto it = m1; it != m2; ++it) acc.middle += it->weight;
+      for (auto it = m2; it != last; ++it) acc.right += it->weight;
+      split[b] = {static_cast<size_t>(m1 - c.begin()), static_cast<size_t>(m2 - c.begin())};
     });
-    const bool keep_left = left >= target;
-    if (!keep_left) {
-      if (left + pivot.weight >= target) return pivot;
-      target -= left + pivot.weight;
+    if (part.left >= target) {
+      for (size_t b = 0; b < B; ++b) hi[b] = split[b].first;
+      remaining = part.left;
+    } else if (part.left + part.middle >= target) {
+      target -= part.left;
+      for (size_t b = 0; b < B; ++b) std::tie(lo[b], hi[b]) = split[b];
+      remaining = part.middle;
+    } else {
+      target -= part.left + part.middle;
+      for (size_t b = 0; b < B; ++b) lo[b] = split[b].second;
+      remaining = part.right;
     }
-    for_blocks(n, [&](Index, Index begin, Index) {
-      auto& c = blocks[static_cast<size_t>(begin / kBlockRows)].value;
-      c.erase(std::remove_if(c.begin(), c.end(),
-                             [&](const Breakpoint& a) {
-                               return keep_left ? !before(a, pivot) : !before(pivot, a);
-                             }),
-              c.end());
-    });
   }
 }
 
@@ -178,30 +214,36 @@ ResidualSums residual_pass(const ConstMatrixRef& x,
       });
 }
 
-// z = X d, 0 on basic rows and where it is rounding noise (|z_i| <= 64 eps sum_j |x_ij d_j|).
-void direction_pass(const ConstMatrixRef& x,
+// z = X d on the rows of one block, 0 on basic rows and where it is rounding noise
+// (|z_i| <= 64 eps sum_j |x_ij d_j|).
+void direction_rows(const ConstMatrixRef& x,
                     const Vector& d,
+                    const Vector& dabs,
                     const std::vector<char>& basic,
-                    Vector& z) {
-  const Vector dabs = d.cwiseAbs();
-  for_blocks(x.rows(), [&](Index, Index begin, Index size) {
-    const auto xb = x.middleRows(begin, size);
-    auto zb = z.segment(begin, size);
-    zb.noalias() = xb * d;
-    const Vector noise = 64.0 * kEps * (xb.cwiseAbs() * dabs);
-    for (Index i = 0; i < size; ++i)
-      if (basic[static_cast<size_t>(begin + i)] || std::abs(zb(i)) <= noise(i)) zb(i) = 0.0;
-  });
+                    Vector& z,
+                    Index begin,
+                    Index size) {
+  const auto xb = x.middleRows(begin, size);
+  auto zb = z.segment(begin, size);
+  zb.noalias() = xb * d;
+  const Vector noise = 64.0 * kEps * (xb.cwiseAbs() * dabs);
+  for (Index i = 0; i < size; ++i)
+    if (basic[static_cast<size_t>(begin + i)] || std::abs(zb(i)) <= noise(i)) zb(i) = 0.0;
 }
 
-// Breakpoints e_i / z_i (weights w_i |z_i|) of the weighted rows that move along z.
-void breakpoints(const ConstVectorRef& w,
-                 const Vector& e,
-                 const Vector& z,
-                 std::vector<Breakpoint>& out) {
-  out.clear();
-  for (Index i = 0; i < e.size(); ++i)
-    if (z(i) != 0.0 && w(i) > 0.0) out.push_back({e(i) / z(i), w(i) * std::abs(z(i)), i});
+// A block's breakpoint list, emptied, with room for the block's rows (one allocation per
+// solve rather than a list grown row by row on every pass).
+std::vector<Breakpoint>& block_list(BlockBreakpoints& line, Index begin, Index size) {
+  auto& c = line[static_cast<size_t>(begin / kBlockRows)].value;
+  c.clear();
+  if (c.capacity() < static_cast<size_t>(size)) c.reserve(static_cast<size_t>(size));
+  return c;
+}
+
+bool any_breakpoint(const BlockBreakpoints& line) {
+  for (const auto& c : line)
+    if (!c.value.empty()) return true;
+  return false;
 }
 
 }  // namespace
@@ -226,16 +268,15 @@ bool weighted_lad(const ConstMatrixRef& x,
   const Index n = x.rows(), p = x.cols();
   if (p < 1 || y.size() != n || w.size() != n || b0.size() != p)
     throw Error("weighted_lad: shape mismatch");
-  for (Index i = 0; i < n; ++i)
-    if (!(w(i) >= 0.0) || !std::isfinite(w(i)))
-      throw Error(
-          fmt::format("weighted_lad: weight {} of row {} is negative or not finite", w(i), i + 1));
+  if (!((w.array() >= 0.0).all() && w.allFinite()))
+    for (Index i = 0; i < n; ++i)
+      if (!(w(i) >= 0.0) || !std::isfinite(w(i)))
+        throw Error(fmt::format("weighted_lad: weight {} of row {} is negative or not finite", w(i),
+                                i + 1));
 
   std::vector<char> basic(static_cast<size_t>(n), 0);
   std::vector<Index> B;
   Vector b = b0, e(n), z(n);
-  std::vector<Breakpoint> cand;
-  cand.reserve(static_cast<size_t>(n));
   BlockBreakpoints line(static_cast<size_t>(num_blocks(n)));
   // sum_i w_i |x_i|, the scale of the rounding error of ResidualSums::v: the same at every
   // vertex, so summed once.
@@ -303,10 +344,20 @@ bool weighted_lad(const ConstMatrixRef& x,
       }
       Vector d = N * (N.transpose() * at_b.v);
       if (!(d.norm() > 1e-12 * at_b.v.norm())) d = N.col(0);
-      direction_pass(x, d, basic, z);
-      breakpoints(w, e, z, cand);
-      if (cand.empty()) return false;  // no weighted row off the span: rank deficient
-      const Breakpoint k = lower_weighted_median(cand);
+      // The breakpoints e_i / z_i (weights w_i |z_i|) of the weighted rows that move along d,
+      // per row block on the threads; the line's minimum is their lower weighted median.
+      const Vector dabs = d.cwiseAbs();
+      const double total = reduce_row_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
+        direction_rows(x, d, dabs, basic, z, begin, size);
+        auto& c = block_list(line, begin, size);
+        for (Index i = begin; i < begin + size; ++i)
+          if (z(i) != 0.0 && w(i) > 0.0) {
+            c.push_back({e(i) / z(i), w(i) * std::abs(z(i)), i});
+            acc += c.back().weight;
+          }
+      });
+      if (!any_breakpoint(line)) return false;  // no weighted row off the span: rank deficient
+      const Breakpoint k = select_reaching_blocks(n, line, 0.5 * total);
       b += k.t * d;
       basic[static_cast<size_t>(k.row)] = 1;
       B.push_back(k.row);
@@ -368,13 +419,14 @@ bool weighted_lad(const ConstMatrixRef& x,
         const size_t leaving = static_cast<size_t>(B[static_cast<size_t>(j)]);
         const double sigma = g(j) > 0 ? 1.0 : -1.0;
         const Vector d = sigma * Binv.col(j);
-        direction_pass(x, d, basic, z);
+        const Vector dabs = d.cwiseAbs();
         // f along b + t d for t > 0: slope W(t_i <= 0) - W(t_i > 0) at 0+ (the leaving row,
         // t = 0, on the left), rising by 2 w_i |z_i| at each positive breakpoint.
-        // Per row block on the threads; the slope's changes summed in block order.
+        // Per row block on the threads, z = X d with them; the slope's changes summed in block
+        // order.
         const double change = reduce_row_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
-          auto& c = line[static_cast<size_t>(begin / kBlockRows)].value;
-          c.clear();
+          direction_rows(x, d, dabs, basic, z, begin, size);
+          auto& c = block_list(line, begin, size);
           for (Index i = begin; i < begin + size; ++i) {
             if (z(i) == 0.0 || w(i) == 0.0) continue;
             const double t = e(i) / z(i), wi = w(i) * std::abs(z(i));
@@ -387,9 +439,7 @@ bool weighted_lad(const ConstMatrixRef& x,
           }
         });
         const double slope = w(static_cast<Index>(leaving)) + change;
-        bool any = false;
-        for (const auto& c : line) any = any || !c.value.empty();
-        if (!(slope < 0.0) || !any) continue;  // no descent (rounding)
+        if (!(slope < 0.0) || !any_breakpoint(line)) continue;  // no descent (rounding)
         const Breakpoint k = select_reaching_blocks(n, line, -0.5 * slope);
         const std::vector<Index> B_before = B;
         basic[leaving] = 0;
