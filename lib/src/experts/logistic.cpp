@@ -1,5 +1,6 @@
 #include "moekit/experts/logistic.hpp"
 
+#include "moekit/core/column_variances.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
@@ -67,26 +68,8 @@ Matrix LogisticExperts::targets(const ConstMatrixRef& y, const ConstVectorRef& r
 }
 
 Vector LogisticExperts::column_sd(const ConstMatrixRef& x) const {
-  // Over all the rows when processes share them (core/process_sums.hpp): two passes, each
-  // summed per row block in block order (the same bits for any thread count).
-  const Vector zero = Vector::Zero(p_);
-  Vector sum = reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Vector& acc) {
-    acc += x.middleRows(begin, size).colwise().sum().transpose();
-  });
-  sum_over_processes(sum.data(), p_);
-  const double n = summed_over_processes(static_cast<double>(x.rows()));
-  const Vector mean = sum / n;
-  Vector squares = reduce_blocks(x.rows(), zero, [&](Index begin, Index size, Vector& acc) {
-    acc += (x.middleRows(begin, size).rowwise() - mean.transpose())
-               .array()
-               .square()
-               .colwise()
-               .sum()
-               .matrix()
-               .transpose();
-  });
-  sum_over_processes(squares.data(), p_);
-  return (squares / std::max(1.0, n - 1.0)).cwiseSqrt();
+  // Over all the rows when processes share them (core/process_sums.hpp).
+  return column_variances(x, /*over_processes=*/true).cwiseSqrt();
 }
 
 MStepReport LogisticExperts::fit(const ConstMatrixRef& x,

@@ -1,10 +1,10 @@
 #include "moekit/experts/student_t.hpp"
 
+#include "moekit/core/column_variances.hpp"
 #include "moekit/core/error.hpp"
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 #include "moekit/kernels/lanes.hpp"
-#include "moekit/stats/gaussian_moments.hpp"
 #include "moekit/stats/weighted_least_squares.hpp"
 
 #include <fmt/format.h>
@@ -203,17 +203,7 @@ MStepReport StudentTExperts::fit(const ConstMatrixRef& x,
   // Every sum over the rows below is summed over the processes that share them
   // (core/process_sums.hpp): the weighted least squares, the scatter, the masses and the
   // sums that nu's 1-D root finds take.
-  if (!rows_are_shared()) {
-    cov_.set_reference_variance(response_variance(y));
-  } else {
-    const double all = summed_over_processes(static_cast<double>(n));
-    RowVector mean = y.colwise().sum();
-    sum_over_processes(mean.data(), q);
-    mean /= all;
-    RowVector squares = (y.rowwise() - mean).array().square().colwise().sum();
-    sum_over_processes(squares.data(), q);
-    cov_.set_reference_variance((squares / std::max(1.0, all - 1.0)).transpose());
-  }
+  cov_.set_reference_variance(column_variances(y, /*over_processes=*/true));
   const double qd = static_cast<double>(q);
   MStepReport report;
   std::vector<Matrix> scatter(static_cast<size_t>(K), Matrix::Zero(q, q));

@@ -1,7 +1,7 @@
 #include "moekit/stats/gaussian_moments.hpp"
 
+#include "moekit/core/column_variances.hpp"
 #include "moekit/core/error.hpp"
-#include "moekit/core/parallel.hpp"
 
 #include <algorithm>
 
@@ -32,27 +32,9 @@ GaussianMoments GaussianMoments::unpack(const kernels::MomentLayout& layout,
 }
 
 Vector response_variance(const ConstMatrixRef& y) {
-  const Index n = y.rows(), q = y.cols();
-  if (n < 2) return Vector::Zero(q);
-  // Two passes (the mean, then the squares about it), each per row block on the threads and
-  // summed in block order: the experts' M-steps call this every iteration, and as a serial
-  // pass it was a tenth of a t-expert iteration on two threads.
-  const Vector mean = reduce_blocks(n, Vector(Vector::Zero(q)),
-                                    [&](Index begin, Index size, Vector& acc) {
-                                      acc += y.middleRows(begin, size).colwise().sum().transpose();
-                                    }) /
-                      static_cast<double>(n);
-  return reduce_blocks(n, Vector(Vector::Zero(q)),
-                       [&](Index begin, Index size, Vector& acc) {
-                         acc += (y.middleRows(begin, size).rowwise() - mean.transpose())
-                                    .array()
-                                    .square()
-                                    .colwise()
-                                    .sum()
-                                    .matrix()
-                                    .transpose();
-                       }) /
-         static_cast<double>(n - 1);
+  // Per row block on the threads: the experts' M-steps call this every iteration, and as a
+  // serial pass it was a tenth of a t-expert iteration on two threads.
+  return column_variances(y, /*over_processes=*/false);
 }
 
 GaussianMoments tiled_gaussian_moments(const kernels::GaussianRegressionPack<double>& pack,
