@@ -3,8 +3,6 @@
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/process_sums.hpp"
 
-#include <algorithm>
-
 namespace moekit {
 
 Vector column_variances(const ConstMatrixRef& a, bool over_processes) {

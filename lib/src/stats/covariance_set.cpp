@@ -248,7 +248,7 @@ void CovarianceSet::mahalanobis(Index k, const ConstMatrixRef& e, VectorRef out)
   if (q_ <= 16) {
     // Forward substitution a column at a time, L z_i = e_i for all rows at once: for the few
     // responses of a regression a triangular solve on the transposed block spent most of its
-    // time packing (a third of a t-expert iteration with one response).
+    // time packing (a fifth of a t-expert iteration with one response and nu fixed).
     thread_local Matrix z;
     z.resize(e.rows(), q_);
     for (Index a = 0; a < q_; ++a) {
