@@ -26,6 +26,7 @@ void EstepBlockSums::reduce(const std::vector<double>& storage,
     variance.resize(0);
     return;
   }
+  if (!response_stats_) return;
   Vector mean = Vector::Zero(q_), m2 = Vector::Zero(q_);
   double count = 0.0;
   for (size_t b = 0; b < blocks; ++b) {

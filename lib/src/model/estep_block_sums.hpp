@@ -22,11 +22,14 @@ namespace moekit {
 
 class EstepBlockSums {
  public:
-  EstepBlockSums(int K, int stats, int q, bool moments)
+  // response_stats: with the moments, also the responses' block means and deviations (false
+  // where the caller already has their variance: GaussianMoments::variance_source).
+  EstepBlockSums(int K, int stats, int q, bool moments, bool response_stats = true)
       : q_(q),
         moments_(moments),
+        response_stats_(moments && response_stats),
         summed_(2 + static_cast<size_t>(K + (moments ? stats : 0))),
-        per_block_(summed_ + (moments ? 2 * static_cast<size_t>(q) : 0)) {}
+        per_block_(summed_ + (response_stats_ ? 2 * static_cast<size_t>(q) : 0)) {}
 
   // Sizes `storage` (kept by the caller between calls: no allocation once it is large
   // enough) to n's blocks, all zero.
@@ -82,7 +85,7 @@ class EstepBlockSums {
     sums[0] = kernels::lane_sum(loglik.sum);
     sums[1] = static_cast<double>(loglik.bad);
     for (size_t s = 0; s + 2 < summed_; ++s) sums[2 + s] = kernels::lane_sum(acc[s]);
-    if (!moments_) return;
+    if (!response_stats_) return;
     double* mean = sums + summed_;
     double* m2 = mean + q_;
     for (int c = 0; c < q_; ++c) {
@@ -93,9 +96,9 @@ class EstepBlockSums {
   }
 
   // The sums of all blocks in block order: total[0] the log-likelihood, total[2 .. 2 + K)
-  // the leaf masses, then the moment statistics; with the moments, `variance` the variance
-  // of each response (n - 1 denominator; 0 for one row). Throws NumericalError naming the
-  // line of the first bad row.
+  // the leaf masses, then the moment statistics; with the moments and the responses' block
+  // statistics, `variance` the variance of each response (n - 1 denominator; 0 for one row;
+  // left as it is without them). Throws NumericalError naming the line of the first bad row.
   void reduce(const std::vector<double>& storage,
               const Dataset& data,
               std::vector<double>& total,
@@ -103,7 +106,7 @@ class EstepBlockSums {
 
  private:
   int q_;
-  bool moments_;
+  bool moments_, response_stats_;
   size_t summed_, per_block_;
 };
 

@@ -43,6 +43,10 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
     const int tiles = static_cast<int>((size + kLanes - 1) / kLanes);
     if (moments) weighted.resize(static_cast<size_t>(tiles) * K);
     acc.assign(static_cast<size_t>(K + (moments ? K * stats : 0)), Lanes{});
+    // Plain pointers: a thread_local's address is not recomputed per tile (in a shared
+    // library that is a call to __tls_get_addr).
+    Lanes* const weighted_out = weighted.data();
+    Lanes* const masses = acc.data();
     Lanes a[kernels::kMaxExperts], y[Q];
     double gate[kernels::kMaxExperts * kLanes];
     EstepBlockSums::Loglik loglik;
@@ -92,9 +96,9 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
       for (int k = 0; k < K; ++k) {
         const Lanes wk = kernels::select(tw.counted, tw.w * a[k], kernels::broadcast(0.0));
         if (moments)
-          weighted[static_cast<size_t>(k) * tiles + t] = wk;
+          weighted_out[static_cast<size_t>(k) * tiles + t] = wk;
         else
-          acc[static_cast<size_t>(k)] += wk;
+          masses[k] += wk;
       }
     }
     if (moments) {
@@ -104,12 +108,16 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
       const int full = static_cast<int>(size / kLanes);
       for (int k = 0; k < K; ++k) {
         Lanes s[kStats] = {};
-        const Lanes* wk = weighted.data() + static_cast<size_t>(k) * tiles;
+        const Lanes* wk = weighted_out + static_cast<size_t>(k) * tiles;
+        const double* y0 = data.y.data() + begin;
         for (int t = 0; t < full; ++t) {
-          const Index i = begin + static_cast<Index>(t) * kLanes;
+          // The tile's responses in a local array, not `y`, which outlives the loop: the
+          // compiler would store every load back to it.
+          Lanes yt[Q];
           MOEKIT_UNROLL_Q
-          for (int c = 0; c < q; ++c) y[c] = kernels::load_lanes(data.y.data() + c * ldy + i);
-          kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, y, wk[t], s);
+          for (int c = 0; c < q; ++c)
+            yt[c] = kernels::load_lanes(y0 + c * ldy + static_cast<Index>(t) * kLanes);
+          kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, yt, wk[t], s);
         }
         if (full < tiles) {
           const Index i = begin + static_cast<Index>(full) * kLanes;
@@ -143,7 +151,14 @@ bool gaussian_mixture_estep(
   out.nodes.resize(rows_out ? n : 0, K);
   out.row_loglik.resize(n);
   const int q = P.experts.q, stats = kernels::gaussian_moment_count(q);
-  const EstepBlockSums layout(static_cast<int>(K), K * stats, q, moments);
+  // The responses' variance of the moments this E-step replaces, when they were summed from
+  // the same responses (GaussianMoments::variance_source): not summed again.
+  const GaussianMoments::Source source = GaussianMoments::Source::of(data.y);
+  Vector variance;
+  const bool known_variance = moments && out.moments && out.moments->variance_source == source &&
+                              out.moments->response_variance.size() == q;
+  if (known_variance) variance = std::move(out.moments->response_variance);
+  const EstepBlockSums layout(static_cast<int>(K), K * stats, q, moments, !known_variance);
   thread_local std::vector<double> block_sums;
   kernels::with_response_dim(P.experts.q, [&](auto Q) {
     constexpr int q_fixed = decltype(Q)::value > 0 ? decltype(Q)::value : 1;  // never 0 here
@@ -153,7 +168,6 @@ bool gaussian_mixture_estep(
       run_blocks<q_fixed, false>(P, data, out, moments, rows_out, layout, block_sums);
   });
   thread_local std::vector<double> total;
-  Vector variance;
   layout.reduce(block_sums, data, total, variance);
   out.loglik = out.objective = total[0];
   out.shares = nullptr;
@@ -161,6 +175,7 @@ bool gaussian_mixture_estep(
   if (moments) {
     out.moments =
         GaussianMoments::unpack({static_cast<int>(K), 0, q}, total.data() + 2 + K, variance);
+    out.moments->variance_source = source;
   } else {
     out.moments.reset();
   }

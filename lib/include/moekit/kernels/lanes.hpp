@@ -11,6 +11,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace moekit::kernels {
 
 inline constexpr int kLanes = 8;
@@ -47,10 +51,21 @@ inline Lanes max_lanes(Lanes a, Lanes b) { return a > b ? a : b; }
 inline double lane_sum(Lanes v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
+// Whether every lane of a comparison mask is set: the mask's sign bits in one instruction
+// where the target has one (the E-steps test a tile per row block this way), else lane by
+// lane.
 inline bool all_lanes(LaneBits mask) {
+#if defined(__AVX512DQ__)
+  return _mm512_movepi64_mask(reinterpret_cast<__m512i>(mask)) == 0xff;
+#elif defined(__AVX__)
+  __m256d halves[2];
+  std::memcpy(halves, &mask, sizeof halves);
+  return (_mm256_movemask_pd(halves[0]) & _mm256_movemask_pd(halves[1])) == 0xf;
+#else
   std::int64_t all = -1;
   for (int l = 0; l < kLanes; ++l) all &= mask[l];
   return all != 0;
+#endif
 }
 
 // sum_{j < N} c[j] u^j by Estrin's scheme: the low and high halves (the low one a power of
