@@ -75,15 +75,28 @@ std::vector<Degenerate> degenerate_components(const Model& model,
 }
 
 Vector response_sd(const Dataset& data) {
-  const Vector w = data.weighted() ? data.weights : Vector::Ones(data.rows());
-  const double W = w.sum();
-  Vector sd(data.y.cols());
-  for (Index j = 0; j < data.y.cols(); ++j) {
-    const double mean = w.dot(data.y.col(j)) / W;
-    sd(j) = std::sqrt((w.array() * (data.y.col(j).array() - mean).square()).sum() /
-                      std::max(1.0, W - 1.0));
-  }
-  return sd;
+  // Two passes per row block on the threads (weighted sums, then weighted squared deviations
+  // about the mean), added in block order.
+  const Index q = data.y.cols();
+  const auto weights = [&](Index begin, Index size) {
+    return data.weighted() ? Vector(data.weights.segment(begin, size)) : Vector::Ones(size);
+  };
+  const Vector sums = reduce_blocks(
+      data.rows(), Vector(Vector::Zero(q + 1)), [&](Index begin, Index size, Vector& acc) {
+        const Vector w = weights(begin, size);
+        acc(q) += w.sum();
+        acc.head(q).noalias() += data.y.middleRows(begin, size).transpose() * w;
+      });
+  const double W = sums(q);
+  const Vector mean = sums.head(q) / W;
+  const Vector squares = reduce_blocks(
+      data.rows(), Vector(Vector::Zero(q)), [&](Index begin, Index size, Vector& acc) {
+        const Vector w = weights(begin, size);
+        for (Index j = 0; j < q; ++j)
+          acc(j) +=
+              (w.array() * (data.y.col(j).segment(begin, size).array() - mean(j)).square()).sum();
+      });
+  return (squares / std::max(1.0, W - 1.0)).cwiseSqrt();
 }
 
 namespace {
@@ -292,7 +305,7 @@ FitResult EmFitter::run(Model& model,
   // Weighted rows count sum_i w_i (flexmix's nobs()); spread rows count on every process.
   const double n_obs = data.weighted() ? data.observations() : static_cast<double>(n);
   result.bic = bic(objective, model.num_params(), n_obs);
-  const Matrix leaves = post.leaves();
+  const auto leaves = post.leaves();
   if (data.grouped()) {
     result.icl = icl(objective, model.num_params(), data, leaves);
   } else {

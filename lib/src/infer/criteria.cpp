@@ -1,5 +1,7 @@
 #include "moekit/infer/criteria.hpp"
 
+#include "moekit/core/parallel.hpp"
+
 #include <cmath>
 #include <limits>
 
@@ -16,14 +18,16 @@ double icl(double loglik, Index p, const ConstMatrixRef& resp) {
 }
 
 double classification_entropy(const ConstMatrixRef& resp, const Vector& weights) {
-  double entropy = 0.0;
-  for (Index i = 0; i < resp.rows(); ++i) {
-    const double r = resp.row(i).maxCoeff();
-    const double w = weights.size() > 0 ? weights(i) : 1.0;
-    if (w != 0.0)
-      entropy -= w * (r > 0 ? std::log(r) : std::log(std::numeric_limits<double>::min()));
-  }
-  return entropy;
+  // Per row block on the threads, added in block order: one log per row, serial at the end of
+  // every fit, was a fortieth of a 10-iteration Laplace-expert fit on two threads.
+  return reduce_blocks(resp.rows(), 0.0, [&](Index begin, Index size, double& entropy) {
+    for (Index i = begin; i < begin + size; ++i) {
+      const double r = resp.row(i).maxCoeff();
+      const double w = weights.size() > 0 ? weights(i) : 1.0;
+      if (w != 0.0)
+        entropy -= w * (r > 0 ? std::log(r) : std::log(std::numeric_limits<double>::min()));
+    }
+  });
 }
 
 double icl(double loglik, Index p, double n, const ConstMatrixRef& resp) {

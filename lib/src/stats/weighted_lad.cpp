@@ -268,22 +268,26 @@ bool weighted_lad(const ConstMatrixRef& x,
   const Index n = x.rows(), p = x.cols();
   if (p < 1 || y.size() != n || w.size() != n || b0.size() != p)
     throw Error("weighted_lad: shape mismatch");
-  if (!((w.array() >= 0.0).all() && w.allFinite()))
-    for (Index i = 0; i < n; ++i)
-      if (!(w(i) >= 0.0) || !std::isfinite(w(i)))
-        throw Error(fmt::format("weighted_lad: weight {} of row {} is negative or not finite", w(i),
-                                i + 1));
-
   std::vector<char> basic(static_cast<size_t>(n), 0);
   std::vector<Index> B;
   Vector b = b0, e(n), z(n);
   BlockBreakpoints line(static_cast<size_t>(num_blocks(n)));
   // sum_i w_i |x_i|, the scale of the rounding error of ResidualSums::v: the same at every
-  // vertex, so summed once.
-  const Vector vabs =
-      reduce_row_blocks(n, Vector(Vector::Zero(p)), [&](Index begin, Index size, Vector& acc) {
-        acc.noalias() += x.middleRows(begin, size).cwiseAbs().transpose() * w.segment(begin, size);
+  // vertex, so summed once; with it, whether every weight is finite and >= 0 (in the same
+  // pass on the threads: a serial check was the largest serial step of a Laplace M-step).
+  // The last entry counts the blocks with a bad weight.
+  const Vector sums =
+      reduce_row_blocks(n, Vector(Vector::Zero(p + 1)), [&](Index begin, Index size, Vector& acc) {
+        const auto wb = w.segment(begin, size);
+        acc.head(p).noalias() += x.middleRows(begin, size).cwiseAbs().transpose() * wb;
+        if (!((wb.array() >= 0.0).all() && wb.allFinite())) acc(p) += 1.0;
       });
+  if (sums(p) > 0.0)
+    for (Index i = 0; i < n; ++i)
+      if (!(w(i) >= 0.0) || !std::isfinite(w(i)))
+        throw Error(fmt::format("weighted_lad: weight {} of row {} is negative or not finite", w(i),
+                                i + 1));
+  const Vector vabs = sums.head(p);
 
   Matrix XB(p, p);
   Vector yB(p);
