@@ -132,13 +132,13 @@ inline Lanes exp_lanes(Lanes x) {
 }
 
 // exp_lanes for arguments that are at most 0 or NaN (log-weights shifted by their maximum):
-// bitwise exp_lanes there, NaN stays NaN, and with no test for the lanes that need the C
-// library (a lane above 709 returns x itself: the caller discards such lanes). The posteriors
-// take K of these per tile, and the test is a horizontal reduction on their critical path.
+// bitwise exp_lanes there, and with no test for the lanes that need the C library. A NaN
+// lane fails every comparison, runs through the arithmetic and comes out NaN; a lane above
+// 709 gets a value of no meaning (the caller discards such lanes). The posteriors take K of
+// these per tile: each mask operation saved is K per tile.
 template <typename V>
 inline V exp_nonpositive_lanes(V x) {
-  const MaskOf<V> low = x < detail::kExpMin, regular = x <= detail::kExpMax;
-  return select(regular | low, detail::exp_lanes_regular(x, low, regular), x);
+  return detail::exp_lanes_regular(x, x < detail::kExpMin, ~MaskOf<V>{});
 }
 
 namespace detail {
