@@ -400,8 +400,11 @@ MStepReport Model::m_step(const Dataset& data, const Posteriors& post) {
   }
   // The E-step that gave the moments summed the (weighted) posteriors of every row too: a
   // gate that needs no more than those takes them rather than another pass over the rows.
-  if (post.moments && shape_.is_flat() && !data.grouped() &&
-      gates_[0]->fit_masses(post.leaf_masses))
+  // So does one after any E-step on unweighted rows (Model::e_step sums the leaf masses per
+  // block; posteriors_from_leaves sums them too), where that pass was a serial step of
+  // every M-step.
+  if ((post.moments || !data.weighted()) && shape_.is_flat() && !data.grouped() &&
+      post.leaf_masses.size() == experts_->components() && gates_[0]->fit_masses(post.leaf_masses))
     return report;
   // Jordan & Jacobs (1994), eq. 32: each gate is a weighted multinomial fit of its
   // children's posteriors (for a gate below the root they sum to its own node's).

@@ -122,8 +122,16 @@ void check_design_rank(const Matrix& gram,
 void check_design_rank_of(const ConstMatrixRef& x,
                           const std::vector<std::string>& names,
                           const std::string& what) {
-  Matrix gram, unused;
-  weighted_cross_products(x, x.leftCols(1), Vector::Ones(x.rows()), gram, unused);
+  // X'X per row block, with unit weights of one block's length (not an n-vector of ones: the
+  // logistic and GLM experts check their design at every M-step, and filling n ones was a
+  // serial step while the second thread waited).
+  const Index p = x.cols();
+  Matrix gram = reduce_blocks(x.rows(), Matrix(Matrix::Zero(p, p)),
+                              [&](Index begin, Index size, Matrix& acc) {
+                                thread_local Vector ones;
+                                if (ones.size() < size) ones = Vector::Ones(kBlockRows);
+                                add_weighted_gram(x.middleRows(begin, size), ones.head(size), acc);
+                              });
   sum_over_processes(gram.data(), gram.size());
   check_design_rank(gram, names, what);
 }
