@@ -252,6 +252,38 @@ TEST_CASE("a constant gate's E-step leaves the posteriors to fetch(), with the s
   CHECK(lazy.leaves() == plain.leaves());
 }
 
+TEST_CASE("the responses' variance is reused from the moments of the same responses only",
+          "[tiles]") {
+  // A fitter's E-steps read one data set: the second E-step takes the variance from the
+  // moments it replaces (GaussianMoments::variance_source) and gives the sums of a fresh one,
+  // bit for bit. Responses in other storage, or of another shape, are summed again.
+  const Fitted f = gmm(3 * kBlockRows + 11, 3, 2, CovarianceStructure::Diag, false);
+  const CpuBackend cpu;
+  Posteriors fresh, reused;
+  cpu.estep(f.model, f.data, fresh);
+  REQUIRE(fresh.moments);
+  CHECK(fresh.moments->variance_source == GaussianMoments::Source::of(f.data.y));
+  CHECK((fresh.moments->response_variance - response_variance(f.data.y)).cwiseAbs().maxCoeff() <=
+        1e-12 * response_variance(f.data.y).maxCoeff());
+  cpu.estep(f.model, f.data, reused);
+  cpu.estep(f.model, f.data, reused);  // the reuse
+  REQUIRE(reused.moments);
+  CHECK(reused.moments->response_variance == fresh.moments->response_variance);
+  CHECK(reused.loglik == fresh.loglik);
+  for (size_t k = 0; k < fresh.moments->M.size(); ++k)
+    CHECK(reused.moments->M[k] == fresh.moments->M[k]);
+  // Other responses (a scaled copy, in other storage) through the same Posteriors: their own
+  // variance, not the cached one.
+  Dataset scaled = f.data;
+  scaled.y *= 3.0;
+  cpu.estep(f.model, scaled, reused);
+  REQUIRE(reused.moments);
+  CHECK(reused.moments->variance_source == GaussianMoments::Source::of(scaled.y));
+  CHECK((reused.moments->response_variance - 9.0 * fresh.moments->response_variance)
+            .cwiseAbs()
+            .maxCoeff() <= 1e-12 * 9.0 * fresh.moments->response_variance.maxCoeff());
+}
+
 TEST_CASE("a zero-density row counts only when its weight is not zero", "[tiles]") {
   Fitted f = gmm(100, 2, 2, CovarianceStructure::Full, true);
   f.data.y(10, 0) = 1e200;
