@@ -256,7 +256,7 @@ TEST_CASE("the responses' variance is reused from the moments of the same respon
           "[tiles]") {
   // A fitter's E-steps read one data set: the second E-step takes the variance from the
   // moments it replaces (GaussianMoments::variance_source) and gives the sums of a fresh one,
-  // bit for bit. Responses in other storage, or of another shape, are summed again.
+  // bit for bit. Responses in other storage are summed again.
   const Fitted f = gmm(3 * kBlockRows + 11, 3, 2, CovarianceStructure::Diag, false);
   const CpuBackend cpu;
   Posteriors fresh, reused;

@@ -3,19 +3,22 @@
 // regression_estep.cpp) and their reduction. Every fixed row block (core/parallel.hpp) writes
 // one record: the weighted sum of its rows' log-likelihoods, its first row with a non-finite
 // log-likelihood (as a double, -1: none), K leaf masses, with the moments `stats` moment
-// statistics and then the block's mean and sum of squared deviations of each of the q
-// responses. The records are added in block order, never in thread order, so that results do
-// not depend on the number of threads; the responses' block means and deviations are merged
-// by Chan, Golub and LeVeque's pairwise update (1979).
+// statistics and then, unless the variance is already known (reuse_variance), the block's
+// mean and sum of squared deviations of each of the q responses. The records are added in
+// block order, never in thread order, so that results do not depend on the number of
+// threads; the responses' block means and deviations are merged by Chan, Golub and
+// LeVeque's pairwise update (1979).
 
 #include "moekit/core/parallel.hpp"
 #include "moekit/core/types.hpp"
 #include "moekit/data/dataset.hpp"
 #include "moekit/kernels/lanes.hpp"
+#include "moekit/model/posteriors.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace moekit {
@@ -30,6 +33,20 @@ class EstepBlockSums {
         response_stats_(moments && response_stats),
         summed_(2 + static_cast<size_t>(K + (moments ? stats : 0))),
         per_block_(summed_ + (response_stats_ ? 2 * static_cast<size_t>(q) : 0)) {}
+
+  // With the moments: when the moments `out` holds were summed from these responses
+  // (GaussianMoments::variance_source: a fitter's E-steps all read one data set), moves
+  // their variance into `variance` and returns true; then the E-step need not sum the
+  // responses again (response_stats false).
+  static bool reuse_variance(
+      const Dataset& data, bool moments, int q, Posteriors& out, Vector& variance) {
+    if (!moments || !out.moments ||
+        !(out.moments->variance_source == GaussianMoments::Source::of(data.y)) ||
+        out.moments->response_variance.size() != q)
+      return false;
+    variance = std::move(out.moments->response_variance);
+    return true;
+  }
 
   // Sizes `storage` (kept by the caller between calls: no allocation once it is large
   // enough) to n's blocks, all zero.
@@ -72,8 +89,8 @@ class EstepBlockSums {
 
   // Writes block b's record (rows [begin, begin + size)): the log-likelihood, the bad row,
   // the lane sums of acc[0 .. K + stats) (K masses, then the moment statistics when asked),
-  // and the responses' block mean and sum of squared deviations, by two passes over the
-  // block (in cache).
+  // and, when asked, the responses' block mean and sum of squared deviations, by two passes
+  // over the block (in cache).
   void write_block(std::vector<double>& storage,
                    Index b,
                    Index begin,

@@ -151,13 +151,8 @@ bool gaussian_mixture_estep(
   out.nodes.resize(rows_out ? n : 0, K);
   out.row_loglik.resize(n);
   const int q = P.experts.q, stats = kernels::gaussian_moment_count(q);
-  // The responses' variance of the moments this E-step replaces, when they were summed from
-  // the same responses (GaussianMoments::variance_source): not summed again.
-  const GaussianMoments::Source source = GaussianMoments::Source::of(data.y);
   Vector variance;
-  const bool known_variance = moments && out.moments && out.moments->variance_source == source &&
-                              out.moments->response_variance.size() == q;
-  if (known_variance) variance = std::move(out.moments->response_variance);
+  const bool known_variance = EstepBlockSums::reuse_variance(data, moments, q, out, variance);
   const EstepBlockSums layout(static_cast<int>(K), K * stats, q, moments, !known_variance);
   thread_local std::vector<double> block_sums;
   kernels::with_response_dim(P.experts.q, [&](auto Q) {
@@ -175,7 +170,7 @@ bool gaussian_mixture_estep(
   if (moments) {
     out.moments =
         GaussianMoments::unpack({static_cast<int>(K), 0, q}, total.data() + 2 + K, variance);
-    out.moments->variance_source = source;
+    out.moments->variance_source = GaussianMoments::Source::of(data.y);
   } else {
     out.moments.reset();
   }

@@ -129,13 +129,8 @@ bool linear_regression_estep(const Model& model,
   out.leaf_count = K;
   out.nodes.resize(n, K);
   out.row_loglik.resize(n);
-  // The responses' variance of the moments this E-step replaces, when they were summed from
-  // the same responses (GaussianMoments::variance_source): not summed again.
-  const GaussianMoments::Source source = GaussianMoments::Source::of(data.y);
   Vector variance;
-  const bool known_variance = moments && out.moments && out.moments->variance_source == source &&
-                              out.moments->response_variance.size() == q;
-  if (known_variance) variance = std::move(out.moments->response_variance);
+  const bool known_variance = EstepBlockSums::reuse_variance(data, moments, q, out, variance);
   const EstepBlockSums sums(static_cast<int>(K), layout.total(), q, moments, !known_variance);
   thread_local std::vector<double> block_sums;
   kernels::with_response_dim(q, [&](auto Q) {
@@ -149,7 +144,7 @@ bool linear_regression_estep(const Model& model,
   out.leaf_masses = Eigen::Map<const Vector>(total.data() + 2, K);
   if (moments) {
     out.moments = GaussianMoments::unpack(layout, total.data() + 2 + K, variance);
-    out.moments->variance_source = source;
+    out.moments->variance_source = GaussianMoments::Source::of(data.y);
   } else {
     out.moments.reset();
   }

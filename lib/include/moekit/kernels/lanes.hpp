@@ -52,8 +52,8 @@ inline double lane_sum(Lanes v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 // Whether every lane of a comparison mask is set: the mask's sign bits in one instruction
-// where the target has one (the E-steps test a tile per row block this way), else lane by
-// lane.
+// where the target has one (the E-steps test every tile's log-likelihoods and logs), else
+// lane by lane.
 inline bool all_lanes(LaneBits mask) {
 #if defined(__AVX512DQ__)
   return _mm512_movepi64_mask(reinterpret_cast<__m512i>(mask)) == 0xff;
