@@ -1,8 +1,8 @@
 // The CPU E-step of Gaussian mixtures in tiles of eight rows (kernels/gaussian_tiles.hpp,
 // model/gaussian_mixture_estep.hpp): its vector exp and log against the C library, its
 // moments against the GPU kernel's tiled algorithm on the same posteriors, with row weights,
-// a tail of rows after the last full tile and the axis-aligned structures, and results that
-// do not change with the number of threads.
+// a tail of rows after the last full tile and the axis-aligned and spherical structures, and
+// results that do not change with the number of threads.
 
 #include "kernels/kernel_support.hpp"
 
@@ -181,7 +181,8 @@ TEST_CASE("the E-step's moments = the tiled moments of its posteriors", "[tiles]
   for (const Fitted& f : {gmm(5003, 3, 4, CovarianceStructure::Full, false),
                           gmm(4099, 8, 3, CovarianceStructure::Full, true),
                           gmm(2051, 5, 2, CovarianceStructure::Diag, false),
-                          gmm(777, 2, 3, CovarianceStructure::TiedSpherical, true)}) {
+                          gmm(777, 2, 3, CovarianceStructure::TiedSpherical, true),
+                          gmm(3001, 6, 4, CovarianceStructure::Spherical, false)}) {
     CAPTURE(f.name);
     const Posteriors post = cpu_estep(f, 2);
     REQUIRE(post.moments);
@@ -190,13 +191,20 @@ TEST_CASE("the E-step's moments = the tiled moments of its posteriors", "[tiles]
     f.model.experts().gaussian_regression()->export_pack(s);
     const GaussianMoments ref = tiled_gaussian_moments(s.view(), f.data.x, f.data.y, w);
     const bool diagonal = is_diagonal(f.model.spec().covariance);
+    const bool spherical = is_spherical(f.model.spec().covariance);
     for (Index k = 0; k < f.model.components(); ++k) {
       const Matrix& got = post.moments->M[static_cast<size_t>(k)];
-      const Matrix& want = ref.M[static_cast<size_t>(k)];
+      Matrix want = ref.M[static_cast<size_t>(k)];
       const double scale = want.cwiseAbs().maxCoeff();
+      // Axis-aligned structures read only the scatter's diagonal, spherical ones its trace
+      // (in the first diagonal entry): the rest is not summed.
+      if (spherical) {
+        const double trace = want.bottomRightCorner(want.rows() - 1, want.cols() - 1).trace();
+        want.bottomRightCorner(want.rows() - 1, want.cols() - 1).setZero();
+        want(1, 1) = trace;
+      }
       for (Index a = 0; a < got.rows(); ++a)
         for (Index b = 0; b < got.cols(); ++b) {
-          // Axis-aligned structures read only the scatter's diagonal: the rest is not summed.
           const bool summed = !diagonal || a == 0 || b == 0 || a == b;
           CHECK(std::abs(got(a, b) - (summed ? want(a, b) : 0.0)) <= 1e-12 * scale);
         }
@@ -285,14 +293,18 @@ TEST_CASE("the responses' variance is reused from the moments of the same respon
 }
 
 TEST_CASE("a zero-density row counts only when its weight is not zero", "[tiles]") {
-  Fitted f = gmm(100, 2, 2, CovarianceStructure::Full, true);
-  f.data.y(10, 0) = 1e200;
-  f.data.weights(10) = 0.0;
-  const Posteriors post = cpu_estep(f, 1);
-  CHECK(std::isfinite(post.loglik));
-  for (const Matrix& M : post.moments->M) CHECK(M.allFinite());
-  f.data.weights(10) = 1.0;
-  CHECK_THROWS_AS(cpu_estep(f, 1), NumericalError);
+  // Spherical structures keep the squared distance, which overflows here (0 * inf).
+  for (CovarianceStructure cov : {CovarianceStructure::Full, CovarianceStructure::Spherical}) {
+    Fitted f = gmm(100, 2, 2, cov, true);
+    CAPTURE(f.name);
+    f.data.y(10, 0) = 1e200;
+    f.data.weights(10) = 0.0;
+    const Posteriors post = cpu_estep(f, 1);
+    CHECK(std::isfinite(post.loglik));
+    for (const Matrix& M : post.moments->M) CHECK(M.allFinite());
+    f.data.weights(10) = 1.0;
+    CHECK_THROWS_AS(cpu_estep(f, 1), NumericalError);
+  }
 }
 
 TEST_CASE("models outside the tiles take the general E-step", "[tiles]") {

@@ -11,16 +11,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace moekit {
 
 namespace {
 
+using kernels::CovarianceShape;
 using kernels::kLanes;
 using kernels::Lanes;
 
-template <int Q, bool Diagonal>
+template <int Q, CovarianceShape Shape>
 void run_blocks(const kernels::FlatModelPack<double>& P,
                 const Dataset& data,
                 Posteriors& out,
@@ -35,6 +37,15 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
   const long ldy = static_cast<long>(data.y.outerStride()),
              ldz = static_cast<long>(data.z.outerStride());
   const int r = P.gate.r;
+  // Per expert, the constant of its log-weight: log_norm_k, plus log w_k under a constant
+  // gate, which then needs no weights per tile; and 1 / (2 sigma_k^2) for spherical ones.
+  const bool constant_gate = P.gate.kind == kernels::GateKind::Constant;
+  double constant[kernels::kMaxExperts], half_precision[kernels::kMaxExperts];
+  for (int k = 0; k < K; ++k) {
+    constant[k] = P.experts.log_norm[k] + (constant_gate ? P.gate.values[k] : 0.0);
+    if (Shape == CovarianceShape::Spherical)
+      half_precision[k] = kernels::spherical_half_precision(P.experts, k);
+  }
   parallel_blocks(n, [&](Index b, Index begin, Index size) {
     // The block's weighted posteriors w_i r_ik, expert by expert (kBlockRows x K doubles: in
     // L2), for the moment passes below.
@@ -48,6 +59,13 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
     Lanes* const weighted_out = weighted.data();
     Lanes* const masses = acc.data();
     Lanes a[kernels::kMaxExperts], y[Q];
+    // Spherical: each expert's squared distances of the tile, and the block's sum of them
+    // weighted by the posteriors (the scatter's trace, gaussian_moments_tile).
+    constexpr bool spherical = Shape == CovarianceShape::Spherical;
+    Lanes distance[spherical ? kernels::kMaxExperts : 1],
+        trace[spherical ? kernels::kMaxExperts : 1];
+    if (spherical)
+      for (int k = 0; k < K; ++k) trace[k] = Lanes{};
     double gate[kernels::kMaxExperts * kLanes];
     EstepBlockSums::Loglik loglik;
     // A short last tile repeats its first row in the missing lanes, at weight 0.
@@ -72,11 +90,16 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
         zt = zpad;
         ldzt = kLanes;
       }
-      kernels::gate_log_weights<kLanes>(P.gate, zt, ldzt, gate);
+      if (!constant_gate) kernels::gate_log_weights<kLanes>(P.gate, zt, ldzt, gate);
       Lanes m = {};  // set from a[0] at k = 0 (K >= 1)
       for (int k = 0; k < K; ++k) {
-        a[k] = kernels::load_lanes(gate + k * kLanes) +
-               kernels::gaussian_log_density_tile<Q, Diagonal>(P.experts, k, y);
+        if constexpr (spherical) {
+          distance[k] = kernels::squared_distance_tile<Q>(P.experts, k, y);
+          a[k] = kernels::spherical_log_density(constant[k], half_precision[k], distance[k]);
+        } else {
+          a[k] = kernels::gaussian_log_density_tile<Q, Shape>(P.experts, k, y, constant[k]);
+        }
+        if (!constant_gate) a[k] += kernels::load_lanes(gate + k * kLanes);
         m = k == 0 ? a[0] : kernels::max_lanes(a[k], m);
       }
       const Lanes ll = kernels::posteriors_tile(a, K, m);
@@ -95,21 +118,36 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
       }
       for (int k = 0; k < K; ++k) {
         const Lanes wk = kernels::select(tw.counted, tw.w * a[k], kernels::broadcast(0.0));
-        if (moments)
+        if (moments) {
           weighted_out[static_cast<size_t>(k) * tiles + t] = wk;
-        else
+          // A row at zero weight may lie so far out that its distance overflows: 0 * inf.
+          if constexpr (spherical)
+            trace[k] = kernels::select(wk > 0.0, trace[k] + wk * distance[k], trace[k]);
+        } else {
           masses[k] += wk;
+        }
       }
     }
     if (moments) {
-      // One pass over the block per expert, its statistics in registers: the same additions
-      // in the same order as one pass adding every expert's tile by tile.
       constexpr int kStats = kernels::gaussian_moment_count(Q);
       const int full = static_cast<int>(size / kLanes);
-      for (int k = 0; k < K; ++k) {
-        Lanes s[kStats] = {};
-        const Lanes* wk = weighted_out + static_cast<size_t>(k) * tiles;
-        const double* y0 = data.y.data() + begin;
+      const double* y0 = data.y.data() + begin;
+      // One pass over the block for E experts (experts k0 .. k0 + E - 1), their statistics in
+      // registers: the same additions in the same order as one pass adding every expert's
+      // tile by tile. Spherical structures sum two experts per pass (their first moments
+      // uncentred: spherical_moments_tile), the others one.
+      auto pass = [&](auto experts, int k0) {
+        constexpr int E = decltype(experts)::value;
+        Lanes s[E][kStats] = {};
+        auto add = [&](const Lanes* yt, int t) {
+          for (int j = 0; j < E; ++j) {
+            const Lanes w = weighted_out[static_cast<size_t>(k0 + j) * tiles + t];
+            if constexpr (spherical)
+              kernels::spherical_moments_tile<Q>(yt, w, s[j]);
+            else
+              kernels::gaussian_moments_tile<Q, Shape>(P.experts, k0 + j, yt, w, s[j]);
+          }
+        };
         for (int t = 0; t < full; ++t) {
           // The tile's responses in a local array, not `y`, which outlives the loop: the
           // compiler would store every load back to it.
@@ -117,16 +155,27 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
           MOEKIT_UNROLL_Q
           for (int c = 0; c < q; ++c)
             yt[c] = kernels::load_lanes(y0 + c * ldy + static_cast<Index>(t) * kLanes);
-          kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, yt, wk[t], s);
+          add(yt, t);
         }
         if (full < tiles) {
           const Index i = begin + static_cast<Index>(full) * kLanes;
           load_tile(i, static_cast<int>(begin + size - i), y);
-          kernels::gaussian_moments_tile<Q, Diagonal>(P.experts, k, y, wk[full], s);
+          add(y, full);
         }
-        std::copy(s, s + kStats, acc.begin() + K + static_cast<long>(k) * kStats);
-        acc[static_cast<size_t>(k)] = s[0];  // the mass: the same sum of w r_ik
-      }
+        for (int j = 0; j < E; ++j) {
+          const int k = k0 + j;
+          if constexpr (spherical) {
+            kernels::centre_spherical_moments<Q>(P.experts, k, s[j]);
+            s[j][1 + q] = trace[k];
+          }
+          std::copy(s[j], s[j] + kStats, acc.begin() + K + static_cast<long>(k) * kStats);
+          acc[static_cast<size_t>(k)] = s[j][0];  // the mass: the same sum of w r_ik
+        }
+      };
+      constexpr int kPair = spherical ? 2 : 1;
+      int k = 0;
+      for (; k + kPair <= K; k += kPair) pass(std::integral_constant<int, kPair>{}, k);
+      for (; k < K; ++k) pass(std::integral_constant<int, 1>{}, k);
     }
     layout.write_block(block_sums, b, begin, size, loglik, acc.data(), data);
   });
@@ -145,7 +194,7 @@ bool gaussian_mixture_estep(
   if (storage.experts.q > kernels::kMaxUnrolledResponseDim || storage.gate.r > 64) return false;
   const kernels::FlatModelPack<double> P = storage.view();
   const Index n = data.rows(), K = P.experts.K;
-  const bool diagonal = is_diagonal(experts->covariances().structure());
+  const CovarianceStructure structure = experts->covariances().structure();
   const bool rows_out = rows || !moments;
   out.leaf_count = K;
   out.nodes.resize(rows_out ? n : 0, K);
@@ -157,10 +206,15 @@ bool gaussian_mixture_estep(
   thread_local std::vector<double> block_sums;
   kernels::with_response_dim(P.experts.q, [&](auto Q) {
     constexpr int q_fixed = decltype(Q)::value > 0 ? decltype(Q)::value : 1;  // never 0 here
-    if (diagonal)
-      run_blocks<q_fixed, true>(P, data, out, moments, rows_out, layout, block_sums);
+    if (is_spherical(structure))
+      run_blocks<q_fixed, CovarianceShape::Spherical>(P, data, out, moments, rows_out, layout,
+                                                      block_sums);
+    else if (is_diagonal(structure))
+      run_blocks<q_fixed, CovarianceShape::Diagonal>(P, data, out, moments, rows_out, layout,
+                                                     block_sums);
     else
-      run_blocks<q_fixed, false>(P, data, out, moments, rows_out, layout, block_sums);
+      run_blocks<q_fixed, CovarianceShape::Full>(P, data, out, moments, rows_out, layout,
+                                                 block_sums);
   });
   thread_local std::vector<double> total;
   layout.reduce(block_sums, data, total, variance);

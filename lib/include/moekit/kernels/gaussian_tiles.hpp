@@ -18,13 +18,21 @@
 
 namespace moekit::kernels {
 
-// log N(y; mu_k, Sigma_k) = log_norm_k - |L_k^{-1} (y - mu_k)|^2 / 2 for the tile's rows, y[c]
-// the lanes of response c, by forward substitution with the Cholesky factor. Diagonal: the
-// factor is diagonal (axis-aligned structures) and the substitution skips its zeros.
-template <int Q, bool Diagonal>
+// Which entries of Sigma_k the structure reads: all of them, the diagonal (axis-aligned
+// structures: VVI, EEI, ...) or one variance (spherical: VII, EII).
+enum class CovarianceShape { Full, Diagonal, Spherical };
+
+// constant - |L_k^{-1} (y - mu_k)|^2 / 2 for the tile's rows, y[c] the lanes of response c,
+// by forward substitution with the Cholesky factor: log N(y; mu_k, Sigma_k) for constant =
+// log_norm_k (the E-step adds a constant gate's log-weight to it). Diagonal: the factor is
+// diagonal and the substitution skips its zeros. (Spherical structures take
+// squared_distance_tile and spherical_log_density below.)
+template <int Q, CovarianceShape Shape>
 inline Lanes gaussian_log_density_tile(const GaussianRegressionPack<double>& P,
                                        int k,
-                                       const Lanes* y) {
+                                       const Lanes* y,
+                                       double constant) {
+  static_assert(Shape != CovarianceShape::Spherical, "spherical: squared_distance_tile");
   constexpr int q = Q;
   const double* mu = P.coef + static_cast<long>(k) * q;
   const double* L = P.chol + static_cast<long>(k) * q * q;
@@ -34,12 +42,40 @@ inline Lanes gaussian_log_density_tile(const GaussianRegressionPack<double>& P,
   MOEKIT_UNROLL_Q
   for (int c = 0; c < q; ++c) {
     Lanes e = y[c] - mu[c];
-    if (!Diagonal) MOEKIT_UNROLL_Q
+    if (Shape == CovarianceShape::Full) MOEKIT_UNROLL_Q
     for (int a = 0; a < c; ++a) e -= L[c * q + a] * z[a];
     z[c] = e * inv[c];
     maha += z[c] * z[c];
   }
-  return P.log_norm[k] - 0.5 * maha;
+  return constant - 0.5 * maha;
+}
+
+// |y - mu_k|^2 for the tile's rows. Under Sigma_k = sigma_k^2 I it is all the density needs
+// (spherical_log_density), and, weighted by the posteriors, all the M-step needs of the
+// scatter: its trace (tr W_k, Celeux & Govaert 1995, model [lambda_k I]). The E-step keeps it
+// for the moments instead of summing the squared deviations again.
+template <int Q>
+inline Lanes squared_distance_tile(const GaussianRegressionPack<double>& P, int k, const Lanes* y) {
+  constexpr int q = Q;
+  const double* mu = P.coef + static_cast<long>(k) * q;
+  Lanes s = {};
+  MOEKIT_UNROLL_Q
+  for (int c = 0; c < q; ++c) {
+    const Lanes e = y[c] - mu[c];
+    s += e * e;
+  }
+  return s;
+}
+
+// constant - |y - mu_k|^2 / (2 sigma_k^2) from the squared distance: log N(y; mu_k, sigma_k^2 I)
+// for constant = log_norm_k and half_precision = 1 / (2 sigma_k^2).
+inline Lanes spherical_log_density(double constant, double half_precision, Lanes distance) {
+  return constant - half_precision * distance;
+}
+
+inline double spherical_half_precision(const GaussianRegressionPack<double>& P, int k) {
+  const double inv = P.inv_diag[static_cast<long>(k) * P.q];  // 1 / sigma_k
+  return 0.5 * inv * inv;
 }
 
 // a[k] holds the log of gate weight times density of expert k for the tile's rows, and m
@@ -75,10 +111,12 @@ inline constexpr int gaussian_moment_count(int q) { return 1 + q + q * (q + 1) /
 // Adds the tile's rows with weights w (posterior times row weight; 0 for padding lanes) to
 // expert k's statistics acc[0 .. gaussian_moment_count(q)), each a lane vector (one partial
 // sum per lane). Diagonal: only the diagonal of the scatter (axis-aligned structures read
-// nothing else); its other entries stay zero.
-template <int Q, bool Diagonal>
+// nothing else); its other entries stay zero. (Spherical structures take
+// spherical_moments_tile.)
+template <int Q, CovarianceShape Shape>
 inline void gaussian_moments_tile(
     const GaussianRegressionPack<double>& P, int k, const Lanes* y, Lanes w, Lanes* acc) {
+  static_assert(Shape != CovarianceShape::Spherical, "spherical: spherical_moments_tile");
   constexpr int q = Q;
   const double* mu = P.coef + static_cast<long>(k) * q;
   Lanes e[Q];
@@ -92,7 +130,7 @@ inline void gaussian_moments_tile(
   MOEKIT_UNROLL_Q
   for (int a = 0; a < q; ++a) {
     const Lanes we = w * e[a];
-    if (Diagonal) {
+    if (Shape == CovarianceShape::Diagonal) {
       S[0] += we * e[a];
     } else {
       MOEKIT_UNROLL_Q
@@ -100,6 +138,29 @@ inline void gaussian_moments_tile(
     }
     S += q - a;
   }
+}
+
+// Spherical structures: the same statistics but for the scatter, which is only its trace
+// (the weighted squared distances of squared_distance_tile, in the first diagonal entry, the
+// other entries zero), and with s_k summed uncentred: acc[0] += w, acc[1 + c] += w y_c, and
+// centre_spherical_moments subtracts N_k mu_k at the end of the rows. Without a subtraction
+// per expert, a pass over the rows can take several experts for one load of the responses.
+// The uncentred sum costs s_k / N_k an error of about eps |y| (that of the mean's own sum);
+// the scatter, whose cancellation would cost more, is summed about the mean.
+template <int Q>
+inline void spherical_moments_tile(const Lanes* y, Lanes w, Lanes* acc) {
+  constexpr int q = Q;
+  acc[0] += w;
+  MOEKIT_UNROLL_Q
+  for (int c = 0; c < q; ++c) acc[1 + c] += w * y[c];
+}
+
+template <int Q>
+inline void centre_spherical_moments(const GaussianRegressionPack<double>& P, int k, Lanes* acc) {
+  constexpr int q = Q;
+  const double* mu = P.coef + static_cast<long>(k) * q;
+  MOEKIT_UNROLL_Q
+  for (int c = 0; c < q; ++c) acc[1 + c] -= acc[0] * mu[c];
 }
 
 }  // namespace moekit::kernels
