@@ -88,7 +88,11 @@ TEST_CASE("vector exp and log agree with the C library", "[tiles]") {
       worst_log = std::max(worst_log, ulps(ly[l], std::log(y[l])));
     }
   }
+#if defined(__AVX512F__)
+  CHECK(worst_exp <= 1.0);  // within 0.6 ulp of exp, and std::exp within 0.5
+#else
   CHECK(worst_exp <= 2.0);
+#endif
   CHECK(worst_log <= 3.0);
   const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
   const Lanes special = {-inf, inf, nan, 0.0, -800.0, 709.5, 710.0, 1.0};
