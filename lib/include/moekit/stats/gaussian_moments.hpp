@@ -2,7 +2,10 @@
 // The moment statistics of Gaussian-regression experts (kernels/moments.hpp): per expert
 // the symmetric matrix M_k = sum_i r_ik f f', f = [1; x_i; y_i - B_k' x_i] about the current
 // coefficients. The experts' M-step needs nothing else, so a backend that keeps the data and
-// the posteriors on a device sends only these K small matrices back.
+// the posteriors on a device sends only these K small matrices back. Structures that read
+// less of the e-block may be sent less: the CPU E-step sums only its diagonal for the
+// axis-aligned structures and only its trace (in entry (1, 1)) for the spherical ones, the
+// other entries zero.
 
 #include "moekit/core/types.hpp"
 #include "moekit/kernels/moments.hpp"
