@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -62,6 +63,7 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
     // Spherical: each expert's squared distances of the tile, and the block's sum of them
     // weighted by the posteriors (the scatter's trace, gaussian_moments_tile).
     constexpr bool spherical = Shape == CovarianceShape::Spherical;
+    constexpr double kMax = std::numeric_limits<double>::max();
     Lanes distance[spherical ? kernels::kMaxExperts : 1],
         trace[spherical ? kernels::kMaxExperts : 1];
     if (spherical)
@@ -102,27 +104,40 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
         if (!constant_gate) a[k] += kernels::load_lanes(gate + k * kLanes);
         m = k == 0 ? a[0] : kernels::max_lanes(a[k], m);
       }
-      const Lanes ll = kernels::posteriors_tile(a, K, m);
+      // The posteriors are a[k] / s; the moments weigh them by the rows' weights, so the
+      // weighted posteriors take one product a[k] (w / s) whether the posteriors themselves
+      // are written (the same bits either way).
+      kernels::LaneBits finite;
+      const Lanes s = kernels::exp_shifted_tile(a, K, m, finite);
+      const Lanes ll = kernels::tile_loglik(m, s, finite);
+      const Lanes inv = 1.0 / s;
       const EstepBlockSums::TileWeights tw = EstepBlockSums::tile_weights(data, i, rows);
       loglik.add(ll, tw, i, rows);
-      if (rows == kLanes) {
-        if (rows_out)
-          for (int k = 0; k < K; ++k) kernels::store_lanes(&out.nodes(i, k), a[k]);
-        kernels::store_lanes(&out.row_loglik(i), ll);
-      } else {
-        for (int l = 0; l < rows; ++l) {
-          if (rows_out)
-            for (int k = 0; k < K; ++k) out.nodes(i + l, k) = a[k][l];
-          out.row_loglik(i + l) = ll[l];
+      const kernels::LaneBits used = finite & tw.counted;
+      const Lanes scale = tw.w * inv;
+      if (rows_out) {
+        Lanes posterior[kernels::kMaxExperts];
+        for (int k = 0; k < K; ++k)
+          posterior[k] = kernels::select(finite, a[k] * inv, kernels::broadcast(0.0));
+        if (rows == kLanes) {
+          for (int k = 0; k < K; ++k) kernels::store_lanes(&out.nodes(i, k), posterior[k]);
+        } else {
+          for (int l = 0; l < rows; ++l)
+            for (int k = 0; k < K; ++k) out.nodes(i + l, k) = posterior[k][l];
         }
       }
+      if (rows == kLanes) {
+        kernels::store_lanes(&out.row_loglik(i), ll);
+      } else {
+        for (int l = 0; l < rows; ++l) out.row_loglik(i + l) = ll[l];
+      }
       for (int k = 0; k < K; ++k) {
-        const Lanes wk = kernels::select(tw.counted, tw.w * a[k], kernels::broadcast(0.0));
+        const Lanes wk = kernels::select(used, a[k] * scale, kernels::broadcast(0.0));
         if (moments) {
           weighted_out[static_cast<size_t>(k) * tiles + t] = wk;
           // A row at zero weight may lie so far out that its distance overflows: 0 * inf.
           if constexpr (spherical)
-            trace[k] = kernels::select(wk > 0.0, trace[k] + wk * distance[k], trace[k]);
+            trace[k] += wk * kernels::min_lanes(distance[k], kernels::broadcast(kMax));
         } else {
           masses[k] += wk;
         }

@@ -79,22 +79,35 @@ inline double spherical_half_precision(const GaussianRegressionPack<double>& P, 
 }
 
 // a[k] holds the log of gate weight times density of expert k for the tile's rows, and m
-// their maximum over k (max_lanes, from a[0] up); a[k] is replaced by the posteriors
-// exp(a_k - m) / s, s = sum_k exp(a_k - m). Returns the rows' log-likelihoods m + log s. A row
-// whose maximum is not finite (zero density under every expert, or a NaN) gets the maximum as
-// its log-likelihood, for the caller to report, and zero posteriors.
-inline Lanes posteriors_tile(Lanes* a, int K, Lanes m) {
+// their maximum over k (max_lanes, from a[0] up). exp_shifted_tile replaces a[k] by
+// exp(a_k - m) where m is finite (finite: those lanes) and returns s = sum_k exp(a_k - m);
+// the posteriors are a[k] / s there and 0 elsewhere, and tile_loglik gives the rows'
+// log-likelihoods m + log s. A row whose maximum is not finite (zero density under every
+// expert, or a NaN) gets the maximum as its log-likelihood, for the caller to report.
+inline Lanes exp_shifted_tile(Lanes* a, int K, Lanes m, LaneBits& finite) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  const LaneBits finite = (m > -kInf) & (m < kInf);
+  finite = (m > -kInf) & (m < kInf);
   const Lanes shift = select(finite, m, broadcast(0.0));
   Lanes s = {};
   for (int k = 0; k < K; ++k) {
     a[k] = exp_nonpositive_lanes(a[k] - shift);  // a_k - m <= 0 or NaN where m is finite
     s += a[k];
   }
+  return s;
+}
+
+inline Lanes tile_loglik(Lanes m, Lanes s, LaneBits finite) {
+  return select(finite, m + log_lanes(s), m);
+}
+
+// a[k] replaced by the posteriors (exp_shifted_tile, then a[k] / s); returns the rows'
+// log-likelihoods.
+inline Lanes posteriors_tile(Lanes* a, int K, Lanes m) {
+  LaneBits finite;
+  const Lanes s = exp_shifted_tile(a, K, m, finite);
   const Lanes inv = 1.0 / s;
   for (int k = 0; k < K; ++k) a[k] = select(finite, a[k] * inv, broadcast(0.0));
-  return select(finite, m + log_lanes(s), m);
+  return tile_loglik(m, s, finite);
 }
 
 // posteriors_tile with the maximum taken here.

@@ -47,6 +47,8 @@ inline V select(MaskOf<V> mask, V yes, V no) {
 }
 // a where a > b, else b (so b where either is NaN): one vmaxpd, whose rule this is.
 inline Lanes max_lanes(Lanes a, Lanes b) { return a > b ? a : b; }
+// a where a < b, else b (so b where either is NaN): one vminpd.
+inline Lanes min_lanes(Lanes a, Lanes b) { return a < b ? a : b; }
 // Lanes added in a fixed order (pairwise), the same on every build.
 inline double lane_sum(Lanes v) {
   return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
