@@ -80,7 +80,8 @@ namespace {
 // together in one response's order and that it explains poorly (fit/small_component.hpp),
 // which neither a split nor a merge makes. When these stop improving too, rounds (at most 12)
 // add replacement starts (each cell's own fit with its lightest component moved onto a window),
-// windows of 12 rows, and small-component starts from the other structures' K - 1 fits. Each fit of
+// windows of 12 rows, and small-component starts from the other structures' K - 1 fits, and after
+// those, rounds (at most 12) add windows of 5 rows to the K - 1 and replacement starts. Each fit of
 // such a table is then polished: EM goes on to a relative change of tol / 1000, since at tol a
 // slowly converging cell can stop 1e-3 below its maximum, more than the table's structures differ
 // by. docs/math/covariance_structures.md, "The search".
@@ -258,6 +259,12 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   constexpr Index kWideRows = 12;
   constexpr int kCrossWindows = 1;
   bool wide = false;
+  // In the rounds after those (`narrow`), also windows of kNarrowRows rows, the kNarrowWindows
+  // best by gain per response: a handful of rows that a window of 6 would take with a neighbour
+  // of another clump (faithful's VVE 8, 9: a component of 4.5 rows, eruptions near 4.58 min).
+  constexpr Index kNarrowRows = 5;
+  constexpr int kNarrowWindows = 4;
+  bool narrow = false;
   // In the first rounds (`cross`), the cells of a structure table also start from every other
   // structure's K - 1 fit with each component split and K + 1 fit with its kMergePairs most
   // overlapping pairs merged.
@@ -278,7 +285,8 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
     };
     return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
            try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
-           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
+           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows)) ||
+           (narrow && try_windows(WindowRanking::Gain, kNarrowWindows, kNarrowRows));
   };
   auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
                                  const Vector& donor_row_loglik) {
@@ -416,6 +424,10 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   // Last, replacement starts and the wider windows, in rounds of their own: what the rounds
   // above reached is kept (a cell only climbs), and these start from there.
   wide = true;
+  for (int round = 0; round < kSmallComponentRounds; ++round)
+    if (!run_round(true, true)) break;
+  // Then the narrow windows, in rounds of their own after those, for the same reason.
+  narrow = true;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true, true)) break;
   FitOptions polish_options = refine_options;
