@@ -20,6 +20,7 @@ namespace {
 bool g_agreed = false;
 int g_rank = 0, g_size = 1;
 
+#if MOEKIT_HAS_MPI
 // What settle() sends: the kind of the error, so that every process throws the same type.
 enum class Kind : int { Other = 0, Input = 1, ModelFormat = 2, Numerical = 3, OutOfMemory = 4 };
 
@@ -39,6 +40,7 @@ enum class Kind : int { Other = 0, Input = 1, ModelFormat = 2, Numerical = 3, Ou
   }
   throw std::runtime_error(message);
 }
+#endif
 
 }  // namespace
 
