@@ -99,7 +99,10 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
   const auto yv = y.col(0);
   for (Index k = 0; k < K; ++k) {
     const auto r = resp.col(k);
-    const double N = summed_over_processes(r.sum());
+    const double N =
+        summed_over_processes(reduce_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
+          acc += r.segment(begin, size).sum();
+        }));
     Vector& b = coef_[static_cast<size_t>(k)];
     if (!(N > 1e-8)) {
       report.collapsed.push_back(k);
@@ -153,10 +156,16 @@ MStepReport GammaExperts::fit(const ConstMatrixRef& x,
       report.collapsed.push_back(k);
       continue;
     }
-    const Vector ratio = (yv.array() * (-(x * b).array()).exp()).matrix();
-    // The shape's equation needs one sum over the rows: a 1-D root find on it.
-    const double s =
-        summed_over_processes((r.array() * (ratio.array() - ratio.array().log() - 1.0)).sum()) / N;
+    // The shape's equation needs one sum over the rows, per row block on the threads in block
+    // order (an exp and a log a row: on the main thread alone it held the other thread idle):
+    // a 1-D root find on it.
+    const double deviance = reduce_blocks(n, 0.0, [&](Index begin, Index size, double& acc) {
+      const auto xb = x.middleRows(begin, size);
+      thread_local Vector ratio;
+      ratio = (yv.segment(begin, size).array() * (-(xb * b).array()).exp()).matrix();
+      acc += (r.segment(begin, size).array() * (ratio.array() - ratio.array().log() - 1.0)).sum();
+    });
+    const double s = summed_over_processes(deviance) / N;
     shape_[static_cast<size_t>(k)] = solve_shape(s, shape_[static_cast<size_t>(k)]);
   }
   return report;
