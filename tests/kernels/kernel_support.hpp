@@ -6,11 +6,15 @@
 #include "experts/regression_util.hpp"
 
 #include "moekit/backend/estep_backend.hpp"
+#include "moekit/core/error.hpp"
 #include "moekit/core/logsumexp.hpp"
+#include "moekit/core/parallel.hpp"
 #include "moekit/core/rng.hpp"
 #include "moekit/experts/gaussian.hpp"
 #include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/fit/em.hpp"
+
+#include <catch2/catch.hpp>
 
 #include <cmath>
 #include <string>
@@ -100,6 +104,26 @@ inline std::vector<Matrix> eigen_moments(const Model& m, const Dataset& d, const
     out.push_back(F.transpose() * (F.array().colwise() * post.col(k).array()).matrix());
   }
   return out;
+}
+
+// A row far out (row 10 at y = 1e200) of a weighted fit, on the CPU backend's E-step: at
+// weight 0 the log-likelihood and the moments stay finite (the row's zero density, and a
+// distance that overflows, count for nothing); at weight 1 the row is reported.
+inline void check_far_row_counts_by_weight(Fitted f) {
+  auto estep = [&f] {
+    const ScopedNumThreads scope(1);
+    Posteriors post;
+    CpuBackend().estep(f.model, f.data, post);
+    return post;
+  };
+  f.data.y(10, 0) = 1e200;
+  f.data.weights(10) = 0.0;
+  const Posteriors post = estep();
+  CHECK(std::isfinite(post.loglik));
+  REQUIRE(post.moments);
+  for (const Matrix& M : post.moments->M) CHECK(M.allFinite());
+  f.data.weights(10) = 1.0;
+  CHECK_THROWS_AS(estep(), NumericalError);
 }
 
 inline double max_rel_diff(const Matrix& a, const Matrix& b) {
