@@ -61,7 +61,7 @@ void run_blocks(const kernels::FlatModelPack<double>& P,
     Lanes* const masses = acc.data();
     Lanes a[kernels::kMaxExperts], y[Q];
     // Spherical: each expert's squared distances of the tile, and the block's sum of them
-    // weighted by the posteriors (the scatter's trace, gaussian_moments_tile).
+    // weighted by the posteriors (the scatter's trace, spherical_moments_tile).
     constexpr bool spherical = Shape == CovarianceShape::Spherical;
     constexpr double kMax = std::numeric_limits<double>::max();
     Lanes distance[spherical ? kernels::kMaxExperts : 1],

@@ -3,8 +3,10 @@
 // kLanes rows on the CPU, one row in each lane (lanes.hpp). The math is row_math.hpp's
 // (gaussian_regression_log_density, log_sum_exp and flat_estep_rows) and moments.hpp's
 // (moments_add_row), laid out so that every operation acts on the whole tile: the tile's
-// responses are loaded once and reused by the K experts, the posteriors take vector
-// exponentials, and the moments are added in the same pass, while the tile is in registers.
+// responses are loaded once and reused by the K experts and the posteriors take vector
+// exponentials; the moments are then added in passes over the row block (in L2), their
+// statistics in registers (spherical structures add their scatter's trace in the posterior
+// pass: squared_distance_tile).
 
 #include "moekit/kernels/lanes.hpp"
 #include "moekit/kernels/packs.hpp"

@@ -113,22 +113,13 @@ alignas(64) inline constexpr double kExp2Sixteenths[16] = {
     0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
     0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
 // (2^(j / 16) - kExp2Sixteenths[j]) / kExp2Sixteenths[j], to double precision (mpmath).
-alignas(64) inline constexpr double kExp2SixteenthsTail[16] = {0x0.0p+0,
-                                                               0x1.79aa65d837b6dp-54,
-                                                               -0x1.01b15eaa59348p-55,
-                                                               0x1.68efde3a8a894p-54,
-                                                               0x1.34d754db0abb6p-55,
-                                                               0x1.59f48a72a4c6dp-55,
-                                                               0x1.690cebb7aafb0p-56,
-                                                               0x1.063e1e21c5409p-54,
-                                                               -0x1.3b3efbf5e2228p-54,
-                                                               -0x1.b32dcb94da51dp-56,
-                                                               0x1.db72fc1f0eab4p-55,
-                                                               0x1.1affc2b91ce27p-56,
-                                                               0x1.c1a7792cb3387p-55,
-                                                               0x1.36eae30af0cb3p-56,
-                                                               0x1.4a385a63d07a7p-56,
-                                                               -0x1.ff7128fd391f0p-55};
+// clang-format off
+alignas(64) inline constexpr double kExp2SixteenthsTail[16] = {
+    0x0.0p+0,              0x1.79aa65d837b6dp-54, -0x1.01b15eaa59348p-55, 0x1.68efde3a8a894p-54,
+    0x1.34d754db0abb6p-55, 0x1.59f48a72a4c6dp-55, 0x1.690cebb7aafb0p-56,  0x1.063e1e21c5409p-54,
+    -0x1.3b3efbf5e2228p-54, -0x1.b32dcb94da51dp-56, 0x1.db72fc1f0eab4p-55, 0x1.1affc2b91ce27p-56,
+    0x1.c1a7792cb3387p-55, 0x1.36eae30af0cb3p-56, 0x1.4a385a63d07a7p-56,  -0x1.ff7128fd391f0p-55};
+// clang-format on
 template <typename V>
 inline V exp_lanes_regular(V x, MaskOf<V> low, MaskOf<V> regular) {
   static_assert(sizeof(V) == sizeof(__m512d), "one AVX-512 register of doubles");
