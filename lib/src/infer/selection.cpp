@@ -2,6 +2,7 @@
 
 #include "moekit/core/covariance.hpp"
 #include "moekit/core/error.hpp"
+#include "moekit/core/parallel.hpp"
 #include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
 #include "moekit/fit/init.hpp"
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -325,96 +327,135 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
           drop + 1, rows, response);
     });
   };
-  auto run_round = [&](bool small_components, bool replace = false) {
-    std::vector<std::optional<Matrix>> leaves(n);
-    std::vector<Vector> row_loglik(n);
-    for (size_t i = 0; i < n; ++i) {
-      if (!out.candidates[i].model) continue;
-      try {
-        Posteriors post;
-        out.candidates[i].model->e_step(data, post);
-        leaves[i] = post.leaves();
-        row_loglik[i] = post.row_loglik;
-        tried[i].insert(partition_key(*leaves[i]));
-        arrived[i].insert(partition_key(*leaves[i]));
-      } catch (const NumericalError&) {
-        leaves[i].reset();
-      }
-    }
+  // One cell's starts in a round (run_round below): its own split-and-merge moves, the starts
+  // from the other cells' snapshot, and the small-component and replacement starts; true when
+  // the cell reached a better maximum.
+  auto improve_cell = [&](size_t i, bool small_components, bool replace,
+                          const std::vector<std::optional<Matrix>>& leaves,
+                          const std::vector<Vector>& row_loglik) {
+    if (!out.candidates[i].model) return false;
     bool improved = false;
-    for (size_t i = 0; i < n; ++i) {
-      if (!out.candidates[i].model) continue;
-      if (leaves[i] && leaves[i]->cols() >= 3 && moves > 0) {
-        // As EmFitter's split-and-merge: the first move that climbs is kept.
-        const Matrix features = standardised_columns(init_features(*out.candidates[i].model, data));
-        for (const SplitMergeMove& move :
-             split_merge_moves(*leaves[i], row_loglik[i], features.cols(), moves))
-          if (try_start(i, split_merge_start(*leaves[i], features, move),
-                        "its own fit with a split-and-merge move")) {
+    if (leaves[i] && leaves[i]->cols() >= 3 && moves > 0) {
+      // As EmFitter's split-and-merge: the first move that climbs is kept.
+      const Matrix features = standardised_columns(init_features(*out.candidates[i].model, data));
+      for (const SplitMergeMove& move :
+           split_merge_moves(*leaves[i], row_loglik[i], features.cols(), moves))
+        if (try_start(i, split_merge_start(*leaves[i], features, move),
+                      "its own fit with a split-and-merge move")) {
+          improved = true;
+          break;
+        }
+    }
+    for (size_t j = 0; j < n; ++j) {
+      const SelectionCandidate& donor = out.candidates[j];
+      if (!leaves[j]) continue;
+      if (share_starts(out.candidates[i], donor))
+        improved |= try_start(i, *leaves[j],
+                              "the " + mclust_name(donor.spec.covariance) + " fit's posteriors");
+      else if (grows_into(donor, out.candidates[i]))
+        for (Index k = 0; k < donor.spec.K; ++k)
+          improved |=
+              try_start(i, split_component(*donor.model, data, *leaves[j], k),
+                        fmt::format("the K = {} fit with component {} split", donor.spec.K, k + 1));
+      else if (grows_into(out.candidates[i], donor))
+        for (const auto& [a, b] : merge_pairs(*leaves[j], kMergePairs))
+          improved |= try_start(i, merge_components(*leaves[j], a, b),
+                                fmt::format("the K = {} fit with components {} and {} merged",
+                                            donor.spec.K, a + 1, b + 1));
+      if (small_components && in_table[i] && grows_into(donor, out.candidates[i]))
+        improved |= try_small_component(i, donor.spec.K, *leaves[j], row_loglik[j]);
+      else if (replace && in_table[i] && in_table[j] &&
+               donor.spec.K + 1 == out.candidates[i].spec.K &&
+               donor.spec.covariance != out.candidates[i].spec.covariance &&
+               donor.spec.experts == out.candidates[i].spec.experts &&
+               donor.spec.gate == out.candidates[i].spec.gate &&
+               donor.spec.gate_covariance == out.candidates[i].spec.gate_covariance)
+        // In the last rounds, every other structure's K - 1 fit too, with its best window
+        // by gain per response.
+        for (const SmallComponentWindow& w : small_component_windows(
+                 data.y, row_loglik[j], kWindowRows, kCrossWindows, WindowRanking::Gain))
+          if (try_start(i, small_component_start(*leaves[j], w),
+                        fmt::format("the {} K = {} fit with a new component on {} "
+                                    "neighbouring rows of response {}",
+                                    mclust_name(donor.spec.covariance), donor.spec.K, kWindowRows,
+                                    w.column + 1),
+                        /*never_degenerate=*/true)) {
             improved = true;
             break;
           }
-      }
+    }
+    if (replace && in_table[i] && leaves[i])
+      improved |= try_replace_component(i, *leaves[i], row_loglik[i]);
+    if (cross && in_table[i])
       for (size_t j = 0; j < n; ++j) {
         const SelectionCandidate& donor = out.candidates[j];
-        if (!leaves[j]) continue;
-        if (share_starts(out.candidates[i], donor))
-          improved |= try_start(i, *leaves[j],
-                                "the " + mclust_name(donor.spec.covariance) + " fit's posteriors");
-        else if (grows_into(donor, out.candidates[i]))
+        if (!leaves[j] || !in_table[j] || !neighbours_across_structures(donor, out.candidates[i]))
+          continue;
+        const std::string structure = mclust_name(donor.spec.covariance);
+        if (donor.spec.K + 1 == out.candidates[i].spec.K)
           for (Index k = 0; k < donor.spec.K; ++k)
-            improved |= try_start(
-                i, split_component(*donor.model, data, *leaves[j], k),
-                fmt::format("the K = {} fit with component {} split", donor.spec.K, k + 1));
-        else if (grows_into(out.candidates[i], donor))
+            improved |= try_start(i, split_component(*donor.model, data, *leaves[j], k),
+                                  fmt::format("the {} K = {} fit with component {} split",
+                                              structure, donor.spec.K, k + 1));
+        else
           for (const auto& [a, b] : merge_pairs(*leaves[j], kMergePairs))
             improved |= try_start(i, merge_components(*leaves[j], a, b),
-                                  fmt::format("the K = {} fit with components {} and {} merged",
-                                              donor.spec.K, a + 1, b + 1));
-        if (small_components && in_table[i] && grows_into(donor, out.candidates[i]))
-          improved |= try_small_component(i, donor.spec.K, *leaves[j], row_loglik[j]);
-        else if (replace && in_table[i] && in_table[j] &&
-                 donor.spec.K + 1 == out.candidates[i].spec.K &&
-                 donor.spec.covariance != out.candidates[i].spec.covariance &&
-                 donor.spec.experts == out.candidates[i].spec.experts &&
-                 donor.spec.gate == out.candidates[i].spec.gate &&
-                 donor.spec.gate_covariance == out.candidates[i].spec.gate_covariance)
-          // In the last rounds, every other structure's K - 1 fit too, with its best window
-          // by gain per response.
-          for (const SmallComponentWindow& w : small_component_windows(
-                   data.y, row_loglik[j], kWindowRows, kCrossWindows, WindowRanking::Gain))
-            if (try_start(i, small_component_start(*leaves[j], w),
-                          fmt::format("the {} K = {} fit with a new component on {} "
-                                      "neighbouring rows of response {}",
-                                      mclust_name(donor.spec.covariance), donor.spec.K, kWindowRows,
-                                      w.column + 1),
-                          /*never_degenerate=*/true)) {
-              improved = true;
-              break;
-            }
+                                  fmt::format("the {} K = {} fit with components {} and {} merged",
+                                              structure, donor.spec.K, a + 1, b + 1));
       }
-      if (replace && in_table[i] && leaves[i])
-        improved |= try_replace_component(i, *leaves[i], row_loglik[i]);
-      if (cross && in_table[i])
-        for (size_t j = 0; j < n; ++j) {
-          const SelectionCandidate& donor = out.candidates[j];
-          if (!leaves[j] || !in_table[j] || !neighbours_across_structures(donor, out.candidates[i]))
-            continue;
-          const std::string structure = mclust_name(donor.spec.covariance);
-          if (donor.spec.K + 1 == out.candidates[i].spec.K)
-            for (Index k = 0; k < donor.spec.K; ++k)
-              improved |= try_start(i, split_component(*donor.model, data, *leaves[j], k),
-                                    fmt::format("the {} K = {} fit with component {} split",
-                                                structure, donor.spec.K, k + 1));
-          else
-            for (const auto& [a, b] : merge_pairs(*leaves[j], kMergePairs))
-              improved |=
-                  try_start(i, merge_components(*leaves[j], a, b),
-                            fmt::format("the {} K = {} fit with components {} and {} merged",
-                                        structure, donor.spec.K, a + 1, b + 1));
-        }
-    }
     return improved;
+  };
+  // The cells of a round run in waves of equal K, in increasing K, and the cells of a wave as
+  // parallel tasks. A cell reads the posteriors and row log-likelihoods of the others as the
+  // round began, and the models of the cells with one component fewer (their components' means
+  // for the splits), which the waves before have finished: as when the cells ran one by one in
+  // the candidates' order (K by K), so the search's path, and every result, is the same for
+  // any number of threads. A cell writes only its own fit and its own sets of partitions. A
+  // device backend runs the cells one by one.
+  const bool serial_cells = options.device != Device::Cpu;
+  std::vector<std::vector<size_t>> waves;
+  {
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return out.candidates[a].spec.K < out.candidates[b].spec.K;
+    });
+    for (size_t i : order) {
+      if (waves.empty() || out.candidates[waves.back().front()].spec.K != out.candidates[i].spec.K)
+        waves.emplace_back();
+      waves.back().push_back(i);
+    }
+  }
+  auto run_round = [&](bool small_components, bool replace = false) {
+    std::vector<std::optional<Matrix>> leaves(n);
+    std::vector<Vector> row_loglik(n);
+    parallel_tasks(
+        static_cast<Index>(n),
+        [&](Index t) {
+          const size_t i = static_cast<size_t>(t);
+          if (!out.candidates[i].model) return;
+          try {
+            Posteriors post;
+            out.candidates[i].model->e_step(data, post);
+            leaves[i] = post.leaves();
+            row_loglik[i] = post.row_loglik;
+            tried[i].insert(partition_key(*leaves[i]));
+            arrived[i].insert(partition_key(*leaves[i]));
+          } catch (const NumericalError&) {
+            leaves[i].reset();
+          }
+        },
+        serial_cells);
+    std::vector<char> improved_cell(n, 0);
+    for (const std::vector<size_t>& wave : waves)
+      parallel_tasks(
+          static_cast<Index>(wave.size()),
+          [&](Index t) {
+            const size_t i = wave[static_cast<size_t>(t)];
+            improved_cell[i] = improve_cell(i, small_components, replace, leaves, row_loglik);
+          },
+          serial_cells);
+    return std::any_of(improved_cell.begin(), improved_cell.end(), [](char c) { return c != 0; });
   };
   for (int round = 0; round < kMaxRounds; ++round)
     if (!run_round(false)) break;
@@ -433,37 +474,40 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   FitOptions polish_options = refine_options;
   polish_options.tol = options.tol / 1000.0;
   const EmFitter polisher(polish_options);
-  for (SelectionCandidate& c : out.candidates) {
-    if (!c.model || !c.fit || c.fit->status != FitStatus::Converged) continue;
-    if (std::none_of(out.candidates.begin(), out.candidates.end(),
-                     [&](const SelectionCandidate& o) { return share_starts(c, o); }))
-      continue;
-    try {
-      const auto t0 = std::chrono::steady_clock::now();
-      Model model = *c.model;
-      const FitResult r = polisher.refine(model, data);
-      if (r.status != FitStatus::Converged || r.objective() < c.fit->objective() ||
-          (!r.degenerate.empty() && c.fit->degenerate.empty()))
-        continue;
-      FitResult& f = *c.fit;
-      f.loglik = r.loglik;
-      f.joint_loglik = r.joint_loglik;
-      f.aic = r.aic;
-      f.bic = r.bic;
-      f.icl = r.icl;
-      f.iterations += r.iterations;
-      f.loglik_trace.insert(f.loglik_trace.end(), r.loglik_trace.begin(), r.loglik_trace.end());
-      f.stopping_rule = r.stopping_rule + " (select's polish)";
-      f.degenerate = r.degenerate;
-      if (f.best_restart >= 0 && static_cast<size_t>(f.best_restart) < f.restart_logliks.size())
-        f.restart_logliks[static_cast<size_t>(f.best_restart)] = r.objective();
-      f.gradient_norm = score_norm(model);
-      f.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      c.model = std::move(model);
-    } catch (const NumericalError&) {
-      // The polish collapsed under this structure: the cell keeps its converged fit.
-    }
-  }
+  // Each cell's polish reads and writes that cell alone: parallel tasks, as the rounds' cells.
+  parallel_tasks(
+      static_cast<Index>(n),
+      [&](Index t) {
+        SelectionCandidate& c = out.candidates[static_cast<size_t>(t)];
+        if (!c.model || !c.fit || c.fit->status != FitStatus::Converged) return;
+        if (!in_table[static_cast<size_t>(t)]) return;
+        try {
+          const auto t0 = std::chrono::steady_clock::now();
+          Model model = *c.model;
+          const FitResult r = polisher.refine(model, data);
+          if (r.status != FitStatus::Converged || r.objective() < c.fit->objective() ||
+              (!r.degenerate.empty() && c.fit->degenerate.empty()))
+            return;
+          FitResult& f = *c.fit;
+          f.loglik = r.loglik;
+          f.joint_loglik = r.joint_loglik;
+          f.aic = r.aic;
+          f.bic = r.bic;
+          f.icl = r.icl;
+          f.iterations += r.iterations;
+          f.loglik_trace.insert(f.loglik_trace.end(), r.loglik_trace.begin(), r.loglik_trace.end());
+          f.stopping_rule = r.stopping_rule + " (select's polish)";
+          f.degenerate = r.degenerate;
+          if (f.best_restart >= 0 && static_cast<size_t>(f.best_restart) < f.restart_logliks.size())
+            f.restart_logliks[static_cast<size_t>(f.best_restart)] = r.objective();
+          f.gradient_norm = score_norm(model);
+          f.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          c.model = std::move(model);
+        } catch (const NumericalError&) {
+          // The polish collapsed under this structure: the cell keeps its converged fit.
+        }
+      },
+      serial_cells);
 }
 
 }  // namespace
