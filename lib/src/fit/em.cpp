@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace moekit {
 
@@ -100,6 +101,20 @@ Vector response_sd(const Dataset& data) {
 }
 
 namespace {
+
+// The share of each row that a hard start whose first M-step collapses a regression expert
+// gives to the other experts (EmFitter::run): as split_merge_start's soft cut, enough for every
+// expert's weighted design to have the full design's rank.
+constexpr double kHardStartShare = 0.1;
+
+// Rows of `resp` (each summing to 1) moved a share `share` towards the other columns:
+// (1 - share) r_ik + share (1 - r_ik) / (K - 1), which sums to 1 again.
+void soften_responsibilities(Matrix& resp, double share) {
+  const Index K = resp.cols();
+  if (K < 2) return;
+  const double other = share / static_cast<double>(K - 1);
+  resp = ((1.0 - share) * resp.array() + other * (1.0 - resp.array())).matrix();
+}
 
 void add_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
   for (const auto& w : from)
@@ -212,8 +227,22 @@ FitResult EmFitter::run(Model& model,
                                                      : method,
                                                  options_.kmeans_iter, rng);
     share_within_groups(common, resp);
+    const bool regression = model.experts().reads_covariates();
+    const std::optional<Model> before = regression ? std::optional<Model>(model) : std::nullopt;
     post = model.posteriors_from_leaves(resp);
-    const MStepReport r = model.m_step(common, post);
+    MStepReport r = model.m_step(common, post);
+    if (!r.collapsed.empty() && regression) {
+      // A hard start gives each expert its own rows alone. A regression expert's rows can then
+      // hold one value of a binary covariate (k-means on the covariates splits on them: a
+      // singular design), or only zero counts (a Poisson or binomial fit without a maximum).
+      // Before anything is re-seeded, the M-step runs again from the start's parameters with
+      // every row given a share of kHardStartShare to the other experts: the start keeps its
+      // partition, and every expert sees every row.
+      model = *before;
+      soften_responsibilities(resp, kHardStartShare);
+      post = model.posteriors_from_leaves(resp);
+      r = model.m_step(common, post);
+    }
     add_unique(result.warnings, r.warnings);
     reseed(r.collapsed, 0);
   }
