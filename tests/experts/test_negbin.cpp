@@ -11,9 +11,13 @@
 #include "moekit/infer/simulate.hpp"
 #include "moekit/model/model_json.hpp"
 
+#include <fmt/format.h>
+#include <boost/math/special_functions/digamma.hpp>
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <random>
+#include <string>
 
 using namespace moekit;
 using namespace moekit::testing;
@@ -134,4 +138,45 @@ TEST_CASE("negbin experts refuse non-counts; the model file keeps theta", "[negb
   const auto value = broken.find_first_not_of("[ \n", broken.find('[', at));
   broken.insert(value, "-");
   CHECK_THROWS_WITH(model_from_json(broken, "m.json"), Catch::Contains("theta"));
+}
+
+// Counts from 0 to several hundred: the M-step's profile in theta sums the counts' lgamma
+// differences through tail sums of the weights up to a count of 64 and row by row above it,
+// and the log-density reads tables up to 64. At a K = 1 fit (a single M-step's maximum) the
+// score in theta, written out here with lgamma's own derivative (boost's digamma), is zero, and
+// the log-likelihood is the sum of the NB2 log-pmf written with std::lgamma.
+TEST_CASE("negbin experts: counts above 64 and a large theta", "[negbin]") {
+  for (const double theta_true : {3.0, 400.0}) {
+    CAPTURE(theta_true);
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> unif(0.0, 1.0);
+    std::string csv = "y,x\n";
+    for (int i = 0; i < 400; ++i) {
+      const double x = unif(rng);
+      const double mu = std::exp(1.0 + 4.0 * x);  // 2.7 to 148
+      std::gamma_distribution<double> gamma(theta_true, mu / theta_true);
+      std::poisson_distribution<long> poisson(gamma(rng));
+      csv += fmt::format("{},{}\n", poisson(rng), x);
+    }
+    Problem p = make_problem(parse_csv(csv, "nb.csv"), "y ~ x", "negbin", "constant", 1);
+    REQUIRE(p.data.y.maxCoeff() > 150);
+    Model m;
+    const FitResult r = fit_negbin(p, m, 1, 1e-12);
+    const auto& e = dynamic_cast<const NegativeBinomialExperts&>(m.experts());
+    const double theta = e.dispersion(0);
+    const Vector b = e.coefficients(0);
+    double loglik = 0.0, g = 0.0;
+    for (Index i = 0; i < p.data.rows(); ++i) {
+      const double y = p.data.y(i, 0), mu = std::exp(b(0) + b(1) * p.data.x(i, 1));
+      loglik += std::lgamma(y + theta) - std::lgamma(theta) - std::lgamma(y + 1.0) +
+                y * std::log(mu / (theta + mu)) + theta * std::log(theta / (theta + mu));
+      g += boost::math::digamma(y + theta) - boost::math::digamma(theta) +
+           std::log(theta / (theta + mu)) + (mu - y) / (theta + mu);
+    }
+    CHECK(r.loglik == Approx(loglik).epsilon(1e-11));
+    // d loglik / d log theta, against the scale of its terms (n times a count's digamma).
+    CHECK(std::abs(theta * g) <= 1e-6 * static_cast<double>(p.data.rows()));
+    CHECK(theta > theta_true / 3.0);
+    CHECK(theta < theta_true * 3.0);
+  }
 }

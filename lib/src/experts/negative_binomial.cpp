@@ -23,34 +23,17 @@ namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kMinTheta = 1e-4, kMaxTheta = 1e8;
 constexpr double kMaxEta = 700.0;  // exp stays finite
-// Counts up to this are summed term by term in the differences below: exact, and free of the
-// cancellation of lgamma(y + theta) - lgamma(theta) when theta is large (near Poisson).
+// Counts up to this enter lgamma(y + theta) - lgamma(theta) as sums of log(theta + j), j < y
+// (lgamma_diff, the log-density's tables, ThetaProfile's tail sums): exact, and free of the
+// cancellation of the difference of lgammas when theta is large (near Poisson).
 constexpr double kSumBelow = 64.0;
 
-// lgamma(y + t) - lgamma(t), digamma(y + t) - digamma(t), trigamma(y + t) - trigamma(t).
+// lgamma(y + t) - lgamma(t).
 double lgamma_diff(double y, double t) {
   if (y > kSumBelow) return log_gamma(y + t) - log_gamma(t);
   double s = 0.0;
   for (double j = 0; j < y; j += 1.0) s += std::log(t + j);
   return s;
-}
-double digamma_diff(double y, double t) {
-  if (y > kSumBelow) return boost::math::digamma(y + t) - boost::math::digamma(t);
-  double s = 0.0;
-  for (double j = 0; j < y; j += 1.0) s += 1.0 / (t + j);
-  return s;
-}
-double trigamma_diff(double y, double t) {
-  if (y > kSumBelow) return boost::math::trigamma(y + t) - boost::math::trigamma(t);
-  double s = 0.0;
-  for (double j = 0; j < y; j += 1.0) s -= 1.0 / ((t + j) * (t + j));
-  return s;
-}
-
-// log(theta + exp(eta)) without overflow.
-double log_theta_plus_mu(double eta, double log_theta) {
-  return eta > log_theta ? eta + std::log1p(std::exp(log_theta - eta))
-                         : log_theta + std::log1p(std::exp(eta - log_theta));
 }
 
 // sum_i r_i (y_i eta_i - (y_i + theta) log(theta + mu_i)): the coefficients' part of the
@@ -62,80 +45,130 @@ double coef_objective(const ConstMatrixRef& x,
                       const ConstVectorRef& r,
                       double theta,
                       const Vector& b) {
-  const double lt = std::log(theta);
-  // Per row block on the threads, summed in block order.
+  // Per row block on the threads, summed in block order; log(theta + mu) as one vectorised
+  // log (mu <= exp(kMaxEta) keeps it finite).
   const double Q = reduce_blocks(x.rows(), 0.0, [&](Index begin, Index size, double& acc) {
     thread_local Vector eta;
+    thread_local Eigen::ArrayXd L;
     eta.noalias() = x.middleRows(begin, size) * b;
-    double q = 0.0;
-    for (Index j = 0; j < size; ++j) {
-      const Index i = begin + j;
-      if (!(eta(j) <= kMaxEta)) {
-        q = kNegInf;
-        break;
-      }
-      if (r(i) != 0.0) q += r(i) * (y(i) * eta(j) - (y(i) + theta) * log_theta_plus_mu(eta(j), lt));
+    // Every eta finite and at most kMaxEta (an overflowing x b gives -inf like a NaN).
+    if (!((eta.array() <= kMaxEta).all() && eta.allFinite())) {
+      acc = kNegInf;
+      return;
     }
-    acc += q;
+    const auto yb = y.segment(begin, size).array();
+    const auto rb = r.segment(begin, size).array();
+    L = (theta + eta.array().exp()).log();
+    acc += (rb * (yb * eta.array() - (yb + theta) * L)).sum();
   });
   return summed_over_processes(Q);
 }
 
-// The weighted log-likelihood's terms that depend on theta at the means mu:
-// sum_i r_i (lgamma(y_i + theta) - lgamma(theta) - theta log(1 + mu_i / theta)
-//            - y_i log(theta + mu_i)).
-double theta_objective(const ConstVectorRef& y,
-                       const ConstVectorRef& r,
-                       const Vector& eta,
-                       double theta) {
-  const double lt = std::log(theta);
-  const double f = reduce_blocks(y.size(), 0.0, [&](Index begin, Index size, double& acc) {
-    double part = 0.0;
-    for (Index i = begin; i < begin + size; ++i) {
-      if (r(i) == 0.0) continue;
-      const double L = log_theta_plus_mu(eta(i), lt);
-      part += r(i) * (lgamma_diff(y(i), theta) - theta * (L - lt) - y(i) * L);
+// The weighted log-likelihood's terms that depend on theta at fixed means mu = exp(eta):
+//   f(theta) = sum_i r_i (lgamma(y_i + theta) - lgamma(theta) - theta log(1 + mu_i / theta)
+//                         - y_i log(theta + mu_i))
+//            = sum_i r_i lgamma_diff(y_i, theta) - sum_i r_i (theta + y_i) log(theta + mu_i)
+//              + theta log(theta) sum_i r_i,
+// with its first two derivatives, for the 1-D Newton in theta. The means are taken once, and a
+// count's lgamma difference is a sum of log(theta + j) over j < y_i, so the rows' sum of them is
+// sum_j T_j log(theta + j) with T_j the posterior mass of the rows whose count exceeds j (the
+// counts up to kSumBelow; larger ones row by row): a value of theta then costs one log per row
+// (vectorised), not an exp, a log1p and a log per unit of every count.
+class ThetaProfile {
+ public:
+  ThetaProfile(const ConstVectorRef& y, const ConstVectorRef& r, const Vector& eta)
+      : y_(y), r_(r), mu_(eta.array().exp().matrix()) {
+    // The posterior mass at each count up to kSumBelow, and the whole mass (last entry), per
+    // row block on the threads, added in block order.
+    struct Masses {
+      Vector m = Vector::Zero(kTail + 2);
+      Masses& operator+=(const Masses& o) {
+        m += o.m;
+        return *this;
+      }
+    };
+    Masses sums = reduce_blocks(y.size(), Masses{}, [&](Index begin, Index size, Masses& acc) {
+      for (Index i = begin; i < begin + size; ++i) {
+        acc.m(kTail + 1) += r(i);
+        if (r(i) != 0.0 && y(i) <= kSumBelow) acc.m(static_cast<Index>(y(i))) += r(i);
+      }
+    });
+    sum_over_processes(sums.m.data(), sums.m.size());
+    mass_ = sums.m(kTail + 1);
+    // T_j = the mass at the counts j + 1 .. kSumBelow, for j = 0 .. kSumBelow - 1.
+    tail_.resize(kTail);
+    double above = 0.0;
+    for (Index j = kTail - 1; j >= 0; --j) {
+      above += sums.m(j + 1);
+      tail_(j) = above;
     }
-    acc += part;
-  });
-  return summed_over_processes(f);
-}
+    for (Index i = 0; i < y.size(); ++i)
+      if (r(i) != 0.0 && y(i) > kSumBelow) large_.push_back(i);
+  }
 
-// d/d theta and d2/d theta2 of theta_objective.
-void theta_derivatives(const ConstVectorRef& y,
-                       const ConstVectorRef& r,
-                       const Vector& eta,
-                       double theta,
-                       double& g,
-                       double& h) {
-  const double lt = std::log(theta);
-  struct Pair {
-    double g = 0.0, h = 0.0;
-    Pair& operator+=(const Pair& o) {
-      g += o.g;
-      h += o.h;
-      return *this;
+  double value(double theta) const {
+    const double lt = std::log(theta);
+    double local = reduce_blocks(y_.size(), 0.0, [&](Index begin, Index size, double& acc) {
+      thread_local Eigen::ArrayXd L;
+      L = (theta + mu_.segment(begin, size).array()).log();
+      acc -=
+          (r_.segment(begin, size).array() * (theta + y_.segment(begin, size).array()) * L).sum();
+    });
+    for (Index i : large_) local += r_(i) * (log_gamma(y_(i) + theta) - log_gamma(theta));
+    double f = summed_over_processes(local) + theta * lt * mass_;
+    for (Index j = 0; j < kTail; ++j)
+      if (tail_(j) != 0.0) f += tail_(j) * std::log(theta + static_cast<double>(j));
+    return f;
+  }
+
+  // f'(theta) and f''(theta).
+  void derivatives(double theta, double& g, double& h) const {
+    const double lt = std::log(theta);
+    struct Pair {
+      double g = 0.0, h = 0.0;
+      Pair& operator+=(const Pair& o) {
+        g += o.g;
+        h += o.h;
+        return *this;
+      }
+    };
+    // Per row: -(L - lt) + (mu - y) / (theta + mu), and
+    // 1/theta - 2/(theta + mu) + (theta + y)/(theta + mu)^2 = (mu / tm)^2 / theta + y / tm^2.
+    Pair local = reduce_blocks(y_.size(), Pair{}, [&](Index begin, Index size, Pair& acc) {
+      const auto yb = y_.segment(begin, size).array();
+      const auto rb = r_.segment(begin, size).array();
+      const auto mb = mu_.segment(begin, size).array();
+      thread_local Eigen::ArrayXd tm, q, L;
+      tm = theta + mb;
+      q = mb / tm;
+      L = tm.log();
+      acc.g += (rb * ((mb - yb) / tm - L)).sum();
+      acc.h += (rb * (q * q / theta + yb / (tm * tm))).sum();
+    });
+    for (Index i : large_) {
+      local.g += r_(i) * (boost::math::digamma(y_(i) + theta) - boost::math::digamma(theta));
+      local.h += r_(i) * (boost::math::trigamma(y_(i) + theta) - boost::math::trigamma(theta));
     }
-  };
-  // Per row block on the threads, summed in block order.
-  const Pair sums = reduce_blocks(y.size(), Pair{}, [&](Index begin, Index size, Pair& acc) {
-    Pair part;
-    for (Index i = begin; i < begin + size; ++i) {
-      if (r(i) == 0.0) continue;
-      const double mu = std::exp(eta(i)), L = log_theta_plus_mu(eta(i), lt);
-      const double tm = theta + mu;
-      part.g += r(i) * (digamma_diff(y(i), theta) - (L - lt) + (mu - y(i)) / tm);
-      // 1/theta - 2/(theta + mu) + (theta + y)/(theta + mu)^2 = (mu^2 + theta y) / (theta tm^2)
-      part.h +=
-          r(i) * (trigamma_diff(y(i), theta) + (mu / tm) * (mu / tm) / theta + y(i) / (tm * tm));
-    }
-    acc += part;
-  });
-  double both[2] = {sums.g, sums.h};
-  sum_over_processes(both, 2);
-  g = both[0];
-  h = both[1];
-}
+    double both[2] = {local.g, local.h};
+    sum_over_processes(both, 2);
+    g = both[0] + lt * mass_;
+    h = both[1];
+    for (Index j = 0; j < kTail; ++j)
+      if (tail_(j) != 0.0) {
+        const double a = 1.0 / (theta + static_cast<double>(j));
+        g += tail_(j) * a;
+        h -= tail_(j) * a * a;
+      }
+  }
+
+ private:
+  static constexpr Index kTail = static_cast<Index>(kSumBelow);
+  ConstVectorRef y_, r_;
+  Vector mu_;
+  Vector tail_;
+  double mass_ = 0.0;
+  std::vector<Index> large_;
+};
 
 // Newton in u = log theta on the profile, with step-halving so that it never falls; where
 // the profile is not concave in u the step is one unit uphill.
@@ -143,13 +176,14 @@ double solve_theta(const ConstVectorRef& y,
                    const ConstVectorRef& r,
                    const Vector& eta,
                    double start) {
+  const ThetaProfile profile(y, r, eta);
   const double umin = std::log(kMinTheta), umax = std::log(kMaxTheta);
   double u = std::clamp(std::log(start), umin, umax);
-  double f = theta_objective(y, r, eta, std::exp(u));
+  double f = profile.value(std::exp(u));
   for (int it = 0; it < 100; ++it) {
     const double t = std::exp(u);
     double g = 0.0, h = 0.0;
-    theta_derivatives(y, r, eta, t, g, h);
+    profile.derivatives(t, g, h);
     const double du = t * g, duu = t * t * h + t * g;
     if (!std::isfinite(du) || du == 0.0) break;
     double step = duu < 0 ? -du / duu : (du > 0 ? 1.0 : -1.0);
@@ -157,7 +191,7 @@ double solve_theta(const ConstVectorRef& y,
     double un = u, fn = kNegInf;
     for (int k = 0; k < 40; ++k, step *= 0.5) {
       un = std::clamp(u + step, umin, umax);
-      fn = theta_objective(y, r, eta, std::exp(un));
+      fn = profile.value(std::exp(un));
       if (fn >= f) break;
     }
     if (!(fn >= f) || un == u) break;
@@ -197,18 +231,32 @@ std::optional<MarginalShape> NegativeBinomialExperts::marginal(Index k, Index) c
 void NegativeBinomialExperts::log_density(const ConstMatrixRef& x,
                                           const ConstMatrixRef& y,
                                           MatrixRef out) const {
+  const Index n = x.rows();
+  const auto v = y.col(0).array();
+  // The counts' terms from tables over the counts up to kSumBelow that these rows hold:
+  // lgamma(c + 1), and per expert lgamma(c + theta) - lgamma(theta), built as lgamma_diff
+  // builds it (the same sum of logs in the same order); larger counts row by row.
+  Index top = 0;
+  for (Index i = 0; i < n; ++i)
+    if (v(i) <= kSumBelow) top = std::max(top, static_cast<Index>(v(i)));
+  Vector log_factorial(top + 1), diff(top + 1);
+  for (Index c = 0; c <= top; ++c) log_factorial(c) = log_gamma(static_cast<double>(c) + 1.0);
+  Vector counts(n);
   for (Index k = 0; k < components(); ++k) {
     const double t = theta_[static_cast<size_t>(k)], lt = std::log(t);
+    diff(0) = 0.0;
+    for (Index c = 1; c <= top; ++c)
+      diff(c) = diff(c - 1) + std::log(t + static_cast<double>(c - 1));
+    for (Index i = 0; i < n; ++i)
+      counts(i) = v(i) <= kSumBelow
+                      ? diff(static_cast<Index>(v(i))) - log_factorial(static_cast<Index>(v(i)))
+                      : lgamma_diff(v(i), t) - log_gamma(v(i) + 1.0);
     const Vector eta = x * coef_[static_cast<size_t>(k)];
-    for (Index i = 0; i < x.rows(); ++i) {
-      const double v = y(i, 0);
-      if (!(eta(i) <= kMaxEta)) {
-        out(i, k) = kNegInf;
-        continue;
-      }
-      const double L = log_theta_plus_mu(eta(i), lt);
-      out(i, k) = lgamma_diff(v, t) - log_gamma(v + 1.0) + v * (eta(i) - L) - t * (L - lt);
-    }
+    const auto e = eta.array();
+    // log(theta + mu) as one vectorised log: finite where eta <= kMaxEta; -inf beyond.
+    const Eigen::ArrayXd L = (t + e.min(kMaxEta).exp()).log();
+    out.col(k) =
+        (e <= kMaxEta).select(counts.array() + v * (e - L) - t * (L - lt), kNegInf).matrix();
   }
 }
 
@@ -249,16 +297,14 @@ MStepReport NegativeBinomialExperts::fit(const ConstMatrixRef& x,
             reduce_blocks(n, ScoreAndInformation::zero(p_),
                           [&](Index begin, Index size, ScoreAndInformation& acc) {
                             const auto xb = x.middleRows(begin, size);
-                            thread_local Vector eta, s, w;
+                            thread_local Vector eta, mu, s, w;
                             eta.noalias() = xb * b;
-                            s.resize(size);
-                            w.resize(size);
-                            for (Index j = 0; j < size; ++j) {
-                              const Index i = begin + j;
-                              const double mu = std::exp(eta(j)), tm = theta + mu;
-                              s(j) = r(i) * theta * (yv(i) - mu) / tm;
-                              w(j) = r(i) * theta * (mu / tm) * ((theta + yv(i)) / tm);
-                            }
+                            mu = eta.array().exp().matrix();
+                            const auto yb = yv.segment(begin, size).array();
+                            const auto rb = r.segment(begin, size).array();
+                            const auto tm = theta + mu.array();
+                            s = (rb * theta * (yb - mu.array()) / tm).matrix();
+                            w = (rb * theta * (mu.array() / tm) * ((theta + yb) / tm)).matrix();
                             acc.g.noalias() += xb.transpose() * s;
                             add_weighted_gram(xb, w, acc.H);
                           });
@@ -317,7 +363,7 @@ Vector NegativeBinomialExperts::score(const ConstMatrixRef& x,
     }
     out.segment(k * (p_ + 1), p_) = x.transpose() * s;
     double g = 0.0, h = 0.0;
-    theta_derivatives(yv, r, eta, theta, g, h);
+    ThetaProfile(yv, r, eta).derivatives(theta, g, h);
     out(k * (p_ + 1) + p_) = theta * g;  // d/d log theta
   }
   return out;
