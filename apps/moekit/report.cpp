@@ -201,8 +201,14 @@ std::string fit_text(const Model& model, const FitResult& fit) {
   for (const auto& n : s.data.response_names) names += (names.empty() ? "" : ", ") + n;
   out += fmt::format("responses: {}\n", names);
   if (fit.n_obs > 0) {
-    out += fmt::format("\nlog-likelihood {:.10g}   n = {}   parameters = {}\n", fit.loglik,
-                       fit.n_obs, fit.n_params);
+    if (fit.weight_sum > 0)
+      out += fmt::format(
+          "\nlog-likelihood {:.10g}   n = {:.10g} (the weights' sum over {} rows)   parameters = "
+          "{}\n",
+          fit.loglik, fit.weight_sum, fit.n_obs, fit.n_params);
+    else
+      out += fmt::format("\nlog-likelihood {:.10g}   n = {}   parameters = {}\n", fit.loglik,
+                         fit.n_obs, fit.n_params);
     if (fit.joint)
       out += fmt::format(
           "joint log-likelihood log p(z, y) {:.10g} (what EM maximised; the criteria use it)\n",

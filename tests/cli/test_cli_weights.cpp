@@ -24,6 +24,15 @@ TEST_CASE("fit --weights reaches flexmix's weighted optimum; BIC's n is the weig
   CHECK(j["loglik"].get<double>() == Approx(-1609.2442729499).epsilon(0).margin(2e-4));
   const double bic = j["bic"].get<double>(), ll = j["loglik"].get<double>();
   CHECK(bic == Approx(-2.0 * ll + 9.0 * std::log(915.0)).epsilon(1e-12));
+  // The fit record and the summary give that n beside the rows.
+  CHECK(j["n_obs"].get<long>() == 69);
+  CHECK(j["weight_sum"].get<double>() == 915.0);
+  const Run text = run_cli("fit " + counts + formula + "--weights count -q");
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Catch::Contains("n = 915 (the weights' sum over 69 rows)"));
+  const Run plain = run_cli("fit " + counts + formula + "-q --json");
+  REQUIRE(plain.status == 0);
+  CHECK_FALSE(nlohmann::json::parse(plain.out).contains("weight_sum"));
 }
 
 TEST_CASE("fit --weights refuses the bootstrap and a bad column, naming them", "[cli][weights]") {

@@ -177,6 +177,7 @@ void GradientFitter::ascend(Model& model,
   result.loglik = post.loglik;
   result.joint_loglik = model.joint() ? post.objective : 0.0;
   result.n_obs = static_cast<long>(n);
+  if (data.weighted()) result.weight_sum = data.observations();
   result.n_params = static_cast<long>(model.num_params());
   result.aic = aic(obj, model.num_params());
   result.bic = bic(obj, model.num_params(), data.observations());

@@ -165,6 +165,7 @@ json fit_to_json(const FitResult& f) {
   if (f.joint) j["joint_loglik"] = f.joint_loglik;
   j["criteria_on"] = f.joint ? "joint_loglik" : "loglik";
   j["n_obs"] = f.n_obs;
+  if (f.weight_sum > 0) j["weight_sum"] = f.weight_sum;
   j["n_params"] = f.n_params;
   j["aic"] = f.aic;
   j["bic"] = f.bic;
@@ -489,6 +490,10 @@ FitResult fit_record_from_json(const std::string& text, const std::string& sourc
     f.joint = r.contains("joint_loglik");
     f.joint_loglik = number("joint_loglik");
     f.n_obs = static_cast<long>(count("n_obs", 0, 0, long_max));
+    f.weight_sum = number("weight_sum");
+    if (!(std::isfinite(f.weight_sum) && f.weight_sum >= 0))
+      throw ModelFormatError(
+          fmt::format("{}: field 'weight_sum' must be a finite number >= 0", where));
     f.n_params = static_cast<long>(count("n_params", 0, 0, long_max));
     f.aic = number("aic");
     f.bic = number("bic");

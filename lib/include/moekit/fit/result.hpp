@@ -35,6 +35,8 @@ struct FitResult {
   int split_merge_tried = 0, split_merge_accepted = 0, split_merge_iterations = 0;
   double seconds = 0.0;
   long n_obs = 0, n_params = 0;
+  // With observation weights, their sum: the n of BIC and ICL (flexmix's nobs()); 0 without.
+  double weight_sum = 0.0;
   double aic = 0.0, bic = 0.0, icl = 0.0;
   std::vector<std::string> warnings;
   std::string stopping_rule;  // "relative log-likelihood change 3.1e-09 <= tol 1e-08" ...
