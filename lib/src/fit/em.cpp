@@ -329,11 +329,11 @@ FitResult EmFitter::run(Model& model,
   result.loglik = post.loglik;
   result.joint_loglik = model.joint() ? post.objective : 0.0;
   result.n_obs = static_cast<long>(n);
-  if (data.weighted()) result.weight_sum = data.observations();
   result.n_params = static_cast<long>(model.num_params());
   result.aic = aic(objective, model.num_params());
   // Weighted rows count sum_i w_i (flexmix's nobs()); spread rows count on every process.
   const double n_obs = data.weighted() ? data.observations() : static_cast<double>(n);
+  if (data.weighted()) result.weight_sum = n_obs;
   result.bic = bic(objective, model.num_params(), n_obs);
   const auto leaves = post.leaves();
   if (data.grouped()) {
