@@ -37,6 +37,7 @@ struct SelectArgs : FitArgs {
   std::vector<std::string> trees;  // --tree 2,2 3,2 ...
   int bootstrap_lrt = 0;           // replicates of the bootstrap LRT of K against K + 1
   std::string models_dir;          // every fitted candidate's model file goes here
+  int beam_width = 0;              // SelectionOptions::beam_width
 };
 
 long parse_count(std::string_view text, const std::string& flag_value) {
@@ -131,6 +132,15 @@ void run_select(const SelectArgs& a) {
   if (table && a.bootstrap_lrt != 0)
     throw InputError::option("--bootstrap-lrt", std::to_string(a.bootstrap_lrt),
                              "tests K against K + 1 for one covariance structure; give one");
+  if (a.beam_width < 0)
+    throw InputError::option("--beam-width", std::to_string(a.beam_width), "must be >= 0");
+  if (a.beam_width > 0 && !table)
+    throw InputError::option("--beam-width", std::to_string(a.beam_width),
+                             "searches the cells of a structure table: give --covariance all or "
+                             "a list of structures");
+  if (a.beam_width > 0 && a.method != "em")
+    throw InputError::option("--beam-width", std::to_string(a.beam_width),
+                             "climbs by EM: it cannot be combined with --method " + a.method);
   // Candidates: every K of -k (unless only --tree is given), then every tree; with several
   // structures every (K, structure) pair.
   std::vector<ModelSpec> specs;
@@ -158,6 +168,7 @@ void run_select(const SelectArgs& a) {
   SelectionOptions options;
   options.criterion = criterion;
   options.fit = make_fit_options(a);
+  options.beam_width = a.beam_width;
   // The LRT pairs: every K of -k whose K + 1 is listed too.
   std::vector<Index> lrt_nulls;
   LrtOptions lrt;
@@ -390,6 +401,11 @@ void add_select_command(CLI::App& app) {
                   "Parametric bootstrap likelihood-ratio test of K against K + 1 for every "
                   "consecutive pair in -k, with this many simulated data sets (e.g. 99); seeded "
                   "by --seed, on --threads threads")
+      ->capture_default_str();
+  cmd->add_option("--beam-width", a->beam_width,
+                  "After a structure table's search, a beam search over each cell's maxima "
+                  "keeping this many (e.g. 20; 0: none). It reaches maxima the default search "
+                  "misses, at many times its cost")
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Write the selected model (JSON) to this file, atomically");
   cmd->add_option("--models-dir", a->models_dir,

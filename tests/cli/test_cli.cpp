@@ -252,6 +252,18 @@ TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][sele
   CHECK_THAT(run_cli("select " + kFaithful + " --covariance EII,XYZ").err,
              Contains("--covariance = XYZ"));
   CHECK(run_cli("select " + kFaithful + " --covariance EII,tied-spherical").status == 1);
+  // --beam-width: a structure table's cells, by EM; the wrong uses name the flag.
+  const Run beam =
+      run_cli("select " + kFaithful + " -k 2:3 --covariance EII,VVV --beam-width 3 -q");
+  CHECK(beam.status == 0);
+  CHECK_THAT(beam.out, Contains("best: VVV, K = 2"));
+  for (const char* wrong : {" -k 2:3 --beam-width 3", " -k 2:3 --covariance all --beam-width -1",
+                            " -k 2:3 --covariance EII,VVV --method gradient --beam-width 3"}) {
+    const Run refused = run_cli("select " + kFaithful + wrong);
+    CAPTURE(wrong);
+    CHECK(refused.status == 1);
+    CHECK_THAT(refused.err, Contains("--beam-width"));
+  }
   CHECK_THAT(run_cli("fit " + kFaithful + " -k 2 --covariance VEV --method gradient").err,
              Contains("EM only"));
   const Run se = run_cli("fit " + kFaithful + " -k 2 --covariance EVE --se");

@@ -167,7 +167,10 @@ bool neighbours_across_structures(const SelectionCandidate& donor, const Selecti
          (donor.spec.K + 1 == c.spec.K || donor.spec.K == c.spec.K + 1);
 }
 
-void seed_across_structures(Selection& out, const Dataset& data, const FitOptions& options) {
+void seed_across_structures(Selection& out,
+                            const Dataset& data,
+                            const FitOptions& options,
+                            int beam_width) {
   if (options.method != FitMethod::Em) return;
   FitOptions refine_options = options;
   refine_options.on_iteration = nullptr;
@@ -471,6 +474,168 @@ void seed_across_structures(Selection& out, const Dataset& data, const FitOption
   narrow = true;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true, true)) break;
+  // The beam search over maxima (beam_width > 0), for the cells of a structure table. The
+  // rounds above keep a start only when it climbs at once; a cell's best known maximum can lie
+  // beyond maxima below its fit (faithful's VVI 9: a window start, three split-and-merge moves,
+  // a replacement and a fourth move, through two maxima lower than the one before). Each cell
+  // keeps the beam_width best distinct maxima without a degenerate component, seeded with its
+  // fit, the other structures' fits of its K and every structure's K - 1 fit with a new
+  // component on a window (kBeamSeedWindows per response and ranking), and expands each with
+  // its kBeamMoves best split-and-merge moves and with each component replaced by a window (the
+  // best by gain per response), until the beam stops changing. A cell reads the others' fits
+  // as this stage began and writes only its own: the cells are parallel tasks, and the result
+  // does not depend on the thread count.
+  if (beam_width > 0) {
+    constexpr Index kBeamWindowRows = 6;
+    constexpr int kBeamSeedWindows = 10;
+    constexpr int kBeamMoves = 40;
+    constexpr int kBeamLevels = 30;
+    std::vector<std::optional<Matrix>> leaves(n);
+    std::vector<Vector> row_loglik(n);
+    std::vector<std::optional<Model>> models(n);
+    parallel_tasks(
+        static_cast<Index>(n),
+        [&](Index t) {
+          const size_t i = static_cast<size_t>(t);
+          if (!out.candidates[i].model || !in_table[i]) return;
+          try {
+            Posteriors post;
+            out.candidates[i].model->e_step(data, post);
+            leaves[i] = post.leaves();
+            row_loglik[i] = post.row_loglik;
+            models[i] = *out.candidates[i].model;
+          } catch (const NumericalError&) {
+            leaves[i].reset();
+          }
+        },
+        serial_cells);
+    struct Node {
+      double objective = 0.0;
+      Model model;
+      FitResult fit;
+      Matrix leaves;
+      Vector row_loglik;
+      std::string how;
+      int steps = 0;
+    };
+    auto beam_cell = [&](size_t i) {
+      SelectionCandidate& c = out.candidates[i];
+      if (!leaves[i] || !c.fit) return;
+      const auto t0 = std::chrono::steady_clock::now();
+      const Index K = c.spec.K;
+      std::set<std::vector<Index>> started, reached;
+      // EM from `start` to a maximum, kept in `into` unless degenerate or reached before.
+      auto climb = [&](const Matrix& start, std::vector<Node>& into, const std::string& how,
+                       int steps) {
+        if (!started.insert(partition_key(start)).second) return;
+        try {
+          Model model(c.spec, data.y.cols(), data.x.cols(), data.z.cols());
+          model.m_step(data, model.posteriors_from_leaves(start));
+          FitResult r = fitter.refine(model, data);
+          if (!r.degenerate.empty()) return;
+          Posteriors post;
+          model.e_step(data, post);
+          if (!reached.insert(partition_key(post.leaves())).second) return;
+          const double objective = r.objective();
+          into.push_back(Node{objective, std::move(model), std::move(r), post.leaves(),
+                              post.row_loglik, how, steps});
+        } catch (const NumericalError&) {
+          // This start collapses under the cell's structure.
+        }
+      };
+      std::vector<Node> beam;
+      if (c.fit->degenerate.empty()) {
+        started.insert(partition_key(*leaves[i]));
+        reached.insert(partition_key(*leaves[i]));
+        beam.push_back(
+            Node{c.fit->objective(), *models[i], *c.fit, *leaves[i], row_loglik[i], "its fit", 0});
+      }
+      for (size_t j = 0; j < n; ++j) {
+        const SelectionCandidate& donor = out.candidates[j];
+        if (!leaves[j] || !in_table[j] || j == i) continue;
+        if (share_starts(c, donor))
+          climb(*leaves[j], beam, "the " + mclust_name(donor.spec.covariance) + " fit's posteriors",
+                0);
+      }
+      for (size_t j = 0; j < n; ++j) {
+        const SelectionCandidate& donor = out.candidates[j];
+        if (!leaves[j] || !in_table[j] || donor.spec.K + 1 != K ||
+            donor.spec.experts != c.spec.experts || donor.spec.gate != c.spec.gate ||
+            donor.spec.gate_covariance != c.spec.gate_covariance)
+          continue;
+        for (WindowRanking ranking : {WindowRanking::Gain, WindowRanking::Loglik})
+          for (const SmallComponentWindow& w : small_component_windows(
+                   data.y, row_loglik[j], kBeamWindowRows, kBeamSeedWindows, ranking))
+            climb(small_component_start(*leaves[j], w), beam,
+                  fmt::format("the {} K = {} fit with a new component on {} neighbouring rows of "
+                              "response {}",
+                              mclust_name(donor.spec.covariance), donor.spec.K, kBeamWindowRows,
+                              w.column + 1),
+                  0);
+      }
+      // Best first; equal values keep the order they were found in.
+      auto keep_best = [&](std::vector<Node>& nodes) {
+        std::stable_sort(nodes.begin(), nodes.end(),
+                         [](const Node& a, const Node& b) { return a.objective > b.objective; });
+        if (nodes.size() > static_cast<size_t>(beam_width))
+          nodes.erase(nodes.begin() + beam_width, nodes.end());
+      };
+      keep_best(beam);
+      for (int level = 0; level < kBeamLevels && !beam.empty(); ++level) {
+        std::vector<Node> next;
+        for (const Node& node : beam) {
+          if (K >= 3) {
+            const Matrix features = standardised_columns(init_features(node.model, data));
+            for (const SplitMergeMove& move :
+                 split_merge_moves(node.leaves, node.row_loglik, features.cols(), kBeamMoves))
+              climb(split_merge_start(node.leaves, features, move), next, node.how, node.steps + 1);
+          }
+          for (Index drop = 0; drop < K && K >= 2; ++drop) {
+            Matrix rest(node.leaves.rows(), K - 1);
+            for (Index k = 0, col = 0; k < K; ++k)
+              if (k != drop) rest.col(col++) = node.leaves.col(k);
+            for (Index r = 0; r < rest.rows(); ++r) {
+              const double s = rest.row(r).sum();
+              if (s > 1e-12)
+                rest.row(r) /= s;
+              else
+                rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
+            }
+            for (const SmallComponentWindow& w : small_component_windows(
+                     data.y, node.row_loglik, kBeamWindowRows, 1, WindowRanking::Gain))
+              climb(small_component_start(rest, w), next, node.how, node.steps + 1);
+          }
+        }
+        if (next.empty()) break;
+        std::vector<double> before;
+        for (const Node& node : beam) before.push_back(node.objective);
+        for (Node& node : next) beam.push_back(std::move(node));
+        keep_best(beam);
+        std::vector<double> after;
+        for (const Node& node : beam) after.push_back(node.objective);
+        if (after == before) break;
+      }
+      if (beam.empty()) return;
+      Node& best = beam.front();
+      const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+      if (best.objective <= c.fit->objective() + margin) return;
+      FitResult r = std::move(best.fit);
+      r.method = c.fit->method;
+      r.restarts = c.fit->restarts + 1;
+      r.init = fmt::format("a beam search of width {} from {}, then {} move{}", beam_width,
+                           best.how, best.steps, best.steps == 1 ? "" : "s");
+      r.restart_logliks = c.fit->restart_logliks;
+      r.restart_logliks.push_back(r.objective());
+      r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
+      r.seconds = c.fit->seconds +
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      r.gradient_norm = score_norm(best.model);
+      c.fit = std::move(r);
+      c.model = std::move(best.model);
+    };
+    parallel_tasks(
+        static_cast<Index>(n), [&](Index t) { beam_cell(static_cast<size_t>(t)); }, serial_cells);
+  }
   FitOptions polish_options = refine_options;
   polish_options.tol = options.tol / 1000.0;
   const EmFitter polisher(polish_options);
@@ -548,7 +713,7 @@ Selection select_model(const std::vector<ModelSpec>& specs,
     // Ends this candidate's progress line before the next one starts.
     fit_options.on_iteration = nullptr;
   }
-  seed_across_structures(out, data, options.fit);
+  seed_across_structures(out, data, options.fit, options.beam_width);
   bool have = false;
   for (size_t i = 0; i < out.candidates.size(); ++i) {
     const SelectionCandidate& c = out.candidates[i];

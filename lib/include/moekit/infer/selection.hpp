@@ -35,6 +35,10 @@ struct SelectionCandidate {
 struct SelectionOptions {
   Criterion criterion = Criterion::Bic;
   FitOptions fit;  // every candidate's fit (fit_model: EM or gradient ascent)
+  // Width of the beam search over maxima run for every cell of a structure table after the
+  // table's search, before the polish; 0 (the default) runs none. Slow: a few seconds per
+  // cell of faithful's K = 9 row (docs/math/covariance_structures.md, "The beam search").
+  int beam_width = 0;
   // Called before each candidate's fit; the callback it returns (may be empty) replaces
   // fit.on_iteration for that fit and is destroyed when the fit ends (so a progress line it
   // owns can be erased then).
@@ -65,7 +69,8 @@ std::vector<ModelSpec> specs_for_components(const ModelSpec& base, const std::ve
 // differ only in their covariance structure then start again from each other's fits, from
 // their structure's K - 1 fit with a component split and from its K + 1 fit with two
 // components merged, keeping the better maximum, until none
-// improves (docs/math/covariance_structures.md, "The search").
+// improves (docs/math/covariance_structures.md, "The search"), then, with
+// options.beam_width > 0, a beam search over each cell's maxima.
 Selection select_model(const std::vector<ModelSpec>& specs,
                        const Dataset& data,
                        const SelectionOptions& options);
