@@ -45,12 +45,27 @@ for (path in args[-1]) {
   sds <- sapply(seq_len(K), function(k)
     sqrt(diag(matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else comps[[k]]$covariance),
                      2))) / col_sd)
-  polished <- tryCatch(me(X, m, dens / rowSums(dens), control = emControl(tol = c(1e-12, 1e-12)))$loglik,
-                       error = function(e) NA)
+  polish <- tryCatch(me(X, m, dens / rowSums(dens), control = emControl(tol = c(1e-12, 1e-12))),
+                     error = function(e) NULL)
+  polished <- if (is.null(polish) || !is.finite(polish$loglik)) NA else polish$loglik
   best <- max(ll, polished, na.rm = TRUE)
+  # The degeneracy rule is judged at the optimum kept: me()'s when it is the higher.
+  if (!is.na(polished) && polished > ll) {
+    sigma <- polish$parameters$variance$sigma
+    sizes <- colSums(polish$z)
+    sds <- sapply(seq_len(K), function(k) sqrt(diag(sigma[, , k])) / col_sd)
+  }
+  # Informational: the standard deviation along each component's thinnest direction in the
+  # columns' standardised coordinates (the rule above judges the columns one by one).
+  thin <- min(sapply(seq_len(K), function(k) {
+    S <- if (!is.na(polished) && polished > ll) polish$parameters$variance$sigma[, , k] else
+      matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else comps[[k]]$covariance), 2)
+    sqrt(max(min(eigen(S / outer(col_sd, col_sd), symmetric = TRUE, only.values = TRUE)$values), 0))
+  }))
   bic <- 2 * best - nMclustParams(m, 2, K) * log(n)
-  cat(sprintf("%s K=%d: moekit loglik in R %.6f, me() polish %.6f, BIC %.4f (best so far %.4f)\n",
-              m, K, ll, polished, bic, ref$bic_best_known[[K]][[j]]))
+  cat(sprintf(paste("%s K=%d: moekit loglik in R %.6f, me() polish %.6f, BIC %.4f (best so far %.4f);",
+                    "min rows %.3f, min sd ratio %.4f, thinnest direction's sd ratio %.5f\n"),
+              m, K, ll, polished, bic, ref$bic_best_known[[K]][[j]], min(sizes), min(sds), thin))
   if (bic > ref$bic_best_known[[K]][[j]] + 1e-9) {
     ref$bic_best_known[[K]][[j]] <- bic
     cmd <- if (grepl("%d", source_text, fixed = TRUE)) sprintf(source_text, K, m) else source_text
