@@ -108,6 +108,37 @@ TEST_CASE("covariance structures: names and mclust's parameter counts", "[covari
     }
 }
 
+// The M-step into a reused result (CovarianceSet::fit's scratch) gives what a fresh one does, bit
+// for bit, whatever the result held before: other structures, other K, other q, an orientation
+// left by EVE or VVE.
+TEST_CASE("covariance M-steps: into a reused result, as into a fresh one", "[covariance]") {
+  Rng rng(11);
+  ConstrainedCovariances reused;
+  for (int pass = 0; pass < 2; ++pass)
+    for (Index q : {2, 3, 1}) {
+      for (size_t K : {size_t{4}, size_t{2}, size_t{3}}) {
+        std::vector<Matrix> W(K);
+        std::vector<double> N(K);
+        for (size_t k = 0; k < K; ++k) {
+          Matrix X(30, q);
+          for (Index i = 0; i < X.size(); ++i) X.data()[i] = standard_normal(rng) * (1.0 + k);
+          N[k] = 5.0 + 10.0 * static_cast<double>(k);
+          W[k] = X.transpose() * X * (N[k] / 30.0);
+        }
+        for (CovarianceStructure c : mclust_structures()) {
+          CAPTURE(pass, q, K, mclust_name(c));
+          const ConstrainedCovariances fresh = constrained_covariances(c, W, N);
+          constrained_covariances(c, W, N, Matrix(), reused);
+          REQUIRE(reused.sigma.size() == K);
+          for (size_t k = 0; k < K; ++k) CHECK(reused.sigma[k] == fresh.sigma[k]);
+          CHECK(reused.orientation.rows() == fresh.orientation.rows());
+          CHECK(reused.orientation == fresh.orientation);
+          CHECK(reused.inner_iterations == fresh.inner_iterations);
+        }
+      }
+    }
+}
+
 TEST_CASE("covariance M-steps: each is the minimum over its structure", "[covariance]") {
   Rng rng(5);
   for (Index q : {1, 2, 3, 4}) {

@@ -97,23 +97,25 @@ MStepReport GaussianExperts::fit_moments(const GaussianMoments& moments) {
   // With s_k = sum_i r_ik (y_i - mu_k) and S_k the scatter about the current mean mu_k, the
   // new mean is mu_k + s_k / N_k and the scatter about it S_k - s_k s_k' / N_k: eqs. 3.4-3.5
   // of McLachlan & Peel (2000) rewritten about the current fit.
-  const Matrix old_means = means_;
-  std::vector<Matrix> S(static_cast<size_t>(K));
-  Vector N(K);
+  // Into the experts' scratch, which an EM iteration then reuses without allocating.
+  Scratch& w = scratch_;
+  w.old_means = means_;
+  w.scatter.resize(static_cast<size_t>(K));
+  w.mass.resize(K);
   for (Index k = 0; k < K; ++k) {
     const Matrix& M = moments.M[static_cast<size_t>(k)];
-    N(k) = M(0, 0);
-    const RowVector s = M.block(0, 1, 1, q);
-    Matrix Sk = M.block(1, 1, q, q);
-    if (N(k) > 0) {
-      means_.row(k) += s / N(k);
-      Sk.noalias() -= s.transpose() * s / N(k);
+    w.mass(k) = M(0, 0);
+    w.first = M.block(0, 1, 1, q);
+    w.centred = M.block(1, 1, q, q);
+    if (w.mass(k) > 0) {
+      means_.row(k) += w.first / w.mass(k);
+      w.centred.noalias() -= w.first.transpose() * w.first / w.mass(k);
     }
-    S[static_cast<size_t>(k)] = 0.5 * (Sk + Sk.transpose());
+    w.scatter[static_cast<size_t>(k)] = 0.5 * (w.centred + w.centred.transpose());
   }
   MStepReport report;
-  report.collapsed = cov_.fit(S, N, collapse_tol_);
-  for (Index k : report.collapsed) means_.row(k) = old_means.row(k);
+  report.collapsed = cov_.fit(w.scatter, w.mass, collapse_tol_);
+  for (Index k : report.collapsed) means_.row(k) = w.old_means.row(k);
   return report;
 }
 

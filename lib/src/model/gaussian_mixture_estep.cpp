@@ -202,7 +202,9 @@ bool gaussian_mixture_estep(
     const Model& model, const Dataset& data, Posteriors& out, bool moments, bool rows) {
   const auto* experts = dynamic_cast<const GaussianExperts*>(&model.experts());
   if (!experts || data.grouped()) return false;
-  kernels::FlatModelStorage storage;
+  // The pack's vectors keep their capacity from one E-step to the next on a thread (a nested
+  // parallel region runs serially on its thread: core/parallel.hpp, so never two at once).
+  thread_local kernels::FlatModelStorage storage;
   if (!model.export_flat_pack(storage)) return false;
   // The tile kernels take q up to kMaxUnrolledResponseDim, and a short tile's gate
   // covariates are padded in a buffer of 64 columns.
@@ -237,8 +239,10 @@ bool gaussian_mixture_estep(
   out.shares = nullptr;
   out.leaf_masses = Eigen::Map<const Vector>(total.data() + 2, K);
   if (moments) {
-    out.moments =
-        GaussianMoments::unpack({static_cast<int>(K), 0, q}, total.data() + 2 + K, variance);
+    // Into the posteriors' moments of the E-step before, reusing their matrices.
+    if (!out.moments) out.moments.emplace();
+    GaussianMoments::unpack_into({static_cast<int>(K), 0, q}, total.data() + 2 + K, variance,
+                                 *out.moments);
     out.moments->variance_source = GaussianMoments::Source::of(data.y);
   } else {
     out.moments.reset();

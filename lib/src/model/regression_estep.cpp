@@ -117,7 +117,9 @@ bool linear_regression_estep(const Model& model,
                              Posteriors& out,
                              bool moments) {
   if (!dynamic_cast<const LinearExperts*>(&model.experts()) || data.grouped()) return false;
-  kernels::FlatModelStorage storage;
+  // The pack's vectors keep their capacity from one E-step to the next on a thread (a nested
+  // parallel region runs serially on its thread: core/parallel.hpp, so never two at once).
+  thread_local kernels::FlatModelStorage storage;
   if (!model.export_flat_pack(storage)) return false;
   if (storage.experts.q > kernels::kMaxUnrolledResponseDim || storage.experts.p < 1 ||
       storage.experts.p > kMaxPadded || storage.gate.r > kMaxPadded)
@@ -143,7 +145,9 @@ bool linear_regression_estep(const Model& model,
   out.shares = nullptr;
   out.leaf_masses = Eigen::Map<const Vector>(total.data() + 2, K);
   if (moments) {
-    out.moments = GaussianMoments::unpack(layout, total.data() + 2 + K, variance);
+    // Into the posteriors' moments of the E-step before, reusing their matrices.
+    if (!out.moments) out.moments.emplace();
+    GaussianMoments::unpack_into(layout, total.data() + 2 + K, variance, *out.moments);
     out.moments->variance_source = GaussianMoments::Source::of(data.y);
   } else {
     out.moments.reset();

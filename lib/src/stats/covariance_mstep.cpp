@@ -89,11 +89,24 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
                                                const std::vector<double>& N,
                                                const Matrix& orientation,
                                                int max_inner) {
+  ConstrainedCovariances out;
+  constrained_covariances(structure, W, N, orientation, out, max_inner);
+  return out;
+}
+
+void constrained_covariances(CovarianceStructure structure,
+                             const std::vector<Matrix>& W,
+                             const std::vector<double>& N,
+                             const Matrix& orientation,
+                             ConstrainedCovariances& out,
+                             int max_inner) {
   const size_t K = W.size();
   const Index q = K > 0 ? W.front().rows() : 0;
   const double dq = static_cast<double>(q);
-  ConstrainedCovariances out;
   out.sigma.resize(K);
+  out.inner_iterations = 0;
+  if (structure != CovarianceStructure::EVE && structure != CovarianceStructure::VVE)
+    out.orientation.resize(0, 0);
   double n = 0.0;
   Matrix pooled = Matrix::Zero(q, q);
   for (size_t k = 0; k < K; ++k) {
@@ -101,28 +114,35 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
     pooled += W[k];
   }
   auto diag_matrix = [](const Vector& d) { return Matrix(d.asDiagonal()); };
-  auto all = [&](const Matrix& S) { out.sigma.assign(K, S); };
+  // diag(d) into X, reusing its storage.
+  auto set_diagonal = [&](Matrix& X, const auto& d) {
+    X.setZero(q, q);
+    X.diagonal() = d;
+  };
+  auto all = [&](const Matrix& S) {
+    for (Matrix& X : out.sigma) X = S;
+  };
 
   switch (structure) {
     case CovarianceStructure::Full:  // VVV: W_k / N_k
       for (size_t k = 0; k < K; ++k) out.sigma[k] = W[k] / N[k];
-      return out;
+      return;
     case CovarianceStructure::Diag:  // VVI: diag(W_k) / N_k
-      for (size_t k = 0; k < K; ++k) out.sigma[k] = diag_matrix(W[k].diagonal() / N[k]);
-      return out;
+      for (size_t k = 0; k < K; ++k) set_diagonal(out.sigma[k], W[k].diagonal() / N[k]);
+      return;
     case CovarianceStructure::Spherical:  // VII: tr(W_k) / (q N_k) I
       for (size_t k = 0; k < K; ++k)
         out.sigma[k] = Matrix::Identity(q, q) * (W[k].trace() / (dq * N[k]));
-      return out;
+      return;
     case CovarianceStructure::TiedFull:  // EEE: W / n
       all(pooled / n);
-      return out;
+      return;
     case CovarianceStructure::TiedDiag:  // EEI: diag(W) / n
       all(diag_matrix(pooled.diagonal() / n));
-      return out;
+      return;
     case CovarianceStructure::TiedSpherical:  // EII: tr(W) / (q n) I
       all(Matrix::Identity(q, q) * (pooled.trace() / (dq * n)));
-      return out;
+      return;
     case CovarianceStructure::EVI: {
       // C&G 1995 (model [lambda B_k]): B_k = diag(W_k) / |diag(W_k)|^{1/q},
       // lambda = sum_k |diag(W_k)|^{1/q} / n.
@@ -135,7 +155,7 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
       }
       lambda /= n;
       for (size_t k = 0; k < K; ++k) out.sigma[k] = diag_matrix(lambda * B[k]);
-      return out;
+      return;
     }
     case CovarianceStructure::EVV: {
       // C&G 1995 ([lambda C_k]): C_k = W_k / |W_k|^{1/q}, lambda = sum_k |W_k|^{1/q} / n.
@@ -143,7 +163,7 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
       for (size_t k = 0; k < K; ++k) lambda += std::exp(log_det(W[k]) / dq);
       lambda /= n;
       for (size_t k = 0; k < K; ++k) out.sigma[k] = lambda * unit_det(W[k]);
-      return out;
+      return;
     }
     case CovarianceStructure::EEV: {
       // C&G 1995 ([lambda D_k A D_k']): W_k = L_k Omega_k L_k' (decreasing eigenvalues),
@@ -158,7 +178,7 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
       const double lambda = std::exp(omega.array().log().sum() / dq) / n;
       for (size_t k = 0; k < K; ++k)
         out.sigma[k] = lambda * e[k].vectors * A.asDiagonal() * e[k].vectors.transpose();
-      return out;
+      return;
     }
     case CovarianceStructure::VEI:
     case CovarianceStructure::VEE:
@@ -181,15 +201,31 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
       std::vector<double> lambda(K);
       for (size_t k = 0; k < K; ++k) lambda[k] = V[k].trace() / (dq * N[k]);
       Matrix C = Matrix::Identity(q, q);
+      // The loop's matrices, allocated once: it runs to a relative change of 1e-14.
+      Matrix S(q, q), X(q, q);
+      Vector d(q);
+      Eigen::LLT<Matrix> llt(q);
       double objective = std::numeric_limits<double>::infinity();
       for (int it = 0; it < max_inner; ++it) {
-        Matrix S = Matrix::Zero(q, q);
+        S.setZero();
         for (size_t k = 0; k < K; ++k) S += V[k] / lambda[k];
-        C = full ? unit_det(S) : diag_matrix(unit_det(Vector(S.diagonal())));
-        Eigen::LLT<Matrix> llt(C);
+        if (full) {
+          // unit_det(S), with the loop's factorisation.
+          llt.compute(S);
+          const double log_det_S = llt.info() != Eigen::Success
+                                       ? -std::numeric_limits<double>::infinity()
+                                       : 2.0 * llt.matrixLLT().diagonal().array().log().sum();
+          C = S / std::exp(log_det_S / static_cast<double>(S.rows()));
+        } else {
+          // diag_matrix(unit_det(Vector(S.diagonal()))).
+          d = S.diagonal();
+          set_diagonal(C, d / std::exp(d.array().log().sum() / static_cast<double>(d.size())));
+        }
+        llt.compute(C);
         double value = 0.0;
         for (size_t k = 0; k < K; ++k) {
-          lambda[k] = llt.solve(V[k]).trace() / (dq * N[k]);
+          X = llt.solve(V[k]);
+          lambda[k] = X.trace() / (dq * N[k]);
           value += N[k] * dq * (std::log(lambda[k]) + 1.0);
         }
         out.inner_iterations = it + 1;
@@ -201,7 +237,7 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
         if (structure == CovarianceStructure::VEV)
           out.sigma[k] = e[k].vectors * out.sigma[k] * e[k].vectors.transpose();
       }
-      return out;
+      return;
     }
     case CovarianceStructure::EVE:
     case CovarianceStructure::VVE: {
@@ -244,10 +280,9 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
       }
       for (size_t k = 0; k < K; ++k) out.sigma[k] = D * delta[k].asDiagonal() * D.transpose();
       out.orientation = D;
-      return out;
+      return;
     }
   }
-  return out;
 }
 
 }  // namespace moekit

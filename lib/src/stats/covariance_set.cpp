@@ -29,7 +29,8 @@ CovarianceSet::CovarianceSet(CovarianceStructure structure, Index K, Index q, do
 
 void CovarianceSet::factor(Index m) {
   const size_t s = static_cast<size_t>(m);
-  Eigen::LLT<Matrix> llt(sigma_[s]);
+  Eigen::LLT<Matrix>& llt = llt_;
+  llt.compute(sigma_[s]);
   if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
     throw NumericalError(
         fmt::format("covariance matrix {} is not positive definite with the variance floor "
@@ -82,10 +83,16 @@ void CovarianceSet::check_loaded(const Matrix& sigma, const std::string& where) 
 }
 
 Matrix CovarianceSet::apply_floor(Matrix S, const Vector& ref) const {
+  FloorScratch scratch;
+  floor_matrix(S, ref, scratch);
+  return S;
+}
+
+void CovarianceSet::floor_matrix(Matrix& S, const Vector& ref, FloorScratch& scratch) const {
   // The coupled structures share a volume, shape or orientation that a floor on one
   // component would break: they have no floor, and the collapse test alone guards them
   // (docs/math/covariance_structures.md).
-  if (!(reg_covar_ > 0.0) || is_coupled(structure_)) return S;
+  if (!(reg_covar_ > 0.0) || is_coupled(structure_)) return;
   // The M-step of the plain likelihood under the constraint Sigma >= reg_covar D, D the
   // diagonal of the data's variances (Hathaway 1985; Ingrassia 2004, section 3): in the
   // standardised coordinates D^{-1/2} Sigma D^{-1/2} the constrained maximiser of
@@ -95,104 +102,111 @@ Matrix CovarianceSet::apply_floor(Matrix S, const Vector& ref) const {
   if (spherical_structure(structure_)) {
     const double v = reg_covar_ * ref.mean();
     if (S(0, 0) < v) S.diagonal().setConstant(v);
-    return S;
+    return;
   }
   if (diagonal_structure(structure_)) {
     S.diagonal() = S.diagonal().cwiseMax(reg_covar_ * ref);
-    return S;
+    return;
   }
-  const Vector scale = ref.cwiseSqrt();
-  const Matrix T = scale.cwiseInverse().asDiagonal() * S * scale.cwiseInverse().asDiagonal();
-  Eigen::SelfAdjointEigenSolver<Matrix> eig(T);
-  if (eig.info() == Eigen::Success && eig.eigenvalues().minCoeff() >= reg_covar_) return S;
-  if (eig.info() != Eigen::Success) return S;
+  const Vector& scale = scratch.scale = ref.cwiseSqrt();
+  scratch.standardised = scale.cwiseInverse().asDiagonal() * S * scale.cwiseInverse().asDiagonal();
+  Eigen::SelfAdjointEigenSolver<Matrix>& eig = scratch.eigen;
+  eig.compute(scratch.standardised);
+  if (eig.info() == Eigen::Success && eig.eigenvalues().minCoeff() >= reg_covar_) return;
+  if (eig.info() != Eigen::Success) return;
   const Vector lambda = eig.eigenvalues().cwiseMax(reg_covar_);
   const Matrix U = eig.eigenvectors();
   Matrix F = scale.asDiagonal() * (U * lambda.asDiagonal() * U.transpose()) * scale.asDiagonal();
-  return 0.5 * (F + F.transpose());
+  S = 0.5 * (F + F.transpose());
 }
 
 std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
                                       const Vector& N,
                                       double collapse_tol) {
   std::vector<Index> collapsed;
-  const Vector ref = reference();
+  if (unit_reference_.size() != q_) unit_reference_ = Vector::Ones(q_);
+  const Vector& ref = reference_var_.size() == q_ ? reference_var_ : unit_reference_;
   // The collapse test on an estimate of this structure, before the floor (NaN-safe: the
   // estimate from a singular scatter may not be finite).
   auto degenerate = [&](const Matrix& S, double tol) {
     if (!S.allFinite()) return true;
     if (spherical_structure(structure_)) return !(S(0, 0) >= tol * ref.mean());
     if (diagonal_structure(structure_)) return !((S.diagonal().array() / ref.array()) >= tol).all();
-    Eigen::LLT<Matrix> llt(S);
-    if (llt.info() != Eigen::Success) return true;
-    const Vector cond = llt.matrixLLT().diagonal().array().square();
-    return !((cond.array() / ref.array()) >= tol).all();
+    llt_.compute(S);
+    if (llt_.info() != Eigen::Success) return true;
+    // The conditional variances, the squares of the factor's diagonal.
+    for (Index j = 0; j < q_; ++j) {
+      const double d = llt_.matrixLLT()(j, j);
+      if (!((d * d) / ref(j) >= tol)) return true;
+    }
+    return false;
   };
   // A component's raw variance (a conditional variance, for full matrices) below the floor is
   // a collapse onto too few rows, re-seeded as --reg-covar 0 would re-seed it once the
   // variance reached collapse_tol: the floor does not hold a spurious maximum in place.
   const double component_tol = std::max(collapse_tol, reg_covar_);
 
-  std::vector<Index> active;
+  std::vector<Index>& active = active_;
+  active.clear();
   for (Index k = 0; k < K_; ++k) {
     if (!(N(k) >= 1.0))
       collapsed.push_back(k);
     else
       active.push_back(k);
   }
-  // The structure's M-step over the active components (tied ones: over all, as the pooled
-  // matrix does not depend on which component a row is given to), then the floor.
+  // The structure's M-step over the components `ks` (tied ones: over all, as the pooled
+  // matrix does not depend on which component a row is given to) into fitted_, then the floor.
   auto mstep = [&](const std::vector<Index>& ks) {
-    std::vector<Matrix> W;
-    std::vector<double> n;
-    for (Index k : ks) {
-      W.push_back(scatter[static_cast<size_t>(k)]);
-      n.push_back(N(k));
+    scatter_.resize(ks.size());
+    mass_.resize(ks.size());
+    for (size_t j = 0; j < ks.size(); ++j) {
+      scatter_[j] = scatter[static_cast<size_t>(ks[j])];
+      mass_[j] = N(ks[j]);
     }
-    return constrained_covariances(structure_, W, n, orientation_);
+    constrained_covariances(structure_, scatter_, mass_, orientation_, fitted_);
   };
 
   if (is_tied(structure_)) {
-    std::vector<Index> all;
+    kept_.clear();
     for (Index k = 0; k < K_; ++k)
-      if (N(k) > 0) all.push_back(k);
-    const ConstrainedCovariances pooled = all.empty() ? ConstrainedCovariances{} : mstep(all);
-    if (all.empty() || degenerate(pooled.sigma.front(), collapse_tol))
+      if (N(k) > 0) kept_.push_back(k);
+    if (!kept_.empty()) mstep(kept_);
+    if (kept_.empty() || degenerate(fitted_.sigma.front(), collapse_tol))
       throw NumericalError(
           "the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
           "subspace; drop a collinear column or use a larger --reg-covar");
-    sigma_[0] = apply_floor(pooled.sigma.front(), ref);
+    sigma_[0] = fitted_.sigma.front();
+    floor_matrix(sigma_[0], ref, floor_scratch_);
     factor(0);
     return collapsed;
   }
   // A component whose estimate is singular collapses; the coupled structures are refitted
-  // without it, as it would otherwise pull the shared volume, shape or orientation.
-  ConstrainedCovariances fitted;
+  // without it, as it would otherwise pull the shared volume, shape or orientation. kept_
+  // holds the positions in fitted_ of the components still active.
+  std::vector<Index>& kept = kept_;
   while (!active.empty()) {
-    fitted = mstep(active);
-    std::vector<Index> keep;
-    std::vector<Matrix> kept;
+    mstep(active);
+    kept.clear();
+    size_t write = 0;
     for (size_t j = 0; j < active.size(); ++j) {
-      if (degenerate(fitted.sigma[j], component_tol)) {
+      if (degenerate(fitted_.sigma[j], component_tol)) {
         collapsed.push_back(active[j]);
       } else {
-        keep.push_back(active[j]);
-        kept.push_back(fitted.sigma[j]);
+        kept.push_back(static_cast<Index>(j));
+        active[write++] = active[j];
       }
     }
-    const bool changed = keep.size() != active.size();
-    active = keep;
-    if (!changed || !is_coupled(structure_)) {
-      fitted.sigma = kept;
-      break;
-    }
+    const bool changed = write != active.size();
+    active.resize(write);
+    if (!changed || !is_coupled(structure_)) break;
   }
   if (!active.empty()) {
     for (size_t j = 0; j < active.size(); ++j) {
-      sigma_[static_cast<size_t>(active[j])] = apply_floor(fitted.sigma[j], ref);
+      sigma_[static_cast<size_t>(active[j])] = fitted_.sigma[static_cast<size_t>(kept[j])];
+      floor_matrix(sigma_[static_cast<size_t>(active[j])], ref, floor_scratch_);
       factor(active[j]);
     }
-    if (fitted.orientation.size() > 0) orientation_ = fitted.orientation;
+    if (fitted_.orientation.size() > 0) orientation_ = fitted_.orientation;
   }
   std::sort(collapsed.begin(), collapsed.end());
   return collapsed;

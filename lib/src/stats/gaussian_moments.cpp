@@ -17,18 +17,27 @@ GaussianMoments GaussianMoments::unpack(const kernels::MomentLayout& layout,
                                         const double* packed,
                                         const Vector& response_variance) {
   GaussianMoments out;
+  unpack_into(layout, packed, response_variance, out);
+  return out;
+}
+
+void GaussianMoments::unpack_into(const kernels::MomentLayout& layout,
+                                  const double* packed,
+                                  const Vector& response_variance,
+                                  GaussianMoments& out) {
   out.p = layout.p;
   out.q = layout.q;
   out.response_variance = response_variance;
+  out.variance_source = Source{};
   const int m = layout.m();
+  out.M.resize(static_cast<size_t>(layout.K));
   for (int k = 0; k < layout.K; ++k) {
-    Matrix Mk(m, m);
+    Matrix& Mk = out.M[static_cast<size_t>(k)];
+    Mk.resize(m, m);
     const double* s = packed + static_cast<long>(k) * layout.per_expert();
     for (int a = 0; a < m; ++a)
       for (int b = a; b < m; ++b) Mk(a, b) = Mk(b, a) = s[layout.index(a, b)];
-    out.M.push_back(std::move(Mk));
   }
-  return out;
 }
 
 Vector response_variance(const ConstMatrixRef& y) {

@@ -68,6 +68,15 @@ class GaussianExperts final : public Experts, public GaussianRegression {
   Matrix means_;  // K x q
   CovarianceSet cov_;
   double collapse_tol_;
+  // fit_moments' working matrices, kept between calls so that an EM iteration allocates
+  // nothing once their sizes are set; they carry no state from one call to the next.
+  struct Scratch {
+    Matrix old_means, centred;
+    RowVector first;
+    Vector mass;
+    std::vector<Matrix> scatter;
+  };
+  Scratch scratch_;
 };
 
 }  // namespace moekit

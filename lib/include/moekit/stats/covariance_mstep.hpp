@@ -28,5 +28,13 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
                                                const std::vector<double>& N,
                                                const Matrix& orientation = Matrix(),
                                                int max_inner = 1000);
+// The same into `out`, whose matrices are reused when their sizes match (an EM iteration's
+// M-step then allocates nothing for the closed forms). `orientation` must not be out's.
+void constrained_covariances(CovarianceStructure structure,
+                             const std::vector<Matrix>& W,
+                             const std::vector<double>& N,
+                             const Matrix& orientation,
+                             ConstrainedCovariances& out,
+                             int max_inner = 1000);
 
 }  // namespace moekit

@@ -6,6 +6,10 @@
 
 #include "moekit/core/covariance.hpp"
 #include "moekit/core/types.hpp"
+#include "moekit/stats/covariance_mstep.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 
 #include <string>
 #include <vector>
@@ -96,6 +100,13 @@ class CovarianceSet {
   // Sigma >= reg_covar diag(ref): eigenvalues in standardised coordinates for full matrices,
   // each variance for diagonal ones, reg_covar x mean(ref) for spherical ones.
   Matrix apply_floor(Matrix S, const Vector& ref) const;
+  struct FloorScratch {
+    Vector scale;
+    Matrix standardised;
+    Eigen::SelfAdjointEigenSolver<Matrix> eigen;
+  };
+  // apply_floor in place, with the scratch given (fit() passes the set's own).
+  void floor_matrix(Matrix& S, const Vector& ref, FloorScratch& scratch) const;
   Vector reference() const {
     return reference_var_.size() == q_ ? reference_var_ : Vector(Vector::Ones(q_));
   }
@@ -109,6 +120,17 @@ class CovarianceSet {
   std::vector<Matrix> sigma_, chol_;
   std::vector<double> log_det_;
   Matrix orientation_;  // the common D of VEE, EVE, VVE: the next M-step's start
+
+  // Scratch of fit() and factor(), kept so that an M-step allocates nothing once the sizes are
+  // set (faithful's structure table spent a sixth of its time in malloc and free, most of it
+  // here). They carry no state from one call to the next.
+  Vector unit_reference_;
+  std::vector<Index> active_, kept_;
+  std::vector<Matrix> scatter_;
+  std::vector<double> mass_;
+  ConstrainedCovariances fitted_;
+  Eigen::LLT<Matrix> llt_;
+  FloorScratch floor_scratch_;
 };
 
 }  // namespace moekit

@@ -40,6 +40,12 @@ struct GaussianMoments {
   static GaussianMoments unpack(const kernels::MomentLayout& layout,
                                 const double* packed,
                                 const Vector& response_variance);
+  // The same into `out`, reusing its matrices (an E-step per EM iteration then allocates
+  // nothing here); its variance_source is reset.
+  static void unpack_into(const kernels::MomentLayout& layout,
+                          const double* packed,
+                          const Vector& response_variance,
+                          GaussianMoments& out);
 };
 
 // The variance of every response column (n - 1 denominator; 0 for one row).
