@@ -305,6 +305,23 @@ void check_table_cell_reached(const std::string& model,
   CHECK(it->fit->degenerate.empty());
 }
 
+// Two selections of the same candidates on different thread counts: the same fits, bit for bit.
+void check_same_fits(const Selection& one, const Selection& two) {
+  REQUIRE(one.candidates.size() == two.candidates.size());
+  for (size_t i = 0; i < one.candidates.size(); ++i) {
+    const SelectionCandidate& a = one.candidates[i];
+    const SelectionCandidate& b = two.candidates[i];
+    CAPTURE(a.label, mclust_name(a.spec.covariance));
+    REQUIRE(a.fit);
+    REQUIRE(b.fit);
+    CHECK(a.fit->loglik == b.fit->loglik);
+    CHECK(a.fit->init == b.fit->init);
+    CHECK(a.fit->restart_logliks == b.fit->restart_logliks);
+    CHECK(model_to_json(*a.model, nullptr) == model_to_json(*b.model, nullptr));
+  }
+  CHECK(one.best == two.best);
+}
+
 }  // namespace
 
 // VEI with K = 7: the best known maximum (BIC -2355.903, a component of 3.5 rows of
@@ -360,22 +377,11 @@ TEST_CASE("select's structure table: the same fits on 1 and 2 threads", "[covari
   };
   const Selection one = run(1);
   const Selection two = run(2);
-  REQUIRE(one.candidates.size() == two.candidates.size());
+  check_same_fits(one, two);
   int moved = 0;  // cells whose fit came from one of the table's starts
-  for (size_t i = 0; i < one.candidates.size(); ++i) {
-    const SelectionCandidate& a = one.candidates[i];
-    const SelectionCandidate& b = two.candidates[i];
-    CAPTURE(a.label, mclust_name(a.spec.covariance));
-    REQUIRE(a.fit);
-    REQUIRE(b.fit);
-    CHECK(a.fit->loglik == b.fit->loglik);
-    CHECK(a.fit->init == b.fit->init);
-    CHECK(a.fit->restart_logliks == b.fit->restart_logliks);
-    CHECK(model_to_json(*a.model, nullptr) == model_to_json(*b.model, nullptr));
-    if (a.fit->restarts > 1) ++moved;
-  }
+  for (const SelectionCandidate& c : one.candidates)
+    if (c.fit && c.fit->restarts > 1) ++moved;
   CHECK(moved > 0);
-  CHECK(one.best == two.best);
 }
 
 // select's beam search (SelectionOptions::beam_width): EVV with K = 7 has its best known
@@ -424,16 +430,8 @@ TEST_CASE("select's beam search: EVV with K = 7 beyond the rounds' maximum",
   CHECK_THAT(evv7(two).fit->init, Contains("a beam search of width 5"));
   // The rounds alone stop below: the beam is what reaches it.
   CHECK(-evv7(rounds).fit->bic < best - 0.5);
-  for (size_t i = 0; i < one.candidates.size(); ++i) {
-    const SelectionCandidate& a = one.candidates[i];
-    const SelectionCandidate& b = two.candidates[i];
-    CAPTURE(a.label, mclust_name(a.spec.covariance));
-    REQUIRE(a.fit);
-    REQUIRE(b.fit);
-    CHECK(a.fit->loglik == b.fit->loglik);
-    CHECK(a.fit->init == b.fit->init);
-    CHECK(model_to_json(*a.model, nullptr) == model_to_json(*b.model, nullptr));
-    // The beam never lowers a cell.
-    CHECK(b.fit->objective() >= rounds.candidates[i].fit->objective());
-  }
+  check_same_fits(one, two);
+  // The beam never lowers a cell.
+  for (size_t i = 0; i < two.candidates.size(); ++i)
+    CHECK(two.candidates[i].fit->objective() >= rounds.candidates[i].fit->objective());
 }

@@ -136,6 +136,23 @@ Matrix merge_components(const Matrix& leaves, Index a, Index b) {
   return resp;
 }
 
+// Responsibilities of K - 1 components from a K-component fit's: column `drop` taken out and
+// each row's others renormalised (uniform where the row had all its mass on it).
+Matrix without_component(const Matrix& leaves, Index drop) {
+  const Index K = leaves.cols();
+  Matrix rest(leaves.rows(), K - 1);
+  for (Index k = 0, c = 0; k < K; ++k)
+    if (k != drop) rest.col(c++) = leaves.col(k);
+  for (Index r = 0; r < rest.rows(); ++r) {
+    const double s = rest.row(r).sum();
+    if (s > 1e-12)
+      rest.row(r) /= s;
+    else
+      rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
+  }
+  return rest;
+}
+
 // The pairs of columns whose posteriors overlap most (the cosine of eq. 4.1 of Ueda et al.
 // 2000), best first, at most `limit`.
 std::vector<std::pair<Index, Index>> merge_pairs(const Matrix& leaves, size_t limit) {
@@ -313,22 +330,13 @@ void seed_across_structures(Selection& out,
     if (K < 2) return false;
     Index drop = 0;
     own_leaves.colwise().sum().minCoeff(&drop);
-    Matrix rest(own_leaves.rows(), K - 1);
-    for (Index k = 0, c = 0; k < K; ++k)
-      if (k != drop) rest.col(c++) = own_leaves.col(k);
-    for (Index r = 0; r < rest.rows(); ++r) {
-      const double s = rest.row(r).sum();
-      if (s > 1e-12)
-        rest.row(r) /= s;
-      else
-        rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
-    }
-    return try_window_starts(i, rest, own_row_loglik, [&](Index rows, Index response) {
-      return fmt::format(
-          "its own fit with component {} replaced by a new component on {} "
-          "neighbouring rows of response {}",
-          drop + 1, rows, response);
-    });
+    return try_window_starts(
+        i, without_component(own_leaves, drop), own_row_loglik, [&](Index rows, Index response) {
+          return fmt::format(
+              "its own fit with component {} replaced by a new component on {} "
+              "neighbouring rows of response {}",
+              drop + 1, rows, response);
+        });
   };
   // One cell's starts in a round (run_round below): its own split-and-merge moves, the starts
   // from the other cells' snapshot, and the small-component and replacement starts; true when
@@ -591,16 +599,7 @@ void seed_across_structures(Selection& out,
               climb(split_merge_start(node.leaves, features, move), next, node.how, node.steps + 1);
           }
           for (Index drop = 0; drop < K && K >= 2; ++drop) {
-            Matrix rest(node.leaves.rows(), K - 1);
-            for (Index k = 0, col = 0; k < K; ++k)
-              if (k != drop) rest.col(col++) = node.leaves.col(k);
-            for (Index r = 0; r < rest.rows(); ++r) {
-              const double s = rest.row(r).sum();
-              if (s > 1e-12)
-                rest.row(r) /= s;
-              else
-                rest.row(r).setConstant(1.0 / static_cast<double>(K - 1));
-            }
+            const Matrix rest = without_component(node.leaves, drop);
             for (const SmallComponentWindow& w : small_component_windows(
                      data.y, node.row_loglik, kBeamWindowRows, 1, WindowRanking::Gain))
               climb(small_component_start(rest, w), next, node.how, node.steps + 1);
