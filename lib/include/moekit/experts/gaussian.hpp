@@ -69,12 +69,20 @@ class GaussianExperts final : public Experts, public GaussianRegression {
   CovarianceSet cov_;
   double collapse_tol_;
   // fit_moments' working matrices, kept between calls so that an EM iteration allocates
-  // nothing once their sizes are set; they carry no state from one call to the next.
+  // nothing once their sizes are set. They carry no state from one call to the next, so a
+  // copied or moved model starts with empty ones (a start's copy costs nothing for them).
   struct Scratch {
     Matrix old_means, centred;
     RowVector first;
     Vector mass;
     std::vector<Matrix> scatter;
+
+    Scratch() = default;
+    Scratch(const Scratch&) {}
+    Scratch(Scratch&&) noexcept {}
+    Scratch& operator=(const Scratch&) { return *this; }
+    Scratch& operator=(Scratch&&) noexcept { return *this; }
+    ~Scratch() = default;
   };
   Scratch scratch_;
 };

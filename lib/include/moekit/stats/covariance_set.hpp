@@ -123,14 +123,26 @@ class CovarianceSet {
 
   // Scratch of fit() and factor(), kept so that an M-step allocates nothing once the sizes are
   // set (faithful's structure table spent a sixth of its time in malloc and free, most of it
-  // here). They carry no state from one call to the next.
-  Vector unit_reference_;
-  std::vector<Index> active_, kept_;
-  std::vector<Matrix> scatter_;
-  std::vector<double> mass_;
-  ConstrainedCovariances fitted_;
-  Eigen::LLT<Matrix> llt_;
-  FloorScratch floor_scratch_;
+  // here). It carries no state from one call to the next, so a copied or moved set starts with
+  // an empty one: nothing is copied for it, and Eigen's decompositions, whose status a default
+  // construction leaves unset, are never copied before they have computed.
+  struct Scratch {
+    Vector unit_reference;
+    std::vector<Index> active, kept;
+    std::vector<Matrix> scatter;
+    std::vector<double> mass;
+    ConstrainedCovariances fitted;
+    Eigen::LLT<Matrix> llt;
+    FloorScratch floor;
+
+    Scratch() = default;
+    Scratch(const Scratch&) {}
+    Scratch(Scratch&&) noexcept {}
+    Scratch& operator=(const Scratch&) { return *this; }
+    Scratch& operator=(Scratch&&) noexcept { return *this; }
+    ~Scratch() = default;
+  };
+  Scratch scratch_;
 };
 
 }  // namespace moekit
