@@ -98,7 +98,7 @@ MStepReport GaussianExperts::fit_moments(const GaussianMoments& moments) {
   // new mean is mu_k + s_k / N_k and the scatter about it S_k - s_k s_k' / N_k: eqs. 3.4-3.5
   // of McLachlan & Peel (2000) rewritten about the current fit.
   // Into the experts' scratch, which an EM iteration then reuses without allocating.
-  Scratch& w = scratch_;
+  MomentsWork& w = *scratch_;
   w.old_means = means_;
   w.scatter.resize(static_cast<size_t>(K));
   w.mass.resize(K);

@@ -437,9 +437,11 @@ void seed_across_structures(Selection& out,
       waves.back().push_back(i);
     }
   }
-  auto run_round = [&](bool small_components, bool replace = false) {
-    std::vector<std::optional<Matrix>> leaves(n);
-    std::vector<Vector> row_loglik(n);
+  // Every cell's posteriors and row log-likelihoods as a stage begins (the cells read each
+  // other's from these), its partition recorded as started from and arrived at.
+  auto snapshot = [&](std::vector<std::optional<Matrix>>& leaves, std::vector<Vector>& row_loglik) {
+    leaves.assign(n, std::nullopt);
+    row_loglik.assign(n, Vector());
     parallel_tasks(
         static_cast<Index>(n),
         [&](Index t) {
@@ -457,6 +459,11 @@ void seed_across_structures(Selection& out,
           }
         },
         serial_cells);
+  };
+  auto run_round = [&](bool small_components, bool replace = false) {
+    std::vector<std::optional<Matrix>> leaves;
+    std::vector<Vector> row_loglik;
+    snapshot(leaves, row_loglik);
     std::vector<char> improved_cell(n, 0);
     for (const std::vector<size_t>& wave : waves)
       parallel_tasks(
@@ -498,25 +505,9 @@ void seed_across_structures(Selection& out,
     constexpr int kBeamSeedWindows = 10;
     constexpr int kBeamMoves = 40;
     constexpr int kBeamLevels = 30;
-    std::vector<std::optional<Matrix>> leaves(n);
-    std::vector<Vector> row_loglik(n);
-    std::vector<std::optional<Model>> models(n);
-    parallel_tasks(
-        static_cast<Index>(n),
-        [&](Index t) {
-          const size_t i = static_cast<size_t>(t);
-          if (!out.candidates[i].model || !in_table[i]) return;
-          try {
-            Posteriors post;
-            out.candidates[i].model->e_step(data, post);
-            leaves[i] = post.leaves();
-            row_loglik[i] = post.row_loglik;
-            models[i] = *out.candidates[i].model;
-          } catch (const NumericalError&) {
-            leaves[i].reset();
-          }
-        },
-        serial_cells);
+    std::vector<std::optional<Matrix>> leaves;
+    std::vector<Vector> row_loglik;
+    snapshot(leaves, row_loglik);
     struct Node {
       double objective = 0.0;
       Model model;
@@ -528,7 +519,7 @@ void seed_across_structures(Selection& out,
     };
     auto beam_cell = [&](size_t i) {
       SelectionCandidate& c = out.candidates[i];
-      if (!leaves[i] || !c.fit) return;
+      if (!in_table[i] || !leaves[i] || !c.fit) return;
       const auto t0 = std::chrono::steady_clock::now();
       const Index K = c.spec.K;
       std::set<std::vector<Index>> started, reached;
@@ -556,7 +547,7 @@ void seed_across_structures(Selection& out,
         started.insert(partition_key(*leaves[i]));
         reached.insert(partition_key(*leaves[i]));
         beam.push_back(
-            Node{c.fit->objective(), *models[i], *c.fit, *leaves[i], row_loglik[i], "its fit", 0});
+            Node{c.fit->objective(), *c.model, *c.fit, *leaves[i], row_loglik[i], "its fit", 0});
       }
       for (size_t j = 0; j < n; ++j) {
         const SelectionCandidate& donor = out.candidates[j];

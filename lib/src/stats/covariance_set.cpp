@@ -29,7 +29,7 @@ CovarianceSet::CovarianceSet(CovarianceStructure structure, Index K, Index q, do
 
 void CovarianceSet::factor(Index m) {
   const size_t s = static_cast<size_t>(m);
-  Eigen::LLT<Matrix>& llt = scratch_.llt;
+  Eigen::LLT<Matrix>& llt = scratch_->llt;
   llt.compute(sigma_[s]);
   if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().array() > 0).all())
     throw NumericalError(
@@ -124,19 +124,19 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
                                       const Vector& N,
                                       double collapse_tol) {
   std::vector<Index> collapsed;
-  if (scratch_.unit_reference.size() != q_) scratch_.unit_reference = Vector::Ones(q_);
-  const Vector& ref = reference_var_.size() == q_ ? reference_var_ : scratch_.unit_reference;
+  if (scratch_->unit_reference.size() != q_) scratch_->unit_reference = Vector::Ones(q_);
+  const Vector& ref = reference_var_.size() == q_ ? reference_var_ : scratch_->unit_reference;
   // The collapse test on an estimate of this structure, before the floor (NaN-safe: the
   // estimate from a singular scatter may not be finite).
   auto degenerate = [&](const Matrix& S, double tol) {
     if (!S.allFinite()) return true;
     if (spherical_structure(structure_)) return !(S(0, 0) >= tol * ref.mean());
     if (diagonal_structure(structure_)) return !((S.diagonal().array() / ref.array()) >= tol).all();
-    scratch_.llt.compute(S);
-    if (scratch_.llt.info() != Eigen::Success) return true;
+    scratch_->llt.compute(S);
+    if (scratch_->llt.info() != Eigen::Success) return true;
     // The conditional variances, the squares of the factor's diagonal.
     for (Index j = 0; j < q_; ++j) {
-      const double d = scratch_.llt.matrixLLT()(j, j);
+      const double d = scratch_->llt.matrixLLT()(j, j);
       if (!((d * d) / ref(j) >= tol)) return true;
     }
     return false;
@@ -146,7 +146,7 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
   // variance reached collapse_tol: the floor does not hold a spurious maximum in place.
   const double component_tol = std::max(collapse_tol, reg_covar_);
 
-  std::vector<Index>& active = scratch_.active;
+  std::vector<Index>& active = scratch_->active;
   active.clear();
   for (Index k = 0; k < K_; ++k) {
     if (!(N(k) >= 1.0))
@@ -157,40 +157,40 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
   // The structure's M-step over the components `ks` (tied ones: over all, as the pooled
   // matrix does not depend on which component a row is given to) into the scratch, then the floor.
   auto mstep = [&](const std::vector<Index>& ks) {
-    scratch_.scatter.resize(ks.size());
-    scratch_.mass.resize(ks.size());
+    scratch_->scatter.resize(ks.size());
+    scratch_->mass.resize(ks.size());
     for (size_t j = 0; j < ks.size(); ++j) {
-      scratch_.scatter[j] = scatter[static_cast<size_t>(ks[j])];
-      scratch_.mass[j] = N(ks[j]);
+      scratch_->scatter[j] = scatter[static_cast<size_t>(ks[j])];
+      scratch_->mass[j] = N(ks[j]);
     }
-    constrained_covariances(structure_, scratch_.scatter, scratch_.mass, orientation_,
-                            scratch_.fitted);
+    constrained_covariances(structure_, scratch_->scatter, scratch_->mass, orientation_,
+                            scratch_->fitted);
   };
 
   if (is_tied(structure_)) {
-    scratch_.kept.clear();
+    scratch_->kept.clear();
     for (Index k = 0; k < K_; ++k)
-      if (N(k) > 0) scratch_.kept.push_back(k);
-    if (!scratch_.kept.empty()) mstep(scratch_.kept);
-    if (scratch_.kept.empty() || degenerate(scratch_.fitted.sigma.front(), collapse_tol))
+      if (N(k) > 0) scratch_->kept.push_back(k);
+    if (!scratch_->kept.empty()) mstep(scratch_->kept);
+    if (scratch_->kept.empty() || degenerate(scratch_->fitted.sigma.front(), collapse_tol))
       throw NumericalError(
           "the pooled (tied) covariance is singular: the data lie in a lower-dimensional "
           "subspace; drop a collinear column or use a larger --reg-covar");
-    sigma_[0] = scratch_.fitted.sigma.front();
-    floor_matrix(sigma_[0], ref, scratch_.floor);
+    sigma_[0] = scratch_->fitted.sigma.front();
+    floor_matrix(sigma_[0], ref, scratch_->floor);
     factor(0);
     return collapsed;
   }
   // A component whose estimate is singular collapses; the coupled structures are refitted
   // without it, as it would otherwise pull the shared volume, shape or orientation. `kept`
   // holds the positions in the scratch's result of the components still active.
-  std::vector<Index>& kept = scratch_.kept;
+  std::vector<Index>& kept = scratch_->kept;
   while (!active.empty()) {
     mstep(active);
     kept.clear();
     size_t write = 0;
     for (size_t j = 0; j < active.size(); ++j) {
-      if (degenerate(scratch_.fitted.sigma[j], component_tol)) {
+      if (degenerate(scratch_->fitted.sigma[j], component_tol)) {
         collapsed.push_back(active[j]);
       } else {
         kept.push_back(static_cast<Index>(j));
@@ -203,11 +203,11 @@ std::vector<Index> CovarianceSet::fit(const std::vector<Matrix>& scatter,
   }
   if (!active.empty()) {
     for (size_t j = 0; j < active.size(); ++j) {
-      sigma_[static_cast<size_t>(active[j])] = scratch_.fitted.sigma[static_cast<size_t>(kept[j])];
-      floor_matrix(sigma_[static_cast<size_t>(active[j])], ref, scratch_.floor);
+      sigma_[static_cast<size_t>(active[j])] = scratch_->fitted.sigma[static_cast<size_t>(kept[j])];
+      floor_matrix(sigma_[static_cast<size_t>(active[j])], ref, scratch_->floor);
       factor(active[j]);
     }
-    if (scratch_.fitted.orientation.size() > 0) orientation_ = scratch_.fitted.orientation;
+    if (scratch_->fitted.orientation.size() > 0) orientation_ = scratch_->fitted.orientation;
   }
   std::sort(collapsed.begin(), collapsed.end());
   return collapsed;

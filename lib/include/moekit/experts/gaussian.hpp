@@ -3,6 +3,7 @@
 // is a Gaussian mixture model; with a softmax gate in x, the adaptive mixture of local
 // experts of Jacobs, Jordan, Nowlan & Hinton (1991).
 
+#include "moekit/core/scratch.hpp"
 #include "moekit/experts/expert.hpp"
 #include "moekit/experts/gaussian_regression.hpp"
 #include "moekit/stats/covariance_set.hpp"
@@ -68,23 +69,14 @@ class GaussianExperts final : public Experts, public GaussianRegression {
   Matrix means_;  // K x q
   CovarianceSet cov_;
   double collapse_tol_;
-  // fit_moments' working matrices, kept between calls so that an EM iteration allocates
-  // nothing once their sizes are set. They carry no state from one call to the next, so a
-  // copied or moved model starts with empty ones (a start's copy costs nothing for them).
-  struct Scratch {
+  // fit_moments' working matrices (core/scratch.hpp).
+  struct MomentsWork {
     Matrix old_means, centred;
     RowVector first;
     Vector mass;
     std::vector<Matrix> scatter;
-
-    Scratch() = default;
-    Scratch(const Scratch&) {}
-    Scratch(Scratch&&) noexcept {}
-    Scratch& operator=(const Scratch&) { return *this; }
-    Scratch& operator=(Scratch&&) noexcept { return *this; }
-    ~Scratch() = default;
   };
-  Scratch scratch_;
+  Scratch<MomentsWork> scratch_;
 };
 
 }  // namespace moekit

@@ -5,6 +5,7 @@
 // built on Gaussian noise.
 
 #include "moekit/core/covariance.hpp"
+#include "moekit/core/scratch.hpp"
 #include "moekit/core/types.hpp"
 #include "moekit/stats/covariance_mstep.hpp"
 
@@ -121,12 +122,9 @@ class CovarianceSet {
   std::vector<double> log_det_;
   Matrix orientation_;  // the common D of VEE, EVE, VVE: the next M-step's start
 
-  // Scratch of fit() and factor(), kept so that an M-step allocates nothing once the sizes are
-  // set (faithful's structure table spent a sixth of its time in malloc and free, most of it
-  // here). It carries no state from one call to the next, so a copied or moved set starts with
-  // an empty one: nothing is copied for it, and Eigen's decompositions, whose status a default
-  // construction leaves unset, are never copied before they have computed.
-  struct Scratch {
+  // The working storage of fit() and factor() (core/scratch.hpp): faithful's structure table
+  // spent a sixth of its time in malloc and free, most of it here.
+  struct FitWork {
     Vector unit_reference;
     std::vector<Index> active, kept;
     std::vector<Matrix> scatter;
@@ -134,15 +132,8 @@ class CovarianceSet {
     ConstrainedCovariances fitted;
     Eigen::LLT<Matrix> llt;
     FloorScratch floor;
-
-    Scratch() = default;
-    Scratch(const Scratch&) {}
-    Scratch(Scratch&&) noexcept {}
-    Scratch& operator=(const Scratch&) { return *this; }
-    Scratch& operator=(Scratch&&) noexcept { return *this; }
-    ~Scratch() = default;
   };
-  Scratch scratch_;
+  Scratch<FitWork> scratch_;
 };
 
 }  // namespace moekit
