@@ -5,8 +5,9 @@ Usage: scripts/compare-mclust-table.py [MOEKIT_BINARY]
 Runs `moekit select datasets/faithful.csv --covariance all -k 1:9 --json -q` (the defaults) and
 compares each cell with tests/reference/values/mclust_table_faithful.json (mclust 6.0.0;
 tests/reference/gen/mclust_table.R and mclust_table_polish.R): "bic_best_known" is the best
-optimum known of each cell, "bic_default" what Mclust() prints (EM stopped at a relative change
-of 1e-5), "degenerate" the cells whose best known optimum has a degenerate component. Prints
+optimum known of each cell without a degenerate component (the rule of lib/src/fit/em.cpp,
+each component's thinnest direction included), "bic_default" what Mclust() prints (EM stopped
+at a relative change of 1e-5), "degenerate" the cells with no such optimum known. Prints
 the cells where moekit is more than 1e-3 below or above the best known value, and both choices.
 """
 import json

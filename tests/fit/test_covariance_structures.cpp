@@ -9,6 +9,7 @@
 #include "moekit/core/rng.hpp"
 #include "moekit/data/csv.hpp"
 #include "moekit/data/dataset.hpp"
+#include "moekit/fit/degenerate.hpp"
 #include "moekit/fit/em.hpp"
 #include "moekit/infer/selection.hpp"
 #include "moekit/model/model_json.hpp"
@@ -206,29 +207,22 @@ TEST_CASE("model file: a set that breaks its structure is refused", "[covariance
 // the CLI's default options, as `moekit select faithful.csv --covariance all -k 1:4`; the
 // full 9 x 14 table is checked by scripts/compare-mclust-table.py
 // (docs/math/covariance_structures.md). The bound is the best known value of each cell
-// ("bic_best_known": mclust's start, 20 k-means starts and cross-structure starts run by
-// me() to tol 1e-12, and moekit's fits checked in R), never Mclust's printed value, which
-// stops EM at a relative change of 1e-5. VVV with K = 4 is the one cell of these whose best
-// known maximum (a 5.7-row component) select reaches only by merging its K = 5 fit, when the
-// table runs on to K = 9: here it is held at -2335.715, the maximum a K <= 4 search reaches
-// (moekit's fit, checked in R by mclust_table_polish.R before that value was raised).
+// ("bic_best_known": the best proper optimum of mclust's start, 20 k-means starts and
+// cross-structure starts run by me() to tol 1e-12, and of moekit's fits checked in R), never
+// Mclust's printed value, which stops EM at a relative change of 1e-5.
 TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covariance][reference]") {
   std::ifstream in(std::string(MOEKIT_TESTS_DIR) + "/reference/values/mclust_table_faithful.json");
   REQUIRE(in);
   const auto ref = nlohmann::json::parse(in);
   const auto models = ref.at("models").get<std::vector<std::string>>();
   const double n = ref.at("n").get<double>();
-  // The degenerate cells of the table (a component at the best known optimum with fewer rows
-  // of responsibility than its parameters): no bound is asserted for them. Seven cells that
-  // mclust's search left degenerate have a higher, proper optimum that moekit's select found
-  // (checked in R: tests/reference/gen/mclust_table_polish.R).
-  const std::vector<std::pair<std::string, Index>> degenerate{{"VEE", 7}};
+  // Every cell of the table has a proper optimum (no degenerate component: fit/degenerate.hpp,
+  // judged in R by mclust_table.R), and the fit mclust prints is proper in each.
   for (size_t row = 0; row < 9; ++row)
     for (size_t m = 0; m < models.size(); ++m) {
-      const std::pair<std::string, Index> cell{models[m], static_cast<Index>(row + 1)};
-      CAPTURE(cell.first, cell.second);
-      CHECK(ref.at("degenerate").at(row).at(m).get<bool>() ==
-            (std::find(degenerate.begin(), degenerate.end(), cell) != degenerate.end()));
+      CAPTURE(models[m], row + 1);
+      CHECK_FALSE(ref.at("degenerate").at(row).at(m).get<bool>());
+      CHECK_FALSE(ref.at("mclust_degenerate").at(row).at(m).get<bool>());
     }
   std::vector<ModelSpec> specs;
   for (Index K = 1; K <= 4; ++K)
@@ -238,8 +232,6 @@ TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covarianc
       spec.covariance = parse_covariance(m);
       specs.push_back(spec);
     }
-  const std::map<std::pair<std::string, Index>, double> reached_from_above{
-      {{"VVV", 4}, -2335.71498690319}};
   const Selection sel = select_model(specs, faithful(), SelectionOptions{});
   for (const SelectionCandidate& c : sel.candidates) {
     const std::string name = mclust_name(c.spec.covariance);
@@ -249,15 +241,12 @@ TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covarianc
     REQUIRE(c.fit);
     // mclust's sign: BIC = 2 loglik - npar log n, larger is better (minus moekit's bic).
     const double ours = 2.0 * c.fit->loglik - static_cast<double>(c.fit->n_params) * std::log(n);
-    const auto held = reached_from_above.find({name, c.spec.K});
-    const double best = held != reached_from_above.end()
-                            ? held->second
-                            : ref.at("bic_best_known").at(row).at(m).get<double>();
+    const double best = ref.at("bic_best_known").at(row).at(m).get<double>();
     CAPTURE(name, c.spec.K, ours, best);
     CHECK(ours == Approx(-c.fit->bic).margin(1e-9));
     CHECK(c.fit->n_params == ref.at("npar").at(row).at(m).get<long>());
-    CHECK_FALSE(ref.at("degenerate").at(row).at(m).get<bool>());
     CHECK(ours >= best - 1e-3);
+    CHECK(c.fit->degenerate.empty());
   }
   // mclust's choice over the whole table, EEE with K = 3, is the best of these cells too.
   CHECK(mclust_name(sel.best_candidate().spec.covariance) ==
@@ -266,6 +255,19 @@ TEST_CASE("Mclust(faithful)'s BIC table: K = 1..4, every structure", "[covarianc
 }
 
 namespace {
+
+// The cells of a structure table: every structure of `models` at K = K_from..K_to, K by K.
+std::vector<ModelSpec> table_specs(Index K_from, Index K_to, std::vector<const char*> models) {
+  std::vector<ModelSpec> specs;
+  for (Index K = K_from; K <= K_to; ++K)
+    for (const char* m : models) {
+      ModelSpec spec;
+      spec.K = K;
+      spec.covariance = parse_covariance(m);
+      specs.push_back(spec);
+    }
+  return specs;
+}
 
 // Runs select on faithful for `model` and `partners` at K_from..K (a structure table, the
 // cells select's table moves are run for; K_from = K - 1 unless given) and checks `model`'s K
@@ -284,16 +286,9 @@ void check_table_cell_reached(const std::string& model,
   const size_t row = static_cast<size_t>(K - 1);
   const double best = ref.at("bic_best_known").at(row).at(col).get<double>();
   REQUIRE_FALSE(ref.at("degenerate").at(row).at(col).get<bool>());
-  std::vector<ModelSpec> specs;
   partners.insert(partners.begin(), model.c_str());
-  for (Index k = K_from; k <= K; ++k)
-    for (const char* m : partners) {
-      ModelSpec spec;
-      spec.K = k;
-      spec.covariance = parse_covariance(m);
-      specs.push_back(spec);
-    }
-  const Selection sel = select_model(specs, faithful(), SelectionOptions{});
+  const Selection sel =
+      select_model(table_specs(K_from, K, partners), faithful(), SelectionOptions{});
   const auto it = std::find_if(sel.candidates.begin(), sel.candidates.end(), [&](const auto& c) {
     return c.spec.K == K && mclust_name(c.spec.covariance) == model;
   });
@@ -343,18 +338,38 @@ TEST_CASE("Mclust(faithful)'s BIC table: EVV with K = 6 needs a replacement star
   check_table_cell_reached("EVV", {"EEV"}, 6);
 }
 
-// VVE with K = 9: the best known maximum (-2404.346, checked in R by mclust_table_polish.R: a
-// component of 4.5 rows of eruptions near 4.58 min) is reached, in a table of VVE, VVV and VEI
-// at K = 6..9, from the VVE K = 8 fit that the first rounds' starts from the other structures'
-// fits with one component more or fewer reach (-2388.112), with a new component on a window of
-// 5 rows (the last rounds' narrow windows). Without the narrow windows this table stops at
-// -2407.944; a table of VVE and VVV alone reaches -2405.770 (the best known value before the narrow
-// windows).
-TEST_CASE(
-    "Mclust(faithful)'s BIC table: VVE with K = 9 needs the other structures' K +/- 1 fits and a "
-    "5-row window",
-    "[covariance][reference]") {
-  check_table_cell_reached("VVE", {"VVV", "VEI"}, 9, 6);
+// VVV and VVE with K = 4, 5: faithful's likelihood rises without bound toward components on
+// a few rows nearly on a line, and not only on a line parallel to an axis. Before the
+// degeneracy rule judged the thinnest direction (fit/degenerate.hpp), this table's search
+// ended VVE 5 at -2346.608 (mclust's sign) with a component whose sd along its thinnest
+// direction is 0.0024 of the standardised responses', while each column's passed the rule.
+// Now every cell ends proper along every direction, and VVV 4, VVE 4 and VVE 5 at their best
+// known proper maxima (checked in R by mclust_table_polish.R).
+TEST_CASE("Mclust(faithful)'s BIC table: VVV and VVE with K = 4, 5 proper along every direction",
+          "[covariance][reference]") {
+  const std::vector<ModelSpec> specs = table_specs(4, 5, {"VVV", "VVE"});
+  const Vector sd = response_sd(faithful());
+  const Selection sel = select_model(specs, faithful(), SelectionOptions{});
+  std::ifstream in(std::string(MOEKIT_TESTS_DIR) + "/reference/values/mclust_table_faithful.json");
+  REQUIRE(in);
+  const auto ref = nlohmann::json::parse(in);
+  const auto models = ref.at("models").get<std::vector<std::string>>();
+  for (const SelectionCandidate& c : sel.candidates) {
+    const std::string name = mclust_name(c.spec.covariance);
+    REQUIRE(c.fit);
+    CAPTURE(name, c.spec.K, -c.fit->bic, c.fit->init);
+    CHECK(c.fit->degenerate.empty());
+    for (Index k = 0; k < c.spec.K; ++k) {
+      CAPTURE(k);
+      CHECK(*thinnest_scale(c.model->experts(), k, sd) >= kDegenerateScale);
+    }
+    const size_t col =
+        static_cast<size_t>(std::find(models.begin(), models.end(), name) - models.begin());
+    const double best =
+        ref.at("bic_best_known").at(static_cast<size_t>(c.spec.K - 1)).at(col).get<double>();
+    CAPTURE(best);
+    if (name == "VVE" || c.spec.K == 4) CHECK(-c.fit->bic >= best - 1e-3);
+  }
 }
 
 // select's rounds run the cells of a structure table in waves of equal K on the threads; a
@@ -363,14 +378,7 @@ TEST_CASE(
 // count or on which thread claims a cell: the same table on 1 and on 2 threads gives the same
 // fits bit for bit (VEI 7 and EVV 6, above, need the small-component and replacement rounds).
 TEST_CASE("select's structure table: the same fits on 1 and 2 threads", "[covariance][select]") {
-  std::vector<ModelSpec> specs;
-  for (Index K = 4; K <= 7; ++K)
-    for (const char* m : {"VEI", "VII", "EVV", "EEV"}) {
-      ModelSpec spec;
-      spec.K = K;
-      spec.covariance = parse_covariance(m);
-      specs.push_back(spec);
-    }
+  const std::vector<ModelSpec> specs = table_specs(4, 7, {"VEI", "VII", "EVV", "EEV"});
   auto run = [&](int threads) {
     const ScopedNumThreads scope(threads);
     return select_model(specs, faithful(), SelectionOptions{});
@@ -400,14 +408,7 @@ TEST_CASE("select's beam search: EVV with K = 7 beyond the rounds' maximum",
       static_cast<size_t>(std::find(models.begin(), models.end(), "EVV") - models.begin());
   const double best = ref.at("bic_best_known").at(6).at(col).get<double>();
   REQUIRE_FALSE(ref.at("degenerate").at(6).at(col).get<bool>());
-  std::vector<ModelSpec> specs;
-  for (Index K = 6; K <= 7; ++K)
-    for (const char* m : {"EVV", "VEV"}) {
-      ModelSpec spec;
-      spec.K = K;
-      spec.covariance = parse_covariance(m);
-      specs.push_back(spec);
-    }
+  const std::vector<ModelSpec> specs = table_specs(6, 7, {"EVV", "VEV"});
   auto run = [&](int threads, int beam_width) {
     const ScopedNumThreads scope(threads);
     SelectionOptions options;

@@ -3,6 +3,8 @@
 
 #include "experts/regression_util.hpp"
 
+#include "moekit/experts/gaussian.hpp"
+#include "moekit/fit/degenerate.hpp"
 #include "moekit/fit/em.hpp"
 #include "moekit/infer/predict.hpp"
 
@@ -67,4 +69,39 @@ TEST_CASE("a degenerate start loses to a proper one and says why", "[degenerate]
   const FitResult r = EmFitter(o).fit(m, p.data);
   CHECK(r.degenerate.empty());
   check_proper(m, p.data);
+}
+
+// A component whose covariance is nearly singular along an oblique direction: each response's
+// own scale is a fair share of its standard deviation, but along the thinnest direction of the
+// standardised responses the scale is 0.002 (on faithful, full-covariance fits with K >= 4
+// settle on a few rows nearly on a line, docs/math/covariance_structures.md). The rule judges
+// that direction; an axis-parallel spread of the same marginals is proper.
+TEST_CASE("degenerate components: a scale nearly zero along an oblique direction", "[degenerate]") {
+  ModelSpec spec;
+  spec.K = 2;
+  Model model(spec, 2, 0, 0);
+  auto& experts = dynamic_cast<GaussianExperts&>(model.experts());
+  const Vector sd = (Vector(2) << 1.0, 10.0).finished();
+  // In standardised coordinates: variance 0.05 along (1, 1) / sqrt(2), 0.002^2 across it.
+  Matrix u(2, 2);
+  u << 1.0, -1.0, 1.0, 1.0;
+  u /= std::sqrt(2.0);
+  const Vector lambda = (Vector(2) << 0.05, 0.002 * 0.002).finished();
+  const Matrix thin = sd.asDiagonal() * (u * lambda.asDiagonal() * u.transpose()) * sd.asDiagonal();
+  const Matrix broad = Matrix(0.05 * sd.array().square().matrix().asDiagonal());
+  experts.set_covariance(0, broad);
+  experts.set_covariance(1, thin);
+  REQUIRE(thinnest_scale(experts, 1, sd));
+  CHECK(*thinnest_scale(experts, 1, sd) == Approx(0.002).epsilon(1e-6));
+  CHECK(*thinnest_scale(experts, 0, sd) == Approx(std::sqrt(0.05)).epsilon(1e-12));
+  // Each marginal of the thin component is sqrt(0.025) of its response's sd, far above 0.01.
+  CHECK(experts.marginal(1, 0)->scale == Approx(std::sqrt(0.025 + 2e-6)).epsilon(1e-9));
+  Posteriors post;
+  post.leaf_masses = (Vector(2) << 200.0, 50.0).finished();
+  const auto found = degenerate_components(model, post, sd);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].k == 1);
+  CHECK_THAT(found[0].why, Catch::Contains("thinnest direction"));
+  // One response: no direction to judge beyond the marginal.
+  CHECK_FALSE(thinnest_scale(experts, 1, sd.head(1)));
 }

@@ -10,6 +10,7 @@
 #include "moekit/infer/criteria.hpp"
 
 #include <fmt/format.h>
+#include <Eigen/Eigenvalues>
 
 #include <algorithm>
 #include <chrono>
@@ -50,6 +51,7 @@ std::vector<Degenerate> degenerate_components(const Model& model,
   const Vector& N = post.leaf_masses;
   std::vector<Degenerate> out;
   for (Index k = 0; k < K; ++k) {
+    bool flagged = false;
     if (N(k) < own) {
       out.push_back({k, N(k) < 0.5 ? fmt::format("it holds {:.3g} rows' worth of responsibility: "
                                                  "it is empty",
@@ -68,11 +70,33 @@ std::vector<Degenerate> degenerate_components(const Model& model,
             {k, fmt::format("its scale for response {} is {:.3g}, below {} x the response's "
                             "standard deviation {:.3g}",
                             j + 1, m->scale, kDegenerateScale, response_sd(j))});
+        flagged = true;
         break;
       }
     }
+    if (!flagged) {
+      if (const auto thinnest = thinnest_scale(e, k, response_sd);
+          thinnest && *thinnest < kDegenerateScale)
+        out.push_back({k, fmt::format("along its thinnest direction its scale is {:.3g} of the "
+                                      "responses' standard deviations, below {}",
+                                      *thinnest, kDegenerateScale)});
+    }
   }
   return out;
+}
+
+std::optional<double> thinnest_scale(const Experts& experts, Index k, const Vector& response_sd) {
+  const Matrix* sigma = experts.scale_matrix(k);
+  const Index q = response_sd.size();
+  if (sigma == nullptr || q < 2 || sigma->rows() != q || (response_sd.array() <= 0).any())
+    return std::nullopt;
+  // D^-1 Sigma_k D^-1 with D = diag(response sd): the covariance in standardised responses,
+  // whose smallest eigenvalue is the variance along the component's thinnest direction.
+  const Vector inv = response_sd.cwiseInverse();
+  const Matrix standardised = inv.asDiagonal() * (*sigma) * inv.asDiagonal();
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(standardised, Eigen::EigenvaluesOnly);
+  if (eig.info() != Eigen::Success) return std::nullopt;
+  return std::sqrt(std::max(eig.eigenvalues()(0), 0.0));
 }
 
 Vector response_sd(const Dataset& data) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env Rscript
 # Adds moekit's fits to the best known values of mclust_table_faithful.json where they are
-# higher than mclust's search found (mclust_table.R) or than an earlier polish, checked in R: the log-likelihood of the
+# higher than mclust's search found (mclust_table.R) or than an earlier polish and proper by
+# mclust_table.R's degeneracy rule, checked in R: the log-likelihood of the
 # moekit model's parameters is recomputed here from the Gaussian densities, and me() is run
 # from its posteriors (tol 1e-12) to polish it; the larger of the two is kept (mclust 6.0.0's
 # VVE M-step stops above the minimum of its objective, docs/math/covariance_structures.md, so
@@ -21,7 +22,12 @@ args <- setdiff(args, source_arg)
 ref <- fromJSON(ref_path, simplifyVector = FALSE)
 X <- as.matrix(read.csv(file.path(dirname(ref_path), "..", "..", "..", "datasets", "faithful.csv")))
 n <- nrow(X)
-col_sd <- apply(X, 2, sd)
+script_dir <- local({
+  a <- commandArgs(FALSE); f <- sub("^--file=", "", a[grep("^--file=", a)])
+  if (length(f)) dirname(normalizePath(f)) else getwd()
+})
+source(file.path(script_dir, "mclust_degenerate.R"))
+judge <- degeneracy_judge(X)  # mclust_table.R's rule
 models <- unlist(ref$models)
 if (is.null(ref$bic_best_known)) {
   ref$bic_best_known <- ref$bic_best
@@ -40,44 +46,43 @@ for (path in args[-1]) {
     w[k] * exp(-0.5 * mahalanobis(X, mu, S) - 0.5 * log(det(2 * pi * S)))
   })
   ll <- sum(log(rowSums(dens)))
-  # mclust_table.R's degeneracy rule at this fit: rows of responsibility and sd ratios.
-  sizes <- colSums(dens / rowSums(dens))
-  sds <- sapply(seq_len(K), function(k)
-    sqrt(diag(matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else comps[[k]]$covariance),
-                     2))) / col_sd)
+  sigma_of <- function(k) matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else
+                                          comps[[k]]$covariance), 2)
   polish <- tryCatch(me(X, m, dens / rowSums(dens), control = emControl(tol = c(1e-12, 1e-12))),
                      error = function(e) NULL)
   polished <- if (is.null(polish) || !is.finite(polish$loglik)) NA else polish$loglik
-  best <- max(ll, polished, na.rm = TRUE)
-  # The degeneracy rule is judged at the optimum kept: me()'s when it is the higher.
-  if (!is.na(polished) && polished > ll) {
-    sigma <- polish$parameters$variance$sigma
-    sizes <- colSums(polish$z)
-    sds <- sapply(seq_len(K), function(k) sqrt(diag(sigma[, , k])) / col_sd)
-  }
-  # Informational: the standard deviation along each component's thinnest direction in the
-  # columns' standardised coordinates (the rule above judges the columns one by one).
-  thin <- min(sapply(seq_len(K), function(k) {
-    S <- if (!is.na(polished) && polished > ll) polish$parameters$variance$sigma[, , k] else
-      matrix(unlist(if (is.null(comps[[k]]$covariance)) shared else comps[[k]]$covariance), 2)
-    sqrt(max(min(eigen(S / outer(col_sd, col_sd), symmetric = TRUE, only.values = TRUE)$values), 0))
-  }))
+  # mclust_table.R's degeneracy rule (rows of responsibility, the thinnest direction's sd in
+  # the columns' standardised coordinates) at moekit's optimum and at me()'s.
+  at_moekit <- judge(K, m, colSums(dens / rowSums(dens)),
+                     array(sapply(seq_len(K), sigma_of), c(2, 2, K)))
+  at_polish <- if (is.na(polished)) NULL else
+    judge(K, m, colSums(polish$z), polish$parameters$variance$sigma)
+  # The value kept: me()'s when it is higher and proper, else moekit's when it is proper and
+  # me() does not climb from it by more than 5e-4 (a BIC of 1e-3; me() from a point held by
+  # moekit's variance floor climbs on toward a singular component); a degenerate optimum is
+  # never kept.
+  kept <- if (!is.null(at_polish) && !at_polish$degenerate && polished >= ll) "me" else
+    if (!at_moekit$degenerate && (is.na(polished) || polished <= ll + 5e-4)) "moekit" else "none"
+  rule <- if (kept == "me") at_polish else at_moekit
+  best <- if (kept == "me") polished else ll
   bic <- 2 * best - nMclustParams(m, 2, K) * log(n)
   cat(sprintf(paste("%s K=%d: moekit loglik in R %.6f, me() polish %.6f, BIC %.4f (best so far %.4f);",
-                    "min rows %.3f, min sd ratio %.4f, thinnest direction's sd ratio %.5f\n"),
-              m, K, ll, polished, bic, ref$bic_best_known[[K]][[j]], min(sizes), min(sds), thin))
-  if (bic > ref$bic_best_known[[K]][[j]] + 1e-9) {
+                    "min rows %.3f, min sd ratio %.4f, thinnest direction's sd ratio %.5f%s\n"),
+              m, K, ll, polished, bic, ref$bic_best_known[[K]][[j]], rule$min_rows,
+              rule$min_sd_ratio, rule$thinnest, if (kept == "none") "; degenerate, not kept" else ""))
+  if (kept != "none" && (is.null(ref$bic_best_known[[K]][[j]]) ||
+                         bic > ref$bic_best_known[[K]][[j]] + 1e-9)) {
     ref$bic_best_known[[K]][[j]] <- bic
     cmd <- if (grepl("%d", source_text, fixed = TRUE)) sprintf(source_text, K, m) else source_text
     ref$best_known_source[[K]][[j]] <- sprintf(
-      "%s (loglik recomputed in R%s)", cmd,
-      if (!is.na(polished) && polished >= ll) ", polished by me()" else "")
-    ref$best_min_rows[[K]][[j]] <- min(sizes)
-    ref$best_min_sd_ratio[[K]][[j]] <- min(sds)
-    ref$degenerate[[K]][[j]] <- min(sizes) < (K * 2 + nVarParams(m, 2, K)) / K || min(sds) < 0.01
+      "%s (loglik recomputed in R%s)", cmd, if (kept == "me") ", polished by me()" else "")
+    ref$best_min_rows[[K]][[j]] <- rule$min_rows
+    ref$best_min_sd_ratio[[K]][[j]] <- rule$min_sd_ratio
+    ref$best_thinnest_ratio[[K]][[j]] <- rule$thinnest
+    ref$degenerate[[K]][[j]] <- FALSE
     # mclust's printed cell against the raised value (mclust_table.R's classes).
     ref$mclust_class[[K]][[j]] <-
-      if (ref$degenerate[[K]][[j]]) "degenerate"
+      if (isTRUE(ref$mclust_degenerate[[K]][[j]])) "printed fit degenerate"
       else if (abs(ref$bic_default[[K]][[j]] - bic) <= 1e-3) "at best"
       else if (abs(ref$bic_tight[[K]][[j]] - bic) <= 1e-3) "stopped short" else "other basin"
   }

@@ -72,6 +72,9 @@ class Experts {
   virtual std::optional<MarginalShape> marginal(Index /*k*/, Index /*j*/) const {
     return std::nullopt;
   }
+  // Sigma_k, the q x q covariance (or scale) matrix of expert k's response given x, for the
+  // families that have one; the degenerate-scale test judges its thinnest direction.
+  virtual const Matrix* scale_matrix(Index /*k*/) const { return nullptr; }
 
   // out(i, k) = log p_k(y_i | x_i) for the rows of one block (x: b x p, y: b x q, out: b x K).
   virtual void log_density(const ConstMatrixRef& x,

@@ -28,6 +28,7 @@ class GaussianExperts final : public Experts, public GaussianRegression {
   std::optional<MarginalShape> marginal(Index k, Index j) const override {
     return MarginalShape{MarginalShape::Kind::Normal, std::sqrt(cov_.covariance(k)(j, j)), 0.0};
   }
+  const Matrix* scale_matrix(Index k) const override { return &cov_.covariance(k); }
 
   void log_density(const ConstMatrixRef& x, const ConstMatrixRef& y, MatrixRef out) const override;
   MStepReport fit(const ConstMatrixRef& x,

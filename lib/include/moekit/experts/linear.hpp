@@ -30,6 +30,7 @@ class LinearExperts final : public Experts, public GaussianRegression {
   std::optional<MarginalShape> marginal(Index k, Index j) const override {
     return MarginalShape{MarginalShape::Kind::Normal, std::sqrt(cov_.covariance(k)(j, j)), 0.0};
   }
+  const Matrix* scale_matrix(Index k) const override { return &cov_.covariance(k); }
   Index components() const override { return static_cast<Index>(coef_.size()); }
   Index response_dim() const override { return cov_.dim(); }
   Index design_dim() const { return p_; }

@@ -48,6 +48,7 @@ class StudentTExperts final : public Experts {
     return MarginalShape{MarginalShape::Kind::StudentT, std::sqrt(cov_.covariance(k)(j, j)),
                          nu_(k)};
   }
+  const Matrix* scale_matrix(Index k) const override { return &cov_.covariance(k); }
   Index components() const override { return static_cast<Index>(coef_.size()); }
   Index response_dim() const override { return cov_.dim(); }
 
