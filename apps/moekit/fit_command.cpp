@@ -187,7 +187,8 @@ void run_fit(const FitCommandArgs& a) {
     fmt::print("{}", fit_text(model, result));
     if (!a.out.empty()) fmt::print("model written to {}\n", a.out);
   }
-  if (!a.quiet)
+  // The text report ends with the warnings; stderr repeats them unless it is the same place.
+  if (!a.quiet && (a.json || !stdout_is_stderr()))
     for (const auto& w : result.warnings) fmt::print(stderr, "warning: {}\n", w);
   // A separated fit is not converged either, but its warning above says why.
   if (result.status == FitStatus::MaxIterations && !a.quiet)

@@ -4,6 +4,8 @@
 #include "moekit/model/model_json.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -278,6 +280,13 @@ std::string fit_text(const Model& model, const FitResult& fit) {
   if (!fit.inference.empty()) out += inference_text(fit);
   for (const auto& w : fit.warnings) out += "warning: " + w + "\n";
   return out;
+}
+
+bool stdout_is_stderr() {
+  struct stat out {};
+  struct stat err {};
+  return fstat(STDOUT_FILENO, &out) == 0 && fstat(STDERR_FILENO, &err) == 0 &&
+         out.st_dev == err.st_dev && out.st_ino == err.st_ino;
 }
 
 void refuse_overwrite(const std::string& out, const std::vector<std::string>& inputs) {

@@ -373,9 +373,13 @@ void run_select(const SelectArgs& a) {
   if (!a.quiet)
     for (const auto& t : tests)
       for (const auto& w : t.warnings) fmt::print(stderr, "warning: {}\n", w);
+  // The text report ends with the chosen fit's warnings: stderr repeats them unless it is
+  // the same place.
+  const bool best_in_report = !a.json && stdout_is_stderr();
   if (!a.quiet)
-    for (const auto& c : candidates)
-      if (c.fit)
+    for (size_t i = 0; i < candidates.size(); ++i)
+      if (const SelectionCandidate& c = candidates[i];
+          c.fit && !(best_in_report && i == selection.best))
         for (const auto& w : c.fit->warnings)
           fmt::print(stderr, "warning: {}{} = {}: {}\n",
                      table ? mclust_name(c.spec.covariance) + ", " : std::string(),

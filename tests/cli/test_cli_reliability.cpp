@@ -357,3 +357,43 @@ TEST_CASE("data beyond 1e150 in magnitude are refused with the scale", "[cli][er
                           Contains("rescale"));
   }
 }
+
+// A fit's warnings end its text report on stdout and are printed on stderr too, so that they
+// are seen when stdout goes to a file or a pipe; where both streams are one place (a
+// terminal, `> out 2>&1`) each warning is printed once.
+TEST_CASE("cli: warnings once where stdout and stderr are one place", "[cli]") {
+  auto count = [](const std::string& text) {
+    size_t n = 0;
+    for (size_t at = text.find("warning: "); at != std::string::npos;
+         at = text.find("warning: ", at + 1))
+      if (at == 0 || text[at - 1] == '\n') ++n;
+    return n;
+  };
+  // CO2 ~ GNP with five lines on 28 rows: degenerate components, with warnings.
+  const std::string args = "fit " + std::string(MOEKIT_DATASETS_DIR) +
+                           "/CO2data.csv --formula 'CO2 ~ GNP' --experts linear -k 5";
+  const Run apart = run_cli(args);
+  REQUIRE(apart.status == 0);
+  REQUIRE(count(apart.out) > 0);
+  CHECK(count(apart.err) == count(apart.out));
+  const Run together =
+      moekit::testing::run_shell("( " + std::string(MOEKIT_CLI) + " " + args + " 2>&1 )");
+  REQUIRE(together.status == 0);
+  CHECK(together.err.empty());
+  CHECK(count(together.out) == count(apart.out));
+  // With --json the warnings are a field of the object: stderr prints them either way.
+  const Run json =
+      moekit::testing::run_shell("( " + std::string(MOEKIT_CLI) + " " + args + " --json 2>&1 )");
+  REQUIRE(json.status == 0);
+  CHECK(count(json.out) == count(apart.out));
+  // select's report ends with the chosen fit's warnings, which stderr prints with its cell.
+  const std::string select = "select " + std::string(MOEKIT_DATASETS_DIR) +
+                             "/CO2data.csv --formula 'CO2 ~ GNP' --experts linear -k 5";
+  const Run select_apart = run_cli(select);
+  REQUIRE(select_apart.status == 0);
+  CHECK(count(select_apart.out) == count(apart.out));
+  CHECK(count(select_apart.err) == count(apart.out));
+  const Run select_together =
+      moekit::testing::run_shell("( " + std::string(MOEKIT_CLI) + " " + select + " 2>&1 )");
+  CHECK(count(select_together.out) == count(apart.out));
+}
