@@ -109,7 +109,8 @@ MStepReport GaussianExperts::fit_moments(const GaussianMoments& moments) {
     w.centred = M.block(1, 1, q, q);
     if (w.mass(k) > 0) {
       means_.row(k) += w.first / w.mass(k);
-      w.centred.noalias() -= w.first.transpose() * w.first / w.mass(k);
+      w.outer.noalias() = w.first.transpose() * w.first;
+      w.centred -= w.outer / w.mass(k);
     }
     w.scatter[static_cast<size_t>(k)] = 0.5 * (w.centred + w.centred.transpose());
   }

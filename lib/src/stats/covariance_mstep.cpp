@@ -10,35 +10,39 @@ namespace moekit {
 
 namespace {
 
-// log |X| of a symmetric positive definite matrix; -inf when it is not.
-double log_det(const Matrix& X) {
-  Eigen::LLT<Matrix> llt(X);
-  if (llt.info() != Eigen::Success) return -std::numeric_limits<double>::infinity();
-  return 2.0 * llt.matrixLLT().diagonal().array().log().sum();
-}
-
-// X / |X|^{1/q}: the matrix of determinant one in X's direction.
-Matrix unit_det(const Matrix& X) {
-  return X / std::exp(log_det(X) / static_cast<double>(X.rows()));
-}
+// d / (prod_j d_j)^{1/q}: the vector of product one in d's direction.
 Vector unit_det(const Vector& d) {
   return d / std::exp(d.array().log().sum() / static_cast<double>(d.size()));
 }
 
-// Eigenvectors of a symmetric matrix with the eigenvalues in decreasing order.
-struct SortedEigen {
+// Eigenvectors of a symmetric matrix with the eigenvalues in decreasing order, into reused
+// storage (the solver's too).
+void sorted_eigen(const Matrix& W,
+                  Eigen::SelfAdjointEigenSolver<Matrix>& es,
+                  Matrix& vectors,
+                  Vector& values) {
+  es.compute(W);
+  const Index q = W.rows();
+  vectors.resize(q, q);
+  values.resize(q);
+  for (Index j = 0; j < q; ++j) {  // Eigen sorts increasing
+    values(j) = es.eigenvalues()(q - 1 - j);
+    vectors.col(j) = es.eigenvectors().col(q - 1 - j);
+  }
+}
+Matrix sorted_eigenvectors(const Matrix& W) {
+  Eigen::SelfAdjointEigenSolver<Matrix> es;
   Matrix vectors;
   Vector values;
-};
-SortedEigen sorted_eigen(const Matrix& W) {
-  Eigen::SelfAdjointEigenSolver<Matrix> es(W);
-  const Index q = W.rows();
-  SortedEigen out{Matrix(q, q), Vector(q)};
-  for (Index j = 0; j < q; ++j) {  // Eigen sorts increasing
-    out.values(j) = es.eigenvalues()(q - 1 - j);
-    out.vectors.col(j) = es.eigenvectors().col(q - 1 - j);
-  }
-  return out;
+  sorted_eigen(W, es, vectors, values);
+  return vectors;
+}
+
+// log |X| of a symmetric positive definite matrix (-inf when it is not), factorised in `llt`.
+double log_det(const Matrix& X, Eigen::LLT<Matrix>& llt) {
+  llt.compute(X);
+  if (llt.info() != Eigen::Success) return -std::numeric_limits<double>::infinity();
+  return 2.0 * llt.matrixLLT().diagonal().array().log().sum();
 }
 
 bool settled(double old_value, double value) {
@@ -51,11 +55,23 @@ bool settled(double old_value, double value) {
 // and Q = sum_k (m_ki - m_kj) G_ij for G = D' W_k D, minimised at 2t = atan2(-Q, -P). Each
 // rotation lowers f, as the majorise-minimise step of Browne & McNicholas (2014) does, and
 // reaches the same minimisers.
-void rotation_sweep(const std::vector<Matrix>& W, const std::vector<Vector>& m, Matrix& D) {
+// D' W_k D for every k, through T = D' W_k (the product as Eigen evaluates D' * W_k * D).
+void rotated(const std::vector<Matrix>& W, const Matrix& D, ConstrainedCovarianceWork& work) {
+  work.G.resize(W.size());
+  for (size_t k = 0; k < W.size(); ++k) {
+    work.T.noalias() = D.transpose() * W[k];
+    work.G[k].noalias() = work.T * D;
+  }
+}
+
+void rotation_sweep(const std::vector<Matrix>& W,
+                    const std::vector<Vector>& m,
+                    Matrix& D,
+                    ConstrainedCovarianceWork& work) {
   const Index q = D.rows();
   const size_t K = W.size();
-  std::vector<Matrix> G(K);
-  for (size_t k = 0; k < K; ++k) G[k] = D.transpose() * W[k] * D;
+  rotated(W, D, work);
+  std::vector<Matrix>& G = work.G;
   for (Index i = 0; i < q; ++i)
     for (Index j = i + 1; j < q; ++j) {
       double P = 0.0, Q = 0.0;
@@ -67,17 +83,20 @@ void rotation_sweep(const std::vector<Matrix>& W, const std::vector<Vector>& m, 
       if (P * P + Q * Q == 0.0) continue;
       const double t = 0.5 * std::atan2(-Q, -P);
       const double c = std::cos(t), s = std::sin(t);
-      const Vector u = D.col(i), v = D.col(j);
-      D.col(i) = c * u + s * v;
-      D.col(j) = -s * u + c * v;
+      work.u = D.col(i);
+      work.v = D.col(j);
+      D.col(i) = c * work.u + s * work.v;
+      D.col(j) = -s * work.u + c * work.v;
       for (size_t k = 0; k < K; ++k) {
         Matrix& g = G[k];
-        const Vector gi = g.col(i), gj = g.col(j);
-        g.col(i) = c * gi + s * gj;
-        g.col(j) = -s * gi + c * gj;
-        const RowVector ri = g.row(i), rj = g.row(j);
-        g.row(i) = c * ri + s * rj;
-        g.row(j) = -s * ri + c * rj;
+        work.gi = g.col(i);
+        work.gj = g.col(j);
+        g.col(i) = c * work.gi + s * work.gj;
+        g.col(j) = -s * work.gi + c * work.gj;
+        work.ri = g.row(i);
+        work.rj = g.row(j);
+        g.row(i) = c * work.ri + s * work.rj;
+        g.row(j) = -s * work.ri + c * work.rj;
       }
     }
 }
@@ -108,7 +127,8 @@ void constrained_covariances(CovarianceStructure structure,
   if (structure != CovarianceStructure::EVE && structure != CovarianceStructure::VVE)
     out.orientation.resize(0, 0);
   double n = 0.0;
-  Matrix pooled = Matrix::Zero(q, q);
+  Matrix& pooled = out.work->pooled;
+  pooled.setZero(q, q);
   for (size_t k = 0; k < K; ++k) {
     n += N[k];
     pooled += W[k];
@@ -159,25 +179,34 @@ void constrained_covariances(CovarianceStructure structure,
     }
     case CovarianceStructure::EVV: {
       // C&G 1995 ([lambda C_k]): C_k = W_k / |W_k|^{1/q}, lambda = sum_k |W_k|^{1/q} / n.
+      ConstrainedCovarianceWork& work = *out.work;
       double lambda = 0.0;
-      for (size_t k = 0; k < K; ++k) lambda += std::exp(log_det(W[k]) / dq);
+      for (size_t k = 0; k < K; ++k) lambda += std::exp(log_det(W[k], work.llt) / dq);
       lambda /= n;
-      for (size_t k = 0; k < K; ++k) out.sigma[k] = lambda * unit_det(W[k]);
+      // lambda * unit_det(W_k), without its temporaries.
+      for (size_t k = 0; k < K; ++k)
+        out.sigma[k] = lambda * (W[k] / std::exp(log_det(W[k], work.llt) / dq));
       return;
     }
     case CovarianceStructure::EEV: {
       // C&G 1995 ([lambda D_k A D_k']): W_k = L_k Omega_k L_k' (decreasing eigenvalues),
       // A = sum_k Omega_k / |sum_k Omega_k|^{1/q}, lambda = |sum_k Omega_k|^{1/q} / n, D_k = L_k.
-      std::vector<SortedEigen> e(K);
-      Vector omega = Vector::Zero(q);
+      ConstrainedCovarianceWork& work = *out.work;
+      work.vectors.resize(K);
+      work.values.resize(K);
+      Vector& omega = work.d;
+      omega.setZero(q);
       for (size_t k = 0; k < K; ++k) {
-        e[k] = sorted_eigen(W[k]);
-        omega += e[k].values;
+        sorted_eigen(W[k], work.eigen, work.vectors[k], work.values[k]);
+        omega += work.values[k];
       }
       const Vector A = unit_det(omega);
       const double lambda = std::exp(omega.array().log().sum() / dq) / n;
-      for (size_t k = 0; k < K; ++k)
-        out.sigma[k] = lambda * e[k].vectors * A.asDiagonal() * e[k].vectors.transpose();
+      for (size_t k = 0; k < K; ++k) {
+        // lambda L_k diag(A) L_k', through its first factor (as Eigen evaluates the product).
+        work.product.noalias() = lambda * work.vectors[k] * A.asDiagonal();
+        out.sigma[k].noalias() = work.product * work.vectors[k].transpose();
+      }
       return;
     }
     case CovarianceStructure::VEI:
@@ -188,23 +217,35 @@ void constrained_covariances(CovarianceStructure structure,
       // and C = sum_k W_k / lambda_k normalised to |C| = 1, where for VEI W_k is replaced by
       // diag(W_k) and for VEV by its eigenvalues Omega_k (D_k = eigenvectors of W_k).
       const bool full = structure == CovarianceStructure::VEE;
-      std::vector<SortedEigen> e(K);
-      std::vector<Matrix> V(K);  // the part of W_k the common shape sees
+      // The loop's storage, kept between M-steps: it runs to a relative change of 1e-14.
+      ConstrainedCovarianceWork& work = *out.work;
+      std::vector<Matrix>& V = work.V;  // the part of W_k the common shape sees
+      V.resize(K);
+      if (structure == CovarianceStructure::VEV) {
+        work.vectors.resize(K);
+        work.values.resize(K);
+      }
       for (size_t k = 0; k < K; ++k) {
         if (structure == CovarianceStructure::VEV) {
-          e[k] = sorted_eigen(W[k]);
-          V[k] = diag_matrix(e[k].values);
+          sorted_eigen(W[k], work.eigen, work.vectors[k], work.values[k]);
+          set_diagonal(V[k], work.values[k]);
+        } else if (full) {
+          V[k] = W[k];
         } else {
-          V[k] = full ? W[k] : diag_matrix(W[k].diagonal());
+          set_diagonal(V[k], W[k].diagonal());
         }
       }
-      std::vector<double> lambda(K);
+      std::vector<double>& lambda = work.lambda;
+      lambda.resize(K);
       for (size_t k = 0; k < K; ++k) lambda[k] = V[k].trace() / (dq * N[k]);
-      Matrix C = Matrix::Identity(q, q);
-      // The loop's matrices, allocated once: it runs to a relative change of 1e-14.
-      Matrix S(q, q), X(q, q);
-      Vector d(q);
-      Eigen::LLT<Matrix> llt(q);
+      Matrix& C = work.C;
+      C.setIdentity(q, q);
+      Matrix& S = work.S;
+      Matrix& X = work.X;
+      Vector& d = work.d;
+      S.resize(q, q);
+      d.resize(q);
+      Eigen::LLT<Matrix>& llt = work.llt;
       double objective = std::numeric_limits<double>::infinity();
       for (int it = 0; it < max_inner; ++it) {
         S.setZero();
@@ -234,8 +275,11 @@ void constrained_covariances(CovarianceStructure structure,
       }
       for (size_t k = 0; k < K; ++k) {
         out.sigma[k] = lambda[k] * C;
-        if (structure == CovarianceStructure::VEV)
-          out.sigma[k] = e[k].vectors * out.sigma[k] * e[k].vectors.transpose();
+        if (structure == CovarianceStructure::VEV) {
+          // D_k sigma_k D_k', through its first factor (as Eigen evaluates the product).
+          work.product.noalias() = work.vectors[k] * out.sigma[k];
+          out.sigma[k].noalias() = work.product * work.vectors[k].transpose();
+        }
       }
       return;
     }
@@ -245,26 +289,37 @@ void constrained_covariances(CovarianceStructure structure,
       // VVE: Delta_k = diag(G_k) / N_k; EVE: A_k = diag(G_k) / |diag(G_k)|^{1/q},
       // lambda = sum_k |diag(G_k)|^{1/q} / n. Given those, D minimises
       // sum_k tr(D' W_k D Delta_k^{-1}) over orthogonal D (rotation_sweep).
-      Matrix D = orientation.rows() == q && orientation.cols() == q ? orientation
-                                                                    : sorted_eigen(pooled).vectors;
-      std::vector<Vector> delta(K), m(K);
+      ConstrainedCovarianceWork& work = *out.work;
+      Matrix& D = work.D;
+      if (orientation.rows() == q && orientation.cols() == q)
+        D = orientation;
+      else
+        D = sorted_eigenvectors(pooled);
+      std::vector<Vector>& delta = work.delta;
+      std::vector<Vector>& m = work.m;
+      std::vector<Vector>& g = work.g;
+      delta.resize(K);
+      m.resize(K);
+      g.resize(K);
       double objective = std::numeric_limits<double>::infinity();
       auto update_scales = [&]() {
         double value = 0.0;
+        rotated(W, D, work);
         if (structure == CovarianceStructure::VVE) {
           for (size_t k = 0; k < K; ++k) {
-            delta[k] = (D.transpose() * W[k] * D).diagonal() / N[k];
+            delta[k] = work.G[k].diagonal() / N[k];
             value += N[k] * (delta[k].array().log().sum() + dq);
           }
         } else {
           double lambda = 0.0;
-          std::vector<Vector> g(K);
           for (size_t k = 0; k < K; ++k) {
-            g[k] = (D.transpose() * W[k] * D).diagonal();
+            g[k] = work.G[k].diagonal();
             lambda += std::exp(g[k].array().log().sum() / dq);
           }
           lambda /= n;
-          for (size_t k = 0; k < K; ++k) delta[k] = lambda * unit_det(g[k]);
+          // lambda * unit_det(g_k), without its temporary.
+          for (size_t k = 0; k < K; ++k)
+            delta[k] = lambda * (g[k] / std::exp(g[k].array().log().sum() / dq));
           value = n * dq * (std::log(lambda) + 1.0);
         }
         for (size_t k = 0; k < K; ++k) m[k] = delta[k].cwiseInverse();
@@ -273,12 +328,16 @@ void constrained_covariances(CovarianceStructure structure,
       double value = update_scales();
       for (int it = 0; it < max_inner && std::isfinite(value); ++it) {
         objective = value;
-        rotation_sweep(W, m, D);
+        rotation_sweep(W, m, D, work);
         value = update_scales();
         out.inner_iterations = it + 1;
         if (settled(objective, value)) break;
       }
-      for (size_t k = 0; k < K; ++k) out.sigma[k] = D * delta[k].asDiagonal() * D.transpose();
+      for (size_t k = 0; k < K; ++k) {
+        // D diag(delta_k) D', through its first factor (as Eigen evaluates the product).
+        work.product.noalias() = D * delta[k].asDiagonal();
+        out.sigma[k].noalias() = work.product * D.transpose();
+      }
       out.orientation = D;
       return;
     }

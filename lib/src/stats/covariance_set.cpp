@@ -109,7 +109,10 @@ void CovarianceSet::floor_matrix(Matrix& S, const Vector& ref, FloorScratch& scr
     return;
   }
   const Vector& scale = scratch.scale = ref.cwiseSqrt();
-  scratch.standardised = scale.cwiseInverse().asDiagonal() * S * scale.cwiseInverse().asDiagonal();
+  // D^-1 S D^-1, as (D^-1 S) D^-1 without the product's temporary.
+  const Vector& inverse = scratch.inverse_scale = scale.cwiseInverse();
+  scratch.standardised.noalias() = inverse.asDiagonal() * S;
+  scratch.standardised.array().rowwise() *= inverse.transpose().array();
   Eigen::SelfAdjointEigenSolver<Matrix>& eig = scratch.eigen;
   eig.compute(scratch.standardised);
   if (eig.info() == Eigen::Success && eig.eigenvalues().minCoeff() >= reg_covar_) return;

@@ -72,7 +72,7 @@ class GaussianExperts final : public Experts, public GaussianRegression {
   double collapse_tol_;
   // fit_moments' working matrices (core/scratch.hpp).
   struct MomentsWork {
-    Matrix old_means, centred;
+    Matrix old_means, centred, outer;
     RowVector first;
     Vector mass;
     std::vector<Matrix> scatter;

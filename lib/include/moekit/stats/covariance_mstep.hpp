@@ -6,16 +6,39 @@
 // gives the update of each structure.
 
 #include "moekit/core/covariance.hpp"
+#include "moekit/core/scratch.hpp"
 #include "moekit/core/types.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 
 #include <vector>
 
 namespace moekit {
 
+// Working storage of the iterative structures' M-steps (covariance_mstep.cpp), kept between
+// calls into one ConstrainedCovariances.
+struct ConstrainedCovarianceWork {
+  std::vector<Matrix> G;            // D' W_k D (EVE, VVE)
+  std::vector<Vector> delta, m, g;  // the scales of EVE and VVE, their inverses, diag(G_k)
+  Matrix T, product;                // a product's first factor
+  Matrix pooled, D;                 // sum_k W_k; the common orientation of EVE, VVE
+  Vector u, v, gi, gj;              // a plane rotation's columns
+  RowVector ri, rj;                 // and rows
+  Eigen::SelfAdjointEigenSolver<Matrix> eigen;
+  std::vector<Matrix> vectors, V;  // W_k's eigenvectors (decreasing values); VEx's part of W_k
+  std::vector<Vector> values;      // W_k's eigenvalues, decreasing
+  std::vector<double> lambda;      // VEx's volumes
+  Matrix S, X, C;
+  Vector d;
+  Eigen::LLT<Matrix> llt;
+};
+
 struct ConstrainedCovariances {
   std::vector<Matrix> sigma;  // one per component (tied structures: equal copies)
   Matrix orientation;         // the common D of VEE, EVE, VVE (empty otherwise): a warm start
   int inner_iterations = 0;   // iterations of the iterative structures (0 for closed forms)
+  Scratch<ConstrainedCovarianceWork> work;
 };
 
 // W and N hold only the components to fit (all N_k > 0). `orientation` (q x q orthogonal, or
@@ -28,8 +51,9 @@ ConstrainedCovariances constrained_covariances(CovarianceStructure structure,
                                                const std::vector<double>& N,
                                                const Matrix& orientation = Matrix(),
                                                int max_inner = 1000);
-// The same into `out`, whose matrices are reused when their sizes match (an EM iteration's
-// M-step then allocates nothing for the closed forms). `orientation` must not be out's.
+// The same into `out`, whose matrices and working storage are reused when their sizes match
+// (an EM iteration's M-step then allocates nothing for the closed forms, EVE and VVE).
+// `orientation` must not be out's.
 void constrained_covariances(CovarianceStructure structure,
                              const std::vector<Matrix>& W,
                              const std::vector<double>& N,

@@ -102,7 +102,7 @@ class CovarianceSet {
   // each variance for diagonal ones, reg_covar x mean(ref) for spherical ones.
   Matrix apply_floor(Matrix S, const Vector& ref) const;
   struct FloorScratch {
-    Vector scale;
+    Vector scale, inverse_scale;
     Matrix standardised;
     Eigen::SelfAdjointEigenSolver<Matrix> eigen;
   };
