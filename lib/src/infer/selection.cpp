@@ -284,12 +284,6 @@ void seed_across_structures(Selection& out,
   // window), which the best window alone misses by 1.1 to 5.1.
   constexpr int kCrossWindows = 2;
   bool wide = false;
-  // In the rounds after those (`narrow`), also windows of kNarrowRows rows, the kNarrowWindows
-  // best by gain per response: a handful of rows that a window of 6 would take with a neighbour
-  // of another clump (faithful's VVE 8, 9: a component of 4.5 rows, eruptions near 4.58 min).
-  constexpr Index kNarrowRows = 5;
-  constexpr int kNarrowWindows = 4;
-  bool narrow = false;
   // In the first rounds (`cross`), the cells of a structure table also start from every other
   // structure's K - 1 fit with each component split and K + 1 fit with its kMergePairs most
   // overlapping pairs merged.
@@ -310,8 +304,7 @@ void seed_across_structures(Selection& out,
     };
     return try_windows(WindowRanking::Gain, kGainWindows, kWindowRows) ||
            try_windows(WindowRanking::Loglik, kLoglikWindows, kWindowRows) ||
-           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows)) ||
-           (narrow && try_windows(WindowRanking::Gain, kNarrowWindows, kNarrowRows));
+           (wide && try_windows(WindowRanking::Loglik, kLoglikWindows, kWideRows));
   };
   auto try_small_component = [&](size_t i, Index donor_K, const Matrix& donor_leaves,
                                  const Vector& donor_row_loglik) {
@@ -486,10 +479,6 @@ void seed_across_structures(Selection& out,
   // Last, replacement starts and the wider windows, in rounds of their own: what the rounds
   // above reached is kept (a cell only climbs), and these start from there.
   wide = true;
-  for (int round = 0; round < kSmallComponentRounds; ++round)
-    if (!run_round(true, true)) break;
-  // Then the narrow windows, in rounds of their own after those, for the same reason.
-  narrow = true;
   for (int round = 0; round < kSmallComponentRounds; ++round)
     if (!run_round(true, true)) break;
   // The beam search over maxima (beam_width > 0), for the cells of a structure table. The

@@ -49,12 +49,6 @@ bool settled(double old_value, double value) {
   return std::abs(old_value - value) <= 1e-14 * std::max(1.0, std::abs(value));
 }
 
-// One cyclic sweep of plane rotations of the columns of D, each minimising
-// f(D) = sum_k tr(D' W_k D M_k) (M_k = diag(m_k)) exactly over its angle: in the plane of
-// columns i and j, f = const + P cos 2t + Q sin 2t with P = 1/2 sum_k (m_ki - m_kj)(G_ii - G_jj)
-// and Q = sum_k (m_ki - m_kj) G_ij for G = D' W_k D, minimised at 2t = atan2(-Q, -P). Each
-// rotation lowers f, as the majorise-minimise step of Browne & McNicholas (2014) does, and
-// reaches the same minimisers.
 // D' W_k D for every k, through T = D' W_k (the product as Eigen evaluates D' * W_k * D).
 void rotated(const std::vector<Matrix>& W, const Matrix& D, ConstrainedCovarianceWork& work) {
   work.G.resize(W.size());
@@ -64,13 +58,20 @@ void rotated(const std::vector<Matrix>& W, const Matrix& D, ConstrainedCovarianc
   }
 }
 
+// One cyclic sweep of plane rotations of the columns of D, each minimising
+// f(D) = sum_k tr(D' W_k D M_k) (M_k = diag(m_k)) exactly over its angle: in the plane of
+// columns i and j, f = const + P cos 2t + Q sin 2t with P = 1/2 sum_k (m_ki - m_kj)(G_ii - G_jj)
+// and Q = sum_k (m_ki - m_kj) G_ij for G = D' W_k D, minimised at 2t = atan2(-Q, -P). Each
+// rotation lowers f, as the majorise-minimise step of Browne & McNicholas (2014) does, and
+// reaches the same minimisers.
+// On entry work.G holds D' W_k D for the D given (rotated(), as update_scales leaves it); the
+// sweep rotates it along with D.
 void rotation_sweep(const std::vector<Matrix>& W,
                     const std::vector<Vector>& m,
                     Matrix& D,
                     ConstrainedCovarianceWork& work) {
   const Index q = D.rows();
   const size_t K = W.size();
-  rotated(W, D, work);
   std::vector<Matrix>& G = work.G;
   for (Index i = 0; i < q; ++i)
     for (Index j = i + 1; j < q; ++j) {
@@ -180,12 +181,16 @@ void constrained_covariances(CovarianceStructure structure,
     case CovarianceStructure::EVV: {
       // C&G 1995 ([lambda C_k]): C_k = W_k / |W_k|^{1/q}, lambda = sum_k |W_k|^{1/q} / n.
       ConstrainedCovarianceWork& work = *out.work;
+      std::vector<double>& root_det = work.lambda;  // |W_k|^{1/q}
+      root_det.resize(K);
       double lambda = 0.0;
-      for (size_t k = 0; k < K; ++k) lambda += std::exp(log_det(W[k], work.llt) / dq);
+      for (size_t k = 0; k < K; ++k) {
+        root_det[k] = std::exp(log_det(W[k], work.llt) / dq);
+        lambda += root_det[k];
+      }
       lambda /= n;
       // lambda * unit_det(W_k), without its temporaries.
-      for (size_t k = 0; k < K; ++k)
-        out.sigma[k] = lambda * (W[k] / std::exp(log_det(W[k], work.llt) / dq));
+      for (size_t k = 0; k < K; ++k) out.sigma[k] = lambda * (W[k] / root_det[k]);
       return;
     }
     case CovarianceStructure::EEV: {

@@ -28,10 +28,10 @@ struct ConstrainedCovarianceWork {
   Eigen::SelfAdjointEigenSolver<Matrix> eigen;
   std::vector<Matrix> vectors, V;  // W_k's eigenvectors (decreasing values); VEx's part of W_k
   std::vector<Vector> values;      // W_k's eigenvalues, decreasing
-  std::vector<double> lambda;      // VEx's volumes
-  Matrix S, X, C;
-  Vector d;
-  Eigen::LLT<Matrix> llt;
+  std::vector<double> lambda;      // VEx's volumes; EVV's |W_k|^{1/q}
+  Matrix S, X, C;                  // VEx: sum_k V_k / lambda_k, C^-1 V_k, the common shape C
+  Vector d;                        // VEI: diag(S); EEV: the sum of the eigenvalues
+  Eigen::LLT<Matrix> llt;          // C's (VEx), W_k's (EVV)
 };
 
 struct ConstrainedCovariances {
