@@ -271,6 +271,31 @@ TEST_CASE("select --covariance prints mclust's K x structure table", "[cli][sele
   CHECK_THAT(se.err, Contains("--se") && Contains("EM only"));
 }
 
+TEST_CASE("select: a cell whose own start fails starts from the other structures' fits",
+          "[cli][select]") {
+  // On iris, VVV with K = 8 keeps collapsing from its own start (the rows hold repeated
+  // points); mclust's table has a value there (-830.637, mclust 6.0.0, mclustBIC(iris[, 1:4],
+  // G = 1:9)). The EEE fit's posteriors give it one.
+  const std::string iris = std::string(MOEKIT_DATASETS_DIR) + "/iris.csv";
+  const std::string formula =
+      " --formula 'Sepal.Length + Sepal.Width + Petal.Length + "
+      "Petal.Width ~ 1'";
+  REQUIRE_THAT(run_cli("fit " + iris + formula + " -k 8 --covariance VVV").err,
+               Contains("keep collapsing"));
+  const Run r = run_cli("select " + iris + formula + " -k 8 --covariance VVV,EEE --json -q");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& cell = j.at("mclust_table").at("values").at(0).at(0);
+  REQUIRE(cell.is_number());
+  const auto& f = j.at("fits").at(0);
+  CHECK(f.at("mclust_model") == "VVV");
+  CHECK(f.at("converged") == true);
+  CHECK(cell.get<double>() == Approx(-f.at("bic").get<double>()).epsilon(1e-12));
+  CHECK_THAT(f.at("warnings").at(0).get<std::string>(), Contains("its own start failed") &&
+                                                            Contains("keep collapsing") &&
+                                                            Contains("the EEE fit's posteriors"));
+}
+
 TEST_CASE("select fits each K and keeps the lowest BIC", "[cli][select]") {
   const Run r = run_cli("select " + kFaithful + " -k 1:3 --restarts 2 --json -q");
   REQUIRE(r.status == 0);

@@ -86,7 +86,8 @@ namespace {
 // those, rounds (at most 12) add windows of 5 rows to the K - 1 and replacement starts. Each fit of
 // such a table is then polished: EM goes on to a relative change of tol / 1000, since at tol a
 // slowly converging cell can stop 1e-3 below its maximum, more than the table's structures differ
-// by. docs/math/covariance_structures.md, "The search".
+// by. A cell whose own start failed takes the same starts, the first that EM can fit becoming
+// its fit. docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
          a.spec.experts == b.spec.experts && a.spec.gate == b.spec.gate &&
@@ -204,6 +205,8 @@ void seed_across_structures(Selection& out,
   // ends of the starts run to convergence): a start whose screen has the partition of one of
   // these is on a path EM has already followed, and is dropped.
   std::vector<std::set<std::vector<Index>>> arrived(n);
+  // Why a cell's own start failed and where its search began instead, for its warnings.
+  std::vector<std::string> rescued(n);
   auto score_norm = [&](const Model& model) -> std::optional<double> {
     Vector score;
     try {
@@ -228,27 +231,38 @@ void seed_across_structures(Selection& out,
       // dropped (emEM's screening, Biernacki, Celeux & Govaert 2003), and so is one whose
       // partition after it is one the candidate's EM has arrived at before.
       const FitResult screen = screener.refine(model, data);
-      if (screen.objective() < c.fit->objective() - kScreenMargin) return false;
+      if (c.fit && screen.objective() < c.fit->objective() - kScreenMargin) return false;
       Posteriors post;
       model.e_step(data, post);
       std::vector<Index> screened_key = partition_key(post.leaves());
       if (arrived[i].count(screened_key)) return false;
       FitResult r = fitter.refine(model, data);
       r.iterations += screen.iterations;
-      // Better by more than EM's stopping rule can account for, and no worse in kind.
-      const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
       model.e_step(data, post);
       arrived[i].insert(partition_key(post.leaves()));
       arrived[i].insert(std::move(screened_key));
-      if (r.objective() <= c.fit->objective() + margin) return false;
-      if (!r.degenerate.empty() && (never_degenerate || c.fit->degenerate.empty())) return false;
-      r.method = c.fit->method;
-      r.restarts = c.fit->restarts + 1;
+      if (!r.degenerate.empty() && never_degenerate) return false;
+      if (c.fit) {
+        // Better by more than EM's stopping rule can account for, and no worse in kind.
+        const double margin = 10.0 * options.tol * std::abs(c.fit->objective());
+        if (r.objective() <= c.fit->objective() + margin) return false;
+        if (!r.degenerate.empty() && c.fit->degenerate.empty()) return false;
+        r.method = c.fit->method;
+        r.restarts = c.fit->restarts + 1;
+        r.restart_logliks = c.fit->restart_logliks;
+        r.seconds += c.fit->seconds;
+      } else {
+        // The cell's own starts failed (every component kept collapsing under its
+        // structure): a start from another cell's fit gives it one, as mclust's table has a
+        // value wherever its one hierarchical start can be fitted.
+        r.restart_logliks.clear();
+        rescued[i] =
+            fmt::format("its own start failed ({}); its search began from {}", c.error, how);
+        c.error.clear();
+      }
       r.init = how;
-      r.restart_logliks = c.fit->restart_logliks;
       r.restart_logliks.push_back(r.objective());
       r.best_restart = static_cast<int>(r.restart_logliks.size()) - 1;
-      r.seconds += c.fit->seconds;
       r.gradient_norm = score_norm(model);
       c.fit = std::move(r);
       c.model = std::move(model);
@@ -340,7 +354,6 @@ void seed_across_structures(Selection& out,
   auto improve_cell = [&](size_t i, bool small_components, bool replace,
                           const std::vector<std::optional<Matrix>>& leaves,
                           const std::vector<Vector>& row_loglik) {
-    if (!out.candidates[i].model) return false;
     bool improved = false;
     if (leaves[i] && leaves[i]->cols() >= 3 && moves > 0) {
       // As EmFitter's split-and-merge: the first move that climbs is kept.
@@ -655,6 +668,9 @@ void seed_across_structures(Selection& out,
         }
       },
       serial_cells);
+  for (size_t i = 0; i < n; ++i)
+    if (!rescued[i].empty() && out.candidates[i].fit)
+      out.candidates[i].fit->warnings.insert(out.candidates[i].fit->warnings.begin(), rescued[i]);
 }
 
 }  // namespace
