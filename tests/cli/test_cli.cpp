@@ -296,6 +296,24 @@ TEST_CASE("select: a cell whose own start fails starts from the other structures
                                                             Contains("the EEE fit's posteriors"));
 }
 
+TEST_CASE("fit: EII with K = 9 on iris reaches its best known proper optimum", "[cli]") {
+  // Under a tied covariance a component owns only its mean (fit/degenerate.hpp). The best
+  // known optimum with every component on 4 rows or more: loglik -234.479873, BIC (mclust's
+  // sign) -694.4383, one component on 4.089 rows (mclust 6.0.0, me(modelName = "EII",
+  // tol 1e-12) from hc(iris[, 1:4], "VVV")'s partition and 300 k-means starts, set.seed(s),
+  // s = 1..300; moekit --restarts 300 the same to 2e-6). Mclust(iris[, 1:4], G = 9, "EII")
+  // prints -694.5205. Until 2026-11-29 that component counted as degenerate (4.089 rows
+  // against 37 / 9 = 4.11 parameters) and the fit ended at loglik -255.344.
+  const std::string iris = std::string(MOEKIT_DATASETS_DIR) + "/iris.csv";
+  const Run r = run_cli("fit " + iris +
+                        " --formula 'Sepal.Length + Sepal.Width + Petal.Length + Petal.Width ~ 1'"
+                        " -k 9 --covariance EII --json");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(-j.at("bic").get<double>() == Approx(-694.4383).margin(1e-3));
+  CHECK(j.at("degenerate_components").empty());
+}
+
 TEST_CASE("select fits each K and keeps the lowest BIC", "[cli][select]") {
   const Run r = run_cli("select " + kFaithful + " -k 1:3 --restarts 2 --json -q");
   REQUIRE(r.status == 0);

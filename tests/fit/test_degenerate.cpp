@@ -11,6 +11,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 using namespace moekit;
 
@@ -104,4 +106,47 @@ TEST_CASE("degenerate components: a scale nearly zero along an oblique direction
   CHECK_THAT(found[0].why, Catch::Contains("thinnest direction"));
   // One response: no direction to judge beyond the marginal.
   CHECK_FALSE(thinnest_scale(experts, 1, sd.head(1)));
+}
+
+TEST_CASE("degenerate components: few rows count against a component's own parameters",
+          "[degenerate]") {
+  // q = 4, K = 9. Under VVV a component owns its mean and covariance (4 + 10 parameters);
+  // under EII, EEI and EEE the covariance is tied, estimated from all rows, and a component owns
+  // only its mean (4): a component of 4.09 rows is proper there. mclust's EII K = 9 fit of iris
+  // has one (mclust 6.0.0, Mclust(iris[, 1:4], G = 9, modelNames = "EII"): loglik -234.521, a
+  // component of 4.09 rows); until 2026-11-29 it counted as degenerate against 37 / 9 = 4.11
+  // parameters, and the iris table's EII K = 9 cell stopped 21 below it.
+  const Vector sd = Vector::Ones(4);
+  Posteriors post;
+  post.leaf_masses = Vector::Constant(9, 16.0);
+  post.leaf_masses(3) = 4.09;
+  for (const auto& [structure, own] : std::vector<std::pair<CovarianceStructure, double>>{
+           {CovarianceStructure::TiedSpherical, 4.0},
+           {CovarianceStructure::TiedDiag, 4.0},
+           {CovarianceStructure::TiedFull, 4.0},
+           {CovarianceStructure::Spherical, 5.0},
+           {CovarianceStructure::EVI, 7.0 + 1.0 / 9},
+           {CovarianceStructure::Full, 14.0}}) {
+    CAPTURE(mclust_name(structure));
+    ModelSpec spec;
+    spec.K = 9;
+    spec.covariance = structure;
+    const Model model(spec, 4, 0, 0);
+    const double counted =
+        static_cast<double>(model.experts().num_params() - model.experts().shared_num_params()) /
+        9.0;
+    CHECK(counted == Approx(own));
+    const auto found = degenerate_components(model, post, sd);
+    if (own <= 4.09) {
+      CHECK(found.empty());
+    } else {
+      REQUIRE(found.size() == 1);
+      CHECK(found[0].k == 3);
+      CHECK_THAT(found[0].why, Catch::Contains("fewer than its"));
+    }
+    // Below the mean's own 4 parameters every structure counts it degenerate.
+    Posteriors fewer = post;
+    fewer.leaf_masses(3) = 3.5;
+    CHECK(degenerate_components(model, fewer, sd).size() == 1);
+  }
 }

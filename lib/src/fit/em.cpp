@@ -47,7 +47,11 @@ std::vector<Degenerate> degenerate_components(const Model& model,
                                               const Vector& response_sd) {
   const Index K = model.components();
   const Experts& e = model.experts();
-  const double own = static_cast<double>(e.num_params()) / static_cast<double>(K);
+  // A component's own parameters, and its share of those the components share in part (a
+  // common volume, shape or orientation); a tied covariance is not its own
+  // (Experts::shared_num_params).
+  const double own =
+      static_cast<double>(e.num_params() - e.shared_num_params()) / static_cast<double>(K);
   const Vector& N = post.leaf_masses;
   std::vector<Degenerate> out;
   for (Index k = 0; k < K; ++k) {

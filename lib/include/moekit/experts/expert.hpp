@@ -96,6 +96,11 @@ class Experts {
   virtual void set_parameters(const ConstVectorRef& theta) = 0;
   // Free parameters (the count used in AIC/BIC).
   virtual Index num_params() const = 0;
+  // Those of them that every component shares with no part of its own (a tied covariance,
+  // mclust's EII, EEI, EEE): all rows estimate them, so a component with few rows cannot
+  // drive them to a degenerate value, and the row-count test of fit/degenerate.hpp leaves
+  // them out of the component's own.
+  virtual Index shared_num_params() const { return 0; }
 
   // E[y | x, component k] for every k: K matrices of n x q.
   virtual std::vector<Matrix> predict_means(const ConstMatrixRef& x) const = 0;

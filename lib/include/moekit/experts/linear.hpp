@@ -45,6 +45,9 @@ class LinearExperts final : public Experts, public GaussianRegression {
   Vector parameters() const override;
   void set_parameters(const ConstVectorRef& theta) override;
   Index num_params() const override;
+  Index shared_num_params() const override {
+    return is_tied(cov_.structure()) ? cov_.num_params() : 0;
+  }
 
   std::vector<Matrix> predict_means(const ConstMatrixRef& x) const override;
   Matrix sample(const ConstMatrixRef& x,

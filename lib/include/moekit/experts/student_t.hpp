@@ -64,6 +64,9 @@ class StudentTExperts final : public Experts {
   Vector parameters() const override;
   void set_parameters(const ConstVectorRef& theta) override;
   Index num_params() const override;
+  Index shared_num_params() const override {
+    return is_tied(cov_.structure()) ? cov_.num_params() : 0;
+  }
 
   // The location B_k'x (the mean when nu_k > 1, the median always).
   std::vector<Matrix> predict_means(const ConstMatrixRef& x) const override;

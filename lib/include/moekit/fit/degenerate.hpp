@@ -1,7 +1,9 @@
 #pragma once
 // Degenerate maxima (McLachlan & Peel 2000, section 3.10: the likelihood of Gaussian-type
 // experts is unbounded, and a fit can settle where one expert fits a handful of rows almost
-// exactly): a component with fewer rows of responsibility than it has parameters, or whose
+// exactly): a component with fewer rows of responsibility than it has parameters of its own
+// (a tied covariance, which every row estimates, is no component's own:
+// Experts::shared_num_params), or whose
 // scale for some response is below kDegenerateScale times that response's standard
 // deviation, or, for q >= 2 responses, whose scale along its thinnest direction is below
 // kDegenerateScale in the responses' standardised coordinates (a handful of rows nearly on a
