@@ -2,7 +2,8 @@
 // fits the model for each K and keeps the one with the lowest criterion (infer/selection.hpp),
 // and on request tests K against K + 1 by the parametric bootstrap (infer/bootstrap_lrt.hpp).
 // With --covariance all (or a comma list of structures) it fits every (K, structure) pair and
-// prints the K x structure table as mclust's Mclust() does, in mclust's sign convention.
+// prints the K x structure table as mclust's Mclust() does, in mclust's sign convention (for
+// one response mclust's univariate table, E and V).
 
 #include "commands.hpp"
 #include "fit_args.hpp"
@@ -93,19 +94,51 @@ std::vector<CovarianceStructure> table_structures(const std::string& text) {
   return out;
 }
 
+// A structure's name in the table of q responses: mclust's, or for one response its volume
+// alone, "E" (equal variances) or "V" (mclust's univariate models).
+std::string table_name(CovarianceStructure c, Index q) {
+  const std::string name = mclust_name(c);
+  return q == 1 ? name.substr(0, 1) : name;
+}
+
+// For one response the 14 structures are two models, E (those of equal volume: EII, EEI, EVI,
+// EEE, EVE, EEV, EVV) and V (the others): `all` is E and V (fitted as EII and VII), and a list
+// is mapped structure by structure, refused where it names one model twice.
+std::vector<CovarianceStructure> univariate_structures(
+    const std::vector<CovarianceStructure>& structures, const std::string& text) {
+  std::vector<CovarianceStructure> out, given;
+  for (CovarianceStructure c : structures) {
+    const CovarianceStructure u = mclust_name(c).front() == 'E' ? CovarianceStructure::TiedSpherical
+                                                                : CovarianceStructure::Spherical;
+    const auto seen = std::find(out.begin(), out.end(), u);
+    if (seen == out.end()) {
+      out.push_back(u);
+      given.push_back(c);
+    } else if (text != "all") {
+      throw InputError::option(
+          "--covariance", text,
+          fmt::format("{} and {} are one model, {}, for one response",
+                      mclust_name(given[static_cast<size_t>(seen - out.begin())]), mclust_name(c),
+                      table_name(u, 1)));
+    }
+  }
+  return out;
+}
+
 // mclust's sign: larger is better (2 loglik - npar log n for BIC).
 double mclust_sign(const FitResult& f, Criterion c) { return -criterion_value(f, c); }
 
 void print_structure_table(const Selection& selection,
                            const std::vector<Index>& Ks,
                            const std::vector<CovarianceStructure>& structures,
+                           Index q,
                            const std::string& criterion_name) {
   fmt::print(
       "{} in mclust's convention (2 loglik - npar log n for BIC: larger is better; moekit's "
       "--json 'bic' is minus this):\n",
       criterion_name);
   fmt::print("{:>3}", "K");
-  for (CovarianceStructure c : structures) fmt::print(" {:>10}", mclust_name(c));
+  for (CovarianceStructure c : structures) fmt::print(" {:>10}", table_name(c, q));
   fmt::print("\n");
   for (Index K : Ks) {
     fmt::print("{:>3}", K);
@@ -124,7 +157,7 @@ void print_structure_table(const Selection& selection,
 
 void run_select(const SelectArgs& a) {
   const Criterion criterion = parse_criterion(a.criterion);
-  const std::vector<CovarianceStructure> structures = table_structures(a.covariance);
+  std::vector<CovarianceStructure> structures = table_structures(a.covariance);
   const bool table = !structures.empty();
   if (table && !a.trees.empty())
     throw InputError::option("--tree", a.trees.front(),
@@ -146,17 +179,18 @@ void run_select(const SelectArgs& a) {
   std::vector<ModelSpec> specs;
   const std::vector<Index> Ks =
       a.trees.empty() || a.components_given ? parse_components(a.components) : std::vector<Index>{};
-  for (Index K : Ks) {
-    if (!table) {
-      specs.push_back(make_spec(a, K));
-      continue;
-    }
-    for (CovarianceStructure c : structures) {
-      SelectArgs one = a;
-      one.covariance = mclust_name(c);
-      specs.push_back(make_spec(one, K));
-    }
-  }
+  auto table_specs = [&] {
+    for (Index K : Ks)
+      for (CovarianceStructure c : structures) {
+        SelectArgs one = a;
+        one.covariance = mclust_name(c);
+        specs.push_back(make_spec(one, K));
+      }
+  };
+  if (table)
+    table_specs();
+  else
+    for (Index K : Ks) specs.push_back(make_spec(a, K));
   for (const auto& t : a.trees) {
     ModelSpec spec = make_spec(a, 1, t);
     const std::string label = candidate_label(spec);
@@ -206,16 +240,22 @@ void run_select(const SelectArgs& a) {
 
   DataSpec data_spec = specs.front().data;
   const Dataset data = read_training_data(a, data_spec);
+  const Index q = data.y.cols();
+  if (table && q == 1) {
+    structures = univariate_structures(structures, a.covariance);
+    specs.clear();
+    table_specs();
+  }
   for (auto& s : specs) {
     s.data = data_spec;
     check_rows_for_experts(s, data);
   }
 
-  options.progress =
-      [&a, table](const SelectionCandidate& c) -> std::function<bool(const IterationInfo&)> {
+  options.progress = [&a, table,
+                      q](const SelectionCandidate& c) -> std::function<bool(const IterationInfo&)> {
     auto progress = std::make_shared<Progress>(
         !a.quiet && isatty(STDERR_FILENO),
-        table ? fmt::format("{}, K = {}: ", mclust_name(c.spec.covariance), c.label)
+        table ? fmt::format("{}, K = {}: ", table_name(c.spec.covariance, q), c.label)
               : fmt::format("{} = {}: ", c.spec.tree.empty() ? "K" : "tree", c.label));
     return [progress](const IterationInfo& info) { return progress->update(info); };
   };
@@ -248,7 +288,7 @@ void run_select(const SelectArgs& a) {
   if (!a.models_dir.empty())
     for (const auto& c : candidates) {
       if (!c.model) continue;
-      const std::string name = table ? mclust_name(c.spec.covariance) + "_" + c.label
+      const std::string name = table ? table_name(c.spec.covariance, q) + "_" + c.label
                                : c.spec.tree.empty() ? "K" + c.label
                                                      : "tree_" + c.label;
       const std::string path = (std::filesystem::path(a.models_dir) / (name + ".json")).string();
@@ -261,7 +301,7 @@ void run_select(const SelectArgs& a) {
       nlohmann::json f{{"K", c.spec.K},
                        {"tree", c.spec.shape().branching()},
                        {"covariance", to_string(c.spec.covariance)},
-                       {"mclust_model", mclust_name(c.spec.covariance)}};
+                       {"mclust_model", table_name(c.spec.covariance, q)}};
       if (c.fit) {
         f["loglik"] = c.fit->loglik;
         if (c.fit->joint) f["joint_loglik"] = c.fit->joint_loglik;
@@ -286,7 +326,7 @@ void run_select(const SelectArgs& a) {
     if (table) {
       // mclust's table: rows K, columns structures, larger is better, null where the fit failed.
       nlohmann::json rows = nlohmann::json::array(), names = nlohmann::json::array();
-      for (CovarianceStructure c : structures) names.push_back(mclust_name(c));
+      for (CovarianceStructure c : structures) names.push_back(table_name(c, q));
       for (Index K : Ks) {
         nlohmann::json row = nlohmann::json::array();
         for (CovarianceStructure c : structures) {
@@ -304,7 +344,7 @@ void run_select(const SelectArgs& a) {
           {"models", names},
           {"K", Ks},
           {"values", rows}};
-      out["best_model"] = mclust_name(selection.best_candidate().spec.covariance);
+      out["best_model"] = table_name(selection.best_candidate().spec.covariance, q);
     }
     if (a.bootstrap_lrt != 0) {
       nlohmann::json rows = nlohmann::json::array();
@@ -323,12 +363,12 @@ void run_select(const SelectArgs& a) {
     const std::string name = a.criterion == "aic" ? "AIC" : a.criterion == "icl" ? "ICL" : "BIC";
     fmt::print("model selection by {} over {} covariance structures: {} experts, {} gate\n", name,
                structures.size(), a.experts, a.gate);
-    print_structure_table(selection, Ks, structures, name);
+    print_structure_table(selection, Ks, structures, q, name);
     for (const auto& c : candidates)
       if (!c.fit)
-        fmt::print("{}, K = {}: failed: {}\n", mclust_name(c.spec.covariance), c.label, c.error);
+        fmt::print("{}, K = {}: failed: {}\n", table_name(c.spec.covariance, q), c.label, c.error);
     fmt::print("\nbest: {}, K = {} ({} {:.3f} in mclust's sign, {:.6f} in moekit's)\n",
-               mclust_name(selection.best_candidate().spec.covariance), best_model.components(),
+               table_name(selection.best_candidate().spec.covariance, q), best_model.components(),
                name, mclust_sign(best_fit, criterion), criterion_value(best_fit, criterion));
     fmt::print("\n{}", fit_text(best_model, best_fit));
     if (!a.out.empty()) fmt::print("model written to {}\n", a.out);
@@ -382,7 +422,7 @@ void run_select(const SelectArgs& a) {
           c.fit && !(best_in_report && i == selection.best))
         for (const auto& w : c.fit->warnings)
           fmt::print(stderr, "warning: {}{} = {}: {}\n",
-                     table ? mclust_name(c.spec.covariance) + ", " : std::string(),
+                     table ? table_name(c.spec.covariance, q) + ", " : std::string(),
                      c.spec.tree.empty() ? "K" : "tree", c.label, w);
 }
 
