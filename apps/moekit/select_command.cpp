@@ -137,6 +137,7 @@ void print_structure_table(const Selection& selection,
       "{} in mclust's convention (2 loglik - npar log n for BIC: larger is better; moekit's "
       "--json 'bic' is minus this):\n",
       criterion_name);
+  bool any_degenerate = false;
   fmt::print("{:>3}", "K");
   for (CovarianceStructure c : structures) fmt::print(" {:>10}", table_name(c, q));
   fmt::print("\n");
@@ -146,13 +147,22 @@ void print_structure_table(const Selection& selection,
       const SelectionCandidate* cell = nullptr;
       for (const auto& cand : selection.candidates)
         if (cand.spec.K == K && cand.spec.covariance == c) cell = &cand;
-      if (cell && cell->fit)
-        fmt::print(" {:>10.3f}", mclust_sign(*cell->fit, selection.criterion));
-      else
+      if (cell && cell->fit) {
+        const bool degenerate = !cell->fit->degenerate.empty();
+        any_degenerate = any_degenerate || degenerate;
+        fmt::print(" {:>10}", fmt::format("{:.3f}{}", mclust_sign(*cell->fit, selection.criterion),
+                                          degenerate ? "*" : ""));
+      } else {
         fmt::print(" {:>10}", "NA");
+      }
     }
     fmt::print("\n");
   }
+  if (any_degenerate)
+    fmt::print(
+        "* a degenerate component (fewer rows of responsibility than its own parameters, or a "
+        "scale near zero; see the warnings): a spurious maximum, not chosen while a proper fit "
+        "is there\n");
 }
 
 void run_select(const SelectArgs& a) {
@@ -312,6 +322,9 @@ void run_select(const SelectArgs& a) {
         f["iterations"] = c.fit->iterations;
         f["converged"] = c.fit->converged();
         f["warnings"] = c.fit->warnings;
+        nlohmann::json degenerate = nlohmann::json::array();
+        for (long k : c.fit->degenerate) degenerate.push_back(k + 1);
+        f["degenerate_components"] = degenerate;
       } else {
         f["error"] = c.error;
       }
@@ -325,25 +338,31 @@ void run_select(const SelectArgs& a) {
                        {"best", nlohmann::json::parse(fit_json(best_model, best_fit))}};
     if (table) {
       // mclust's table: rows K, columns structures, larger is better, null where the fit failed.
-      nlohmann::json rows = nlohmann::json::array(), names = nlohmann::json::array();
+      nlohmann::json rows = nlohmann::json::array(), names = nlohmann::json::array(),
+                     degenerate_rows = nlohmann::json::array();
       for (CovarianceStructure c : structures) names.push_back(table_name(c, q));
       for (Index K : Ks) {
-        nlohmann::json row = nlohmann::json::array();
+        nlohmann::json row = nlohmann::json::array(), degenerate_row = nlohmann::json::array();
         for (CovarianceStructure c : structures) {
-          nlohmann::json v = nullptr;
+          nlohmann::json v = nullptr, degenerate = nullptr;
           for (const auto& cand : candidates)
-            if (cand.spec.K == K && cand.spec.covariance == c && cand.fit)
+            if (cand.spec.K == K && cand.spec.covariance == c && cand.fit) {
               v = mclust_sign(*cand.fit, criterion);
+              degenerate = !cand.fit->degenerate.empty();
+            }
           row.push_back(v);
+          degenerate_row.push_back(degenerate);
         }
         rows.push_back(row);
+        degenerate_rows.push_back(degenerate_row);
       }
       out["mclust_table"] = {
           {"criterion", a.criterion},
           {"convention", "mclust: 2 loglik - npar log n for bic (larger is better) = -bic"},
           {"models", names},
           {"K", Ks},
-          {"values", rows}};
+          {"values", rows},
+          {"degenerate", degenerate_rows}};
       out["best_model"] = table_name(selection.best_candidate().spec.covariance, q);
     }
     if (a.bootstrap_lrt != 0) {
@@ -391,8 +410,9 @@ void run_select(const SelectArgs& a) {
       }
       const FitResult& f = *c.fit;
       const bool best = i == selection.best;
-      fmt::print("{:>8} {:>16.10g} {:>7} {:>14.6f} {:>14.6f} {:>14.6f}  {}{}{}\n", c.label,
+      fmt::print("{:>8} {:>16.10g} {:>7} {:>14.6f} {:>14.6f} {:>14.6f}  {}{}{}{}\n", c.label,
                  f.objective(), f.n_params, f.aic, f.bic, f.icl, to_string(f.status),
+                 f.degenerate.empty() ? "" : ", degenerate (not chosen while a proper fit is)",
                  f.warnings.empty() ? "" : fmt::format(", {} warning(s)", f.warnings.size()),
                  best ? "  <- best" : "");
     }

@@ -349,6 +349,38 @@ TEST_CASE("select --covariance all on one response: mclust's E and V table", "[c
   CHECK_THAT(twice.err, Contains("--covariance") && Contains("one model, E"));
 }
 
+TEST_CASE("select chooses a proper fit over a degenerate one with a better BIC", "[cli][select]") {
+  // tonedata (many tied tuned values): VVV with K = 8 ends with a component of fewer rows than
+  // its 5 parameters; its BIC, 262.94 in mclust's sign, tops the table only by the likelihood's
+  // unboundedness. mclustBIC(tonedata, G = 1:9) (mclust 6.0.0) likewise chooses VVV 7 at
+  // 254.909 from a fit with a 3.9-row component, thin (0.007) along one direction.
+  const std::string tone = std::string(MOEKIT_DATASETS_DIR) + "/tonedata.csv" +
+                           " --formula 'stretchratio + tuned ~ 1' --covariance VVV,EEE -k 6:8";
+  const Run r = run_cli("select " + tone + " --json -q");
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& t = j.at("mclust_table");
+  REQUIRE(t.at("degenerate").at(2).at(0) == true);
+  double best_proper = -1e300, best_any = -1e300;
+  for (size_t K = 0; K < 3; ++K)
+    for (size_t m = 0; m < 2; ++m) {
+      const double v = t.at("values").at(K).at(m).get<double>();
+      best_any = std::max(best_any, v);
+      if (t.at("degenerate").at(K).at(m) == false) best_proper = std::max(best_proper, v);
+    }
+  CHECK(t.at("values").at(2).at(0).get<double>() == best_any);
+  CHECK(best_proper < best_any);
+  CHECK(j.at("best").at("degenerate_components").empty());
+  CHECK(-j.at("best").at("bic").get<double>() == Approx(best_proper).epsilon(1e-12));
+  for (const auto& f : j.at("fits"))
+    if (f.at("mclust_model") == "VVV" && f.at("K") == 8)
+      CHECK_FALSE(f.at("degenerate_components").empty());
+  const Run text = run_cli("select " + tone + " -q");
+  REQUIRE(text.status == 0);
+  CHECK_THAT(text.out, Contains("262.942*") && Contains("* a degenerate component"));
+  CHECK_THAT(text.out, !Contains("best: VVV, K = 8"));
+}
+
 TEST_CASE("select fits each K and keeps the lowest BIC", "[cli][select]") {
   const Run r = run_cli("select " + kFaithful + " -k 1:3 --restarts 2 --json -q");
   REQUIRE(r.status == 0);

@@ -712,14 +712,21 @@ Selection select_model(const std::vector<ModelSpec>& specs,
     fit_options.on_iteration = nullptr;
   }
   seed_across_structures(out, data, options.fit, options.beam_width);
+  // A fit with a degenerate component (fit/degenerate.hpp) is a spurious maximum, whose
+  // criterion the likelihood's unboundedness raises (McLachlan & Peel 2000, 3.10): the choice is
+  // the best proper fit, and a degenerate one only when no candidate has a proper fit.
   bool have = false;
-  for (size_t i = 0; i < out.candidates.size(); ++i) {
-    const SelectionCandidate& c = out.candidates[i];
-    if (c.fit && (!have || criterion_value(*c.fit, options.criterion) <
-                               criterion_value(out.best_fit(), options.criterion))) {
-      out.best = i;
-      have = true;
+  for (const bool proper_only : {true, false}) {
+    for (size_t i = 0; i < out.candidates.size(); ++i) {
+      const SelectionCandidate& c = out.candidates[i];
+      if (!c.fit || (proper_only && !c.fit->degenerate.empty())) continue;
+      if (!have || criterion_value(*c.fit, options.criterion) <
+                       criterion_value(out.best_fit(), options.criterion)) {
+        out.best = i;
+        have = true;
+      }
     }
+    if (have) break;
   }
   if (!have)
     throw NumericalError(fmt::format("no model could be fitted; {}: {}",

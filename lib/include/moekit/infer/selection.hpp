@@ -61,7 +61,8 @@ std::string candidate_label(const ModelSpec& spec);
 std::vector<ModelSpec> specs_for_components(const ModelSpec& base, const std::vector<Index>& Ks);
 
 // Fits every spec to `data` (their data descriptions must be those `data` was built with)
-// and selects by options.criterion. The first candidate's InputError is rethrown (the data
+// and selects by options.criterion among the fits without a degenerate component (among all
+// fits when none is proper). The first candidate's InputError is rethrown (the data
 // or the options are wrong, not that K); a later one's, and any NumericalError, is recorded
 // in the candidate. Throws NumericalError when no candidate could be fitted, InputError when
 // `specs` is empty or lists a label twice with the same covariance structure (candidates of
