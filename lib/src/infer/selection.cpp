@@ -82,12 +82,11 @@ namespace {
 // together in one response's order and that it explains poorly (fit/small_component.hpp),
 // which neither a split nor a merge makes. When these stop improving too, rounds (at most 12)
 // add replacement starts (each cell's own fit with its lightest component moved onto a window),
-// windows of 12 rows, and small-component starts from the other structures' K - 1 fits, and after
-// those, rounds (at most 12) add windows of 5 rows to the K - 1 and replacement starts. Each fit of
-// such a table is then polished: EM goes on to a relative change of tol / 1000, since at tol a
-// slowly converging cell can stop 1e-3 below its maximum, more than the table's structures differ
-// by. Before the polish, each cell tries split-and-merge moves from the best lower maxima its
-// starts ran to (the lookahead). A cell whose own start failed takes the same starts, the
+// windows of 12 rows, and small-component starts from the other structures' K - 1 fits. Then
+// each cell tries split-and-merge moves from the best lower maxima its starts ran to (the
+// lookahead). Each fit of such a table is then polished: EM goes on to a relative change of
+// tol / 1000, since at tol a slowly converging cell can stop 1e-3 below its maximum, more than
+// the table's structures differ by. A cell whose own start failed takes the same starts, the
 // first that EM can fit becoming its fit. docs/math/covariance_structures.md, "The search".
 bool share_starts(const SelectionCandidate& a, const SelectionCandidate& b) {
   return a.label == b.label && a.spec.covariance != b.spec.covariance &&
