@@ -6,6 +6,7 @@
 #include "moekit/fit/em.hpp"
 #include "moekit/fit/fit_model.hpp"
 #include "moekit/fit/init.hpp"
+#include "moekit/fit/lower_maxima.hpp"
 #include "moekit/fit/small_component.hpp"
 #include "moekit/fit/split_merge.hpp"
 #include "moekit/model/posteriors.hpp"
@@ -207,29 +208,13 @@ void seed_across_structures(Selection& out,
   std::vector<std::set<std::vector<Index>>> arrived(n);
   // Why a cell's own start failed and where its search began instead, for its warnings.
   std::vector<std::string> rescued(n);
-  // The best proper maxima below each cell's fit that its starts ran to (distinct partitions,
-  // best first, at most kRunnersUp), for the lookahead stage below. A start is kept only when it
-  // climbs at once; these are where the rest arrived.
-  struct RunnerUp {
-    double objective;
-    std::vector<Index> key;
-    Matrix leaves;
-    Vector row_loglik;
-  };
+  // The best proper maxima below each cell's fit that its starts ran to (fit/lower_maxima.hpp),
+  // for the lookahead stage below. A start is kept only when it climbs at once; these are where
+  // the rest arrived. They are told apart by value as well as by partition: on faithful,
+  // EVV 7's twelve held four pairs of one maximum's partitions, and with room for other
+  // maxima the lookahead raised VVV 8 and 9.
   constexpr size_t kRunnersUp = 12;
-  std::vector<std::vector<RunnerUp>> runners_up(n);
-  auto remember = [&](size_t i, double objective, const Posteriors& post) {
-    std::vector<RunnerUp>& list = runners_up[i];
-    if (list.size() >= kRunnersUp && objective <= list.back().objective) return;
-    std::vector<Index> key = partition_key(post.leaves());
-    for (const RunnerUp& r : list)
-      if (r.key == key) return;
-    RunnerUp entry{objective, std::move(key), post.leaves(), post.row_loglik};
-    const auto at = std::find_if(list.begin(), list.end(),
-                                 [&](const RunnerUp& r) { return r.objective < objective; });
-    list.insert(at, std::move(entry));
-    if (list.size() > kRunnersUp) list.pop_back();
-  };
+  std::vector<LowerMaxima> runners_up(n, LowerMaxima(kRunnersUp));
   auto score_norm = [&](const Model& model) -> std::optional<double> {
     Vector score;
     try {
@@ -271,7 +256,8 @@ void seed_across_structures(Selection& out,
         if (r.objective() <= c.fit->objective() + margin) {
           if (r.degenerate.empty() && r.status == FitStatus::Converged &&
               r.objective() < c.fit->objective() - margin)
-            remember(i, r.objective(), post);
+            runners_up[i].add(r.objective(), margin, partition_key(post.leaves()), post.leaves(),
+                              post.row_loglik);
           return false;
         }
         if (!r.degenerate.empty() && c.fit->degenerate.empty()) return false;
@@ -545,8 +531,8 @@ void seed_across_structures(Selection& out,
               standardised_columns(init_features(*out.candidates[i].model, data));
           for (int pass = 0; pass < kLookaheadPasses && !improved_cell[i]; ++pass) {
             // A copy: the lookahead's own starts add runners-up.
-            const std::vector<RunnerUp> list = runners_up[i];
-            for (const RunnerUp& r : list) {
+            const std::vector<LowerMaximum> list = runners_up[i].entries();
+            for (const LowerMaximum& r : list) {
               if (r.leaves.cols() < 3) break;
               if (!expanded[i].insert(r.key).second) continue;
               for (const SplitMergeMove& move :
