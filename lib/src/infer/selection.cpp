@@ -247,7 +247,8 @@ void seed_across_structures(Selection& out,
       FitResult r = fitter.refine(model, data);
       r.iterations += screen.iterations;
       model.e_step(data, post);
-      arrived[i].insert(partition_key(post.leaves()));
+      std::vector<Index> end_key = partition_key(post.leaves());
+      arrived[i].insert(end_key);
       arrived[i].insert(std::move(screened_key));
       if (!r.degenerate.empty() && never_degenerate) return false;
       if (c.fit) {
@@ -256,7 +257,7 @@ void seed_across_structures(Selection& out,
         if (r.objective() <= c.fit->objective() + margin) {
           if (r.degenerate.empty() && r.status == FitStatus::Converged &&
               r.objective() < c.fit->objective() - margin)
-            runners_up[i].add(r.objective(), margin, partition_key(post.leaves()), post.leaves(),
+            runners_up[i].add(r.objective(), margin, std::move(end_key), post.leaves(),
                               post.row_loglik);
           return false;
         }
